@@ -1,0 +1,29 @@
+"""Exception classes of accelsim.
+
+Every error the library raises on bad input derives from :class:`AccelsimError`, so a caller
+(the CLI among them) can catch one class and print its message, which always names what was
+wrong and what was expected.
+"""
+
+
+class AccelsimError(Exception):
+    """Base class of all accelsim errors caused by bad input."""
+
+
+class WorkloadError(AccelsimError, ValueError):
+    """A layer or network is malformed (impossible shapes, duplicate names, ...)."""
+
+
+class UnknownNameError(AccelsimError, KeyError):
+    """A name (network, dataflow, timing convention, scheduler) is not in its registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class TopologyError(AccelsimError, ValueError):
+    """A SCALE-Sim topology CSV cannot be read; the message names the file and line."""
+
+
+class ConfigError(AccelsimError, ValueError):
+    """A hardware configuration is invalid; the message names the source and the key."""
