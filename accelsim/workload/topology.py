@@ -1,0 +1,121 @@
+"""Import of SCALE-Sim topology CSV files, read as SCALE-Sim reads them.
+
+Convolution form (header row, then one layer per row; the trailing comma is optional)::
+
+    Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,
+
+IFMAP sizes are given already padded. SCALE-Sim sizes the output as
+``ceil((H − kh + stride) / stride)``; where the stride does not divide ``H − kh`` that is one
+more than a real convolution gives, so the import records the extra zero rows/columns this
+implies in ``pad_h``/``pad_w`` and the layer's output size matches SCALE-Sim's. A ``Sparsity``
+column (SCALE-Sim 3's static N:M weight sparsity) is accepted and ignored with a warning. A
+layer whose name contains ``DP`` is expanded as SCALE-Sim expands it: into ``Channels`` layers
+named ``<name>Channel_<i>``, each with one input channel and all ``Num Filter`` filters (note
+that this is SCALE-Sim's reading of "depthwise", not ``groups = Channels``; use a built-in
+network or :class:`~accelsim.workload.Layer` for true grouped convolutions).
+
+GEMM form, with a header whose columns are ``Layer, M, N, K``: one ``M×K · K×N`` product per row.
+"""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+from accelsim.errors import TopologyError, WorkloadError
+from accelsim.workload.layer import Layer, Network
+
+CONV_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width",
+                "Channels", "Num Filter", "Strides")
+GEMM_COLUMNS = ("Layer", "M", "N", "K")
+
+
+def _strip_trailing(cells: list[str]) -> list[str]:
+    cells = [cell.strip() for cell in cells]
+    while cells and cells[-1] == "":
+        cells.pop()
+    return cells
+
+
+def _integers(path: Path, line: int, names: tuple[str, ...], cells: list[str]) -> list[int]:
+    values = []
+    for name, cell in zip(names, cells):
+        try:
+            value = int(cell)
+        except ValueError:
+            raise TopologyError(f"{path}:{line}: {name}: expected a positive integer, got {cell!r}") from None
+        if value < 1:
+            raise TopologyError(f"{path}:{line}: {name}: expected a positive integer, got {value}")
+        values.append(value)
+    return values
+
+
+def _conv_layers(path: Path, line: int, cells: list[str]) -> list[Layer]:
+    name = cells[0]
+    height, width, kernel_h, kernel_w, channels, filters, stride = _integers(
+        path, line, CONV_COLUMNS[1:], cells[1:8])
+    if kernel_h > height or kernel_w > width:
+        raise TopologyError(f"{path}:{line}: filter {kernel_h}x{kernel_w} is larger than the "
+                            f"IFMAP {height}x{width}")
+    out_h = -(-(height - kernel_h + stride) // stride)
+    out_w = -(-(width - kernel_w + stride) // stride)
+    pad_h = (out_h - 1) * stride + kernel_h - height
+    pad_w = (out_w - 1) * stride + kernel_w - width
+    if "DP" in name:
+        return [Layer(f"{name}Channel_{index}", 1, filters, height, width, kernel_h, kernel_w,
+                      stride, pad_h, pad_w) for index in range(channels)]
+    return [Layer(name, channels, filters, height, width, kernel_h, kernel_w, stride, pad_h, pad_w)]
+
+
+def _gemm_layers(path: Path, line: int, cells: list[str]) -> list[Layer]:
+    m, n, k = _integers(path, line, GEMM_COLUMNS[1:], cells[1:4])
+    return [Layer.gemm(cells[0], m, n, k)]
+
+
+def load_topology(path: str | Path, name: str | None = None) -> Network:
+    """Read a SCALE-Sim topology CSV (convolution or GEMM form) into a :class:`Network`.
+
+    Errors name the file and the line: ``file.csv:7: Strides: expected a positive integer``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise TopologyError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise TopologyError(f"{path}: cannot be read ({error})") from None
+    rows = [(number, _strip_trailing(cells))
+            for number, cells in enumerate(csv.reader(text.splitlines()), start=1)]
+    rows = [(number, cells) for number, cells in rows if cells]
+    if not rows:
+        raise TopologyError(f"{path}: empty topology; expected a header row and one row per layer")
+    header_line, header = rows[0]
+    gemm = [cell.upper() for cell in header[1:4]] == ["M", "N", "K"]
+    columns = GEMM_COLUMNS if gemm else CONV_COLUMNS
+    if not gemm and (len(header) < len(CONV_COLUMNS) or header[1].lower() != "ifmap height"):
+        raise TopologyError(f"{path}:{header_line}: expected a header row "
+                            f"'{', '.join(CONV_COLUMNS)},' or '{', '.join(GEMM_COLUMNS)},'")
+    extra = header[len(columns):]
+    if extra and [cell.lower() for cell in extra] != ["sparsity"]:
+        raise TopologyError(f"{path}:{header_line}: unexpected column(s) {', '.join(extra)}; "
+                            f"expected {', '.join(columns)} and optionally Sparsity")
+    layers, sparsity_seen = [], False
+    for number, cells in rows[1:]:
+        if len(cells) < len(columns) or len(cells) > len(columns) + len(extra):
+            raise TopologyError(f"{path}:{number}: expected {len(columns)} fields "
+                                f"({', '.join(columns)}), got {len(cells)}")
+        sparsity_seen |= len(cells) > len(columns) and cells[len(columns)] != ""
+        try:
+            layers.extend((_gemm_layers if gemm else _conv_layers)(path, number, cells))
+        except WorkloadError as error:
+            raise TopologyError(f"{path}:{number}: {error}") from None
+    if not layers:
+        raise TopologyError(f"{path}: no layers after the header row")
+    if sparsity_seen:
+        warnings.warn(f"{path}: the Sparsity column is ignored: layers run dense "
+                      "(static weight sparsity is not modelled)", stacklevel=2)
+    try:
+        return Network(name or path.stem, tuple(layers))
+    except WorkloadError as error:
+        raise TopologyError(f"{path}: {error}") from None
