@@ -1,0 +1,110 @@
+"""Hardware configuration: validation, TOML, SCALE-Sim .cfg import."""
+
+import math
+
+import pytest
+
+from accelsim import ConfigError, HardwareConfig, load_config, load_scalesim_config, save_config
+from accelsim.config import DEFAULT_CONFIG, dumps_config, parse_array
+
+
+def test_defaults_are_valid_and_documented():
+    text = dumps_config(DEFAULT_CONFIG)
+    for name in DEFAULT_CONFIG.to_dict():
+        assert f"\n{name} = " in text
+
+
+def test_toml_round_trip(tmp_path):
+    config = DEFAULT_CONFIG.replace(array_rows=16, array_cols=8, dataflow="ws", timing="scalesim",
+                                    dram_bandwidth_bytes_per_cycle=math.inf)
+    save_config(config, tmp_path / "hw.toml")
+    assert load_config(tmp_path / "hw.toml") == config
+
+
+def test_partial_toml_keeps_defaults(tmp_path):
+    (tmp_path / "hw.toml").write_text("array_rows = 8\n")
+    assert load_config(tmp_path / "hw.toml") == DEFAULT_CONFIG.replace(array_rows=8)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('array_rows = "abc"\n', r"hw.toml: array_rows: expected a positive integer, got 'abc'"),
+    ("array_rows = 8.0\n", "array_rows: expected a positive integer, got 8.0"),
+    ("array_cols = true\n", "array_cols: expected a positive integer, got True"),
+    ("ifmap_sram_kib = -1\n", "ifmap_sram_kib: expected a positive number, got -1"),
+    ('dataflow = "rs"\n', "dataflow: expected one of os, ws, is, got 'rs'"),
+    ('timing = "fast"\n', "timing: expected one of physical, scalesim"),
+    ("arrayrows = 8\n", "arrayrows: unknown key; expected one of: array_rows"),
+    ("accumulator_bits = 4\n", "accumulator_bits: expected at least operand_bits"),
+    ("array_rows = \n", "hw.toml: not valid TOML"),
+])
+def test_bad_toml_names_file_and_key(tmp_path, text, message):
+    (tmp_path / "hw.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "hw.toml")
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "none.toml")
+
+
+@pytest.mark.parametrize("text, expected", [("32x32", (32, 32)), ("8X4", (8, 4)), ("1x128", (1, 128))])
+def test_parse_array(text, expected):
+    assert parse_array(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0x4", "abc", "4x", "4x4x4", "-4x4", "4.5x4"])
+def test_parse_array_rejects(text):
+    with pytest.raises(ConfigError, match="--array: expected ROWSxCOLS"):
+        parse_array(text)
+
+
+SCALESIM_CFG = """[general]
+run_name = t
+
+[architecture_presets]
+ArrayHeight:    16
+ArrayWidth:     4
+IfmapSramSzkB:    256
+FilterSramSzkB:   128
+OfmapSramSzkB:    64
+IfmapOffset:    0
+Dataflow : ws
+Bandwidth : 10
+
+[run_presets]
+InterfaceBandwidth: {mode}
+"""
+
+
+def test_scalesim_config_calc(tmp_path):
+    (tmp_path / "s.cfg").write_text(SCALESIM_CFG.format(mode="CALC"))
+    config, ignored = load_scalesim_config(tmp_path / "s.cfg")
+    assert (config.array_rows, config.array_cols, config.dataflow) == (16, 4, "ws")
+    assert (config.ifmap_sram_kib, config.filter_sram_kib, config.ofmap_sram_kib) == (256, 128, 64)
+    assert math.isinf(config.dram_bandwidth_bytes_per_cycle)
+    assert ignored == ["IfmapOffset", "run_name"]
+
+
+def test_scalesim_config_user_bandwidth(tmp_path):
+    (tmp_path / "s.cfg").write_text(SCALESIM_CFG.format(mode="USER"))
+    config, _ = load_scalesim_config(tmp_path / "s.cfg")
+    assert config.dram_bandwidth_bytes_per_cycle == 10 * config.word_bytes
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("ArrayHeight:    16", "ArrayHeight: sixteen", "s.cfg: ArrayHeight: expected an integer, got 'sixteen'"),
+    ("InterfaceBandwidth: {mode}", "InterfaceBandwidth: calc", "InterfaceBandwidth: expected CALC or USER"),
+    ("Dataflow : ws", "Dataflow : rs", "s.cfg: dataflow: expected one of os, ws, is"),
+    ("[general]", "general", "not a valid SCALE-Sim config"),
+])
+def test_bad_scalesim_config(tmp_path, old, new, message):
+    (tmp_path / "s.cfg").write_text(SCALESIM_CFG.replace(old, new).replace("{mode}", "CALC"))
+    with pytest.raises(ConfigError, match=message):
+        load_scalesim_config(tmp_path / "s.cfg")
+
+
+def test_config_is_frozen():
+    with pytest.raises(AttributeError):
+        DEFAULT_CONFIG.array_rows = 4  # type: ignore[misc]
+    assert isinstance(DEFAULT_CONFIG, HardwareConfig)
