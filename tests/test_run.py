@@ -1,0 +1,67 @@
+"""Invariants of a whole run, over every built-in network, dataflow and timing convention."""
+
+import math
+
+import pytest
+
+from accelsim import DEFAULT_CONFIG, SUMMARY_COLUMNS, get_network, run
+from accelsim.arch import dense_gemm_cycles
+from accelsim.engine import simulate
+from accelsim.schedule import get_scheduler
+from accelsim.workload import NETWORKS
+
+
+@pytest.mark.parametrize("network", NETWORKS.names())
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+@pytest.mark.parametrize("array", [(16, 16), (32, 8), (128, 128)])
+def test_run_invariants(network, dataflow, array):
+    config = DEFAULT_CONFIG.replace(array_rows=array[0], array_cols=array[1], dataflow=dataflow)
+    net = get_network(network)
+    result = run(net, config)
+    layers = result.layers
+    pes = array[0] * array[1]
+    # MACs are conserved and the dense scheduler executes all of them
+    assert (layers["macs_executed"] == layers["macs_dense"]).all()
+    assert layers["macs_dense"].sum() == net.macs
+    # no layer beats the compute bound; utilisation is a fraction
+    bound = [math.ceil(macs / pes) for macs in layers["macs_dense"]]
+    assert (layers["cycles_total"] >= bound).all()
+    assert layers["pe_utilization"].between(0, 1).all()
+    assert layers["mapping_efficiency"].between(0, 1).all()
+    assert (layers["pe_utilization"] <= layers["mapping_efficiency"]).all()
+    # each layer is its GEMMs' closed form (one per group)
+    for layer, row in zip(net, layers.itertuples()):
+        m, n, k = layer.group_gemm
+        assert row.cycles_total == layer.groups * dense_gemm_cycles(dataflow, *array, m, n, k)
+    # the summary adds up
+    summary = result.summary
+    assert list(summary.columns) == list(SUMMARY_COLUMNS)
+    assert summary["cycles_total"].iloc[0] == layers["cycles_total"].sum()
+    assert summary["folds"].iloc[0] == layers["folds"].sum()
+    assert summary["speedup_vs_dense"].iloc[0] == 1.0
+
+
+def test_engine_runs_layers_back_to_back():
+    config = DEFAULT_CONFIG.replace(dataflow="ws")
+    plans = [get_scheduler("dense").plan(layer, config) for layer in get_network("resnet20")]
+    timeline = simulate(plans)
+    assert [t.layer for t in timeline] == [p.layer.name for p in plans]
+    assert timeline[0].start_cycle == 0
+    for before, after in zip(timeline, timeline[1:]):
+        assert after.start_cycle == before.start_cycle + before.cycles_total
+    assert [t.cycles_compute for t in timeline] == [p.cycles for p in plans]
+
+
+def test_scalesim_timing_subtracts_one_per_layer_and_the_os_drain():
+    net = get_network("resnet18")
+    physical = run(net, DEFAULT_CONFIG).layers
+    scalesim = run(net, DEFAULT_CONFIG.replace(timing="scalesim")).layers
+    expected = physical["cycles_total"] - physical["folds"] * DEFAULT_CONFIG.array_rows - 1
+    assert list(scalesim["cycles_total"]) == list(expected)
+
+
+def test_plan_size_grows_with_folds_not_with_macs():
+    """A plan is a handful of runs however large the layer: the engine's cost follows them."""
+    config = DEFAULT_CONFIG
+    plan = get_scheduler("dense").plan(get_network("resnet18").layer("conv1"), config)
+    assert len(plan.runs) <= 4 and plan.folds == 784
