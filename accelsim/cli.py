@@ -7,6 +7,7 @@ expected; nothing is written unless the run succeeded.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -34,14 +35,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a non-empty value")
+    return text
+
+
 def _hardware_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hardware (later options override earlier sources)")
     source = group.add_mutually_exclusive_group()
-    source.add_argument("--config", metavar="FILE.toml", help="hardware config in TOML")
-    source.add_argument("--scalesim-config", metavar="FILE.cfg", help="a SCALE-Sim .cfg file")
-    group.add_argument("--array", metavar="RxC", help="array rows x columns, e.g. 32x32")
-    group.add_argument("--dataflow", metavar="NAME", help="os, ws or is")
-    group.add_argument("--timing", metavar="NAME",
+    source.add_argument("--config", metavar="FILE.toml", type=_nonempty, help="hardware config in TOML")
+    source.add_argument("--scalesim-config", metavar="FILE.cfg", type=_nonempty, help="a SCALE-Sim .cfg file")
+    group.add_argument("--array", metavar="RxC", type=_nonempty, help="array rows x columns, e.g. 32x32")
+    group.add_argument("--dataflow", metavar="NAME", type=_nonempty, help="os, ws or is")
+    group.add_argument("--timing", metavar="NAME", type=_nonempty,
                        help="cycle convention: physical (default) or scalesim")
 
 
@@ -52,11 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_parser = commands.add_parser("run", help="simulate a network and print its report")
     workload = run_parser.add_mutually_exclusive_group()
-    workload.add_argument("--network", metavar="NAME",
+    workload.add_argument("--network", metavar="NAME", type=_nonempty,
                           help=f"built-in network ({', '.join(NETWORKS)}); default {DEFAULT_NETWORK}")
-    workload.add_argument("--topology", metavar="FILE.csv", help="a SCALE-Sim topology CSV")
+    workload.add_argument("--topology", metavar="FILE.csv", type=_nonempty, help="a SCALE-Sim topology CSV")
     _hardware_options(run_parser)
-    run_parser.add_argument("--out", metavar="DIR", help="write layers.csv and summary.csv here")
+    run_parser.add_argument("--out", metavar="DIR", type=_nonempty, help="write layers.csv and summary.csv here")
     run_parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     config_parser = commands.add_parser("config", help="print the hardware config in force as TOML")
@@ -69,10 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve_config(args: argparse.Namespace, notes: list[str]) -> HardwareConfig:
     """Config file (TOML or SCALE-Sim), then command-line overrides."""
     config = DEFAULT_CONFIG
-    if args.config:
+    if args.config is not None:
         config = load_config(args.config)
-    elif args.scalesim_config:
-        config, ignored = load_scalesim_config(args.scalesim_config)
+    elif args.scalesim_config is not None:
+        config, ignored = _noting_warnings(notes, load_scalesim_config, args.scalesim_config)
         if ignored:
             notes.append(f"{args.scalesim_config}: ignored SCALE-Sim keys: {', '.join(ignored)}")
     changes: dict[str, object] = {}
@@ -88,14 +95,19 @@ def resolve_config(args: argparse.Namespace, notes: list[str]) -> HardwareConfig
         raise ConfigError(f"--{error}") from None
 
 
+def _noting_warnings(notes: list[str], function, *args):
+    """Call ``function``; its warnings become notes printed with the report."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = function(*args)
+    notes.extend(str(warning.message) for warning in caught)
+    return result
+
+
 def resolve_network(args: argparse.Namespace, notes: list[str]) -> Network:
-    if args.topology:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            network = load_topology(args.topology)
-        notes.extend(str(warning.message) for warning in caught)
-        return network
-    return get_network(args.network or DEFAULT_NETWORK)
+    if args.topology is not None:
+        return _noting_warnings(notes, load_topology, args.topology)
+    return get_network(args.network if args.network is not None else DEFAULT_NETWORK)
 
 
 def _command_run(args: argparse.Namespace) -> int:
@@ -103,7 +115,7 @@ def _command_run(args: argparse.Namespace) -> int:
     config = resolve_config(args, notes)
     network = resolve_network(args, notes)
     result = run(network, config)
-    if args.out:
+    if args.out is not None:
         try:
             write_tables(result.layers, result.summary, args.out)
         except OSError as error:
@@ -118,7 +130,7 @@ def _command_run(args: argparse.Namespace) -> int:
         print(f"total: {total['cycles_total']:,} cycles ({total['latency_ms']:.4g} ms at "
               f"{config.clock_mhz:g} MHz), {total['macs_executed']:,} MACs, "
               f"PE utilization {total['pe_utilization']:.1%}")
-        if args.out:
+        if args.out is not None:
             print(f"wrote {Path(args.out) / 'layers.csv'} and {Path(args.out) / 'summary.csv'}")
     return 0
 
@@ -153,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("accelsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (e.g. `accelsim run | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

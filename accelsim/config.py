@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import configparser
 import math
+import re
 import tomllib
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,11 @@ from accelsim.arch.timing import TIMINGS
 from accelsim.errors import ConfigError
 
 
-def _describe(text: str, kind: str, minimum: float = 1) -> dict[str, Any]:
-    return {"doc": text, "kind": kind, "minimum": minimum}
+MAX_ARRAY_SIDE = 1 << 16  # PEs along one side; larger arrays are surely a typo
+
+
+def _describe(text: str, kind: str, allow_inf: bool = False) -> dict[str, Any]:
+    return {"doc": text, "kind": kind, "allow_inf": allow_inf}
 
 
 @dataclass(frozen=True)
@@ -33,31 +38,32 @@ class HardwareConfig:
     LPDDR4-class DRAM interface of 16 bytes/cycle with 100 cycles of latency.
     """
 
-    array_rows: int = field(default=32, metadata=_describe("PE rows (R)", "int"))
-    array_cols: int = field(default=32, metadata=_describe("PE columns (C)", "int"))
+    array_rows: int = field(default=32, metadata=_describe("PE rows (R)", "side"))
+    array_cols: int = field(default=32, metadata=_describe("PE columns (C)", "side"))
     dataflow: str = field(default="os", metadata=_describe("os, ws or is", "dataflow"))
     timing: str = field(default="physical", metadata=_describe(
         "cycle-counting convention: physical or scalesim", "timing"))
     ifmap_sram_kib: float = field(default=64.0, metadata=_describe(
-        "input feature-map SRAM, KiB (both halves of the double buffer)", "float", 0))
+        "input feature-map SRAM, KiB (both halves of the double buffer)", "positive"))
     filter_sram_kib: float = field(default=64.0, metadata=_describe(
-        "filter SRAM, KiB (both halves of the double buffer)", "float", 0))
+        "filter SRAM, KiB (both halves of the double buffer)", "positive"))
     ofmap_sram_kib: float = field(default=64.0, metadata=_describe(
-        "output/partial-sum SRAM, KiB (both halves of the double buffer)", "float", 0))
+        "output/partial-sum SRAM, KiB (both halves of the double buffer)", "positive"))
     dram_bandwidth_bytes_per_cycle: float = field(default=16.0, metadata=_describe(
-        "DRAM bandwidth, bytes per array cycle (inf: never a stall)", "float", 0))
+        "DRAM bandwidth, bytes per array cycle (inf: never a stall)", "positive", allow_inf=True))
     dram_latency_cycles: int = field(default=100, metadata=_describe(
-        "DRAM latency, array cycles", "int", 0))
-    clock_mhz: float = field(default=1000.0, metadata=_describe("array clock, MHz", "float", 0))
-    operand_bits: int = field(default=8, metadata=_describe("bits per input and weight", "int"))
+        "DRAM latency, array cycles", "count"))
+    clock_mhz: float = field(default=1000.0, metadata=_describe("array clock, MHz", "positive"))
+    operand_bits: int = field(default=8, metadata=_describe("bits per input and weight", "bits"))
     accumulator_bits: int = field(default=32, metadata=_describe(
-        "bits per partial sum / accumulator", "int"))
+        "bits per partial sum / accumulator", "bits"))
     word_bytes: int = field(default=1, metadata=_describe(
-        "bytes per memory word (SCALE-Sim's Bandwidth is in words/cycle)", "int"))
+        "bytes per memory word (SCALE-Sim's Bandwidth is in words/cycle)", "bits"))
 
     def __post_init__(self) -> None:
         for spec in fields(self):
-            _check(spec.name, getattr(self, spec.name), spec.metadata)
+            value = _VALIDATORS[spec.metadata["kind"]](spec.name, getattr(self, spec.name), spec.metadata)
+            object.__setattr__(self, spec.name, value)
         if self.accumulator_bits < self.operand_bits:
             raise ConfigError(f"accumulator_bits: expected at least operand_bits "
                               f"({self.operand_bits}), got {self.accumulator_bits}")
@@ -81,20 +87,36 @@ class HardwareConfig:
 FIELD_NAMES = tuple(spec.name for spec in fields(HardwareConfig))
 
 
-def _check(name: str, value: Any, meta: Any) -> None:
-    kind, minimum = meta["kind"], meta["minimum"]
-    if kind == "int":
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            bound = "a positive" if minimum == 1 else "a non-negative"
-            raise ConfigError(f"{name}: expected {bound} integer, got {value!r}")
-    elif kind == "float":
-        if (not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value)
-                or value <= minimum):
-            raise ConfigError(f"{name}: expected a positive number, got {value!r}")
-    else:
-        registry = {"dataflow": DATAFLOWS, "timing": TIMINGS}[kind]
-        if value not in registry:
+def _integer(name: str, value: Any, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{name}: expected an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def _positive(name: str, value: Any, meta: Any) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or math.isnan(value) or value <= 0 or (math.isinf(value) and not meta["allow_inf"]):
+        kind = "a positive number" + (" or inf" if meta["allow_inf"] else "")
+        raise ConfigError(f"{name}: expected {kind}, got {value!r}")
+    return float(value)
+
+
+def _registered(registry: Any) -> Any:
+    def check(name: str, value: Any, meta: Any) -> str:
+        if not isinstance(value, str) or value not in registry:
             raise ConfigError(f"{name}: expected one of {', '.join(registry.names())}, got {value!r}")
+        return value
+    return check
+
+
+_VALIDATORS = {
+    "side": lambda name, value, meta: _integer(name, value, 1, MAX_ARRAY_SIDE),
+    "count": lambda name, value, meta: _integer(name, value, 0, 1 << 40),
+    "bits": lambda name, value, meta: _integer(name, value, 1, 1024),
+    "positive": _positive,
+    "dataflow": _registered(DATAFLOWS),
+    "timing": _registered(TIMINGS),
+}
 
 
 DEFAULT_CONFIG = HardwareConfig()
@@ -114,13 +136,13 @@ def load_config(path: str | Path, base: HardwareConfig = DEFAULT_CONFIG) -> Hard
             values = tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read ({_reason(error)})") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
     try:
         return config_from_dict(values, base)
     except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
-    except TypeError as error:  # dataclass rejects non-string keys, etc.
         raise ConfigError(f"{path}: {error}") from None
 
 
@@ -148,12 +170,13 @@ def save_config(config: HardwareConfig, path: str | Path) -> None:
 # -- command-line overrides -----------------------------------------------------------------
 def parse_array(text: str) -> tuple[int, int]:
     """``"32x16"`` → ``(32, 16)`` (rows, columns)."""
-    parts = text.lower().split("x")
-    if len(parts) == 2 and all(part.strip().isdigit() for part in parts):
-        rows, cols = (int(part) for part in parts)
-        if rows > 0 and cols > 0:
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text, re.ASCII)
+    if match:
+        rows, cols = int(match[1]), int(match[2])
+        if 0 < rows <= MAX_ARRAY_SIDE and 0 < cols <= MAX_ARRAY_SIDE:
             return rows, cols
-    raise ConfigError(f"--array: expected ROWSxCOLS with positive integers (e.g. 32x32), got {text!r}")
+    raise ConfigError(f"--array: expected ROWSxCOLS with integers from 1 to {MAX_ARRAY_SIDE} "
+                      f"(e.g. 32x32), got {text!r}")
 
 
 # -- SCALE-Sim .cfg -------------------------------------------------------------------------
@@ -172,52 +195,69 @@ def load_scalesim_config(path: str | Path, base: HardwareConfig = DEFAULT_CONFIG
                          ) -> tuple[HardwareConfig, list[str]]:
     """Read a SCALE-Sim ``.cfg``; returns the config and the keys it ignored.
 
-    Read: ArrayHeight, ArrayWidth, the three SRAM sizes (SCALE-Sim's kB are KiB), Dataflow,
-    Bandwidth (words/cycle, times ``word_bytes``) and InterfaceBandwidth (``CALC`` asks for the
-    bandwidth that never stalls: an unbounded DRAM; ``USER`` uses Bandwidth). As in SCALE-Sim,
-    option names are read without regard to case and values with it; unlike SCALE-Sim, a
-    Dataflow other than ``os``, ``ws`` or ``is`` is an error (SCALE-Sim silently runs OS).
+    Read from ``[architecture_presets]``: ArrayHeight, ArrayWidth, the three SRAM sizes
+    (SCALE-Sim's kB are KiB), Dataflow and Bandwidth (words/cycle, times ``word_bytes``); from
+    ``[run_presets]``: InterfaceBandwidth (``CALC`` asks for the bandwidth that never stalls,
+    an unbounded DRAM; ``USER`` uses Bandwidth). SCALE-Sim's DRAM answers in one cycle, so the
+    latency is set to 1. As in SCALE-Sim, option names are read without regard to case and
+    values with it; unlike SCALE-Sim, a Dataflow other than ``os``, ``ws`` or ``is`` is an error
+    (SCALE-Sim silently runs OS). ``SparsitySupport = true`` raises a warning: layers run dense
+    here, so SCALE-Sim's sparse cycle counts will differ.
     """
     path = Path(path)
     parser = configparser.ConfigParser()
-    parser.optionxform = str  # keep names as written, for the note on ignored keys
+    parser.optionxform = str  # keep names as written, for errors and the note on ignored keys
     try:
         with path.open() as handle:
             parser.read_file(handle)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read ({_reason(error)})") from None
     except configparser.Error as error:
         raise ConfigError(f"{path}: not a valid SCALE-Sim config ({error.message.splitlines()[0]})") from None
-    written = {key: value.strip() for section in parser.sections()
-               for key, value in parser.items(section, raw=True)}
-    found = {key.lower(): value for key, value in written.items()}
-    original = {key.lower(): key for key in written}
-    values: dict[str, Any] = {}
+
+    def section(name: str) -> dict[str, tuple[str, str]]:
+        """lower-case key → (key as written, value) of one section, if present."""
+        if not parser.has_section(name):
+            return {}
+        return {key.lower(): (key, value.strip()) for key, value in parser.items(name, raw=True)}
+
+    architecture, run_presets = section("architecture_presets"), section("run_presets")
+    values: dict[str, Any] = {"dram_latency_cycles": 1}
     for key, name in SCALESIM_KEYS.items():
-        if key not in found:
-            continue
-        text = found[key]
-        if name == "dataflow":
-            values[name] = text
-        else:
-            values[name] = _number(path, original[key], text, integer=name.startswith("array"))
-    mode = found.get("interfacebandwidth", "CALC")
+        if key in architecture:
+            written, text = architecture[key]
+            value = text if name == "dataflow" else _number(path, written, text, name.startswith("array"))
+            try:
+                base.replace(**{name: value})
+            except ConfigError as error:
+                raise ConfigError(f"{path}: {written}: {str(error).split(': ', 1)[1]}") from None
+            values[name] = value
+    mode = run_presets.get("interfacebandwidth", ("InterfaceBandwidth", "CALC"))[1]
     if mode not in ("CALC", "USER"):
         raise ConfigError(f"{path}: InterfaceBandwidth: expected CALC or USER, got {mode!r}")
     if mode == "CALC":
         values["dram_bandwidth_bytes_per_cycle"] = math.inf
-    elif "bandwidth" in found:
-        values["dram_bandwidth_bytes_per_cycle"] = (
-            _number(path, "Bandwidth", found["bandwidth"], integer=False) * base.word_bytes)
+    elif "bandwidth" in architecture:
+        bandwidth = _number(path, "Bandwidth", architecture["bandwidth"][1], integer=False)
+        if not bandwidth > 0:
+            raise ConfigError(f"{path}: Bandwidth: expected a positive number, got {bandwidth!r}")
+        values["dram_bandwidth_bytes_per_cycle"] = bandwidth * base.word_bytes
     else:
         raise ConfigError(f"{path}: Bandwidth: expected a number when InterfaceBandwidth = USER")
-    try:
-        config = base.replace(**values)
-    except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
-    ignored = sorted(original[key] for key in found
-                     if key not in SCALESIM_KEYS and key not in SCALESIM_BANDWIDTH_KEYS)
-    return config, ignored
+    sparsity = section("sparsity").get("sparsitysupport", ("", "false"))[1]
+    if sparsity.lower() == "true":
+        warnings.warn(f"{path}: SparsitySupport = true is not modelled: layers run dense, so "
+                      "cycle counts differ from SCALE-Sim's sparse ones", stacklevel=2)
+    used = set(SCALESIM_KEYS) | set(SCALESIM_BANDWIDTH_KEYS)
+    ignored = sorted(written for name in parser.sections() for key, (written, _) in section(name).items()
+                     if not (name in ("architecture_presets", "run_presets") and key in used))
+    return base.replace(**values), ignored
+
+
+def _reason(error: Exception) -> str:
+    return getattr(error, "strerror", None) or type(error).__name__
 
 
 def _number(path: Path, key: str, text: str, integer: bool) -> float | int:

@@ -54,6 +54,11 @@ SUMMARY_COLUMNS = (
 )
 
 
+def _ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, NaN for a layer of 0 cycles (possible under ``scalesim``)."""
+    return numerator / denominator if denominator else float("nan")
+
+
 def layer_table(network: str, plans: Sequence[LayerPlan], timeline: Sequence[LayerTiming],
                 config: HardwareConfig) -> pd.DataFrame:
     """The ``layers`` table of one scheduler's run (``speedup_vs_dense`` filled by
@@ -70,7 +75,7 @@ def layer_table(network: str, plans: Sequence[LayerPlan], timeline: Sequence[Lay
             "folds": plan.folds, "macs_dense": layer.macs, "macs_executed": plan.macs,
             "cycles_compute": timing.cycles_compute, "cycles_stall": timing.cycles_stall,
             "cycles_total": timing.cycles_total,
-            "pe_utilization": plan.macs / (timing.cycles_total * pes),
+            "pe_utilization": _ratio(plan.macs, timing.cycles_total * pes),
             "mapping_efficiency": plan.mapped_pe_folds / (plan.folds * pes),
             "speedup_vs_dense": float("nan"),
             "latency_us": timing.cycles_total / config.clock_mhz,
@@ -84,7 +89,7 @@ def add_speedup(layers: pd.DataFrame) -> pd.DataFrame:
     if dense.empty:
         raise ValueError("speedup_vs_dense needs the dense scheduler's rows")
     layers = layers.copy()
-    layers["speedup_vs_dense"] = layers["layer"].map(dense) / layers["cycles_total"]
+    layers["speedup_vs_dense"] = layers["layer"].map(dense) / layers["cycles_total"].replace(0, float("nan"))
     return layers
 
 
@@ -109,7 +114,7 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig, mapped_pe_folds:
             "cycles_compute": int(group["cycles_compute"].sum()),
             "cycles_stall": int(group["cycles_stall"].sum()),
             "cycles_total": cycles,
-            "pe_utilization": group["macs_executed"].sum() / (cycles * pes),
+            "pe_utilization": _ratio(group["macs_executed"].sum(), cycles * pes),
             "mapping_efficiency": mapped_pe_folds[scheduler] / (folds * pes),
             "speedup_vs_dense": float("nan"),
             "latency_ms": cycles / config.clock_mhz / 1e3,
@@ -117,7 +122,7 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig, mapped_pe_folds:
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     dense_cycles = summary.loc[summary["scheduler"] == "dense", "cycles_total"]
     if not dense_cycles.empty:
-        summary["speedup_vs_dense"] = int(dense_cycles.iloc[0]) / summary["cycles_total"]
+        summary["speedup_vs_dense"] = int(dense_cycles.iloc[0]) / summary["cycles_total"].replace(0, float("nan"))
     return summary
 
 
@@ -129,7 +134,7 @@ def format_layers(layers: pd.DataFrame) -> str:
              "folds": shown["folds"].sum(), "macs_executed": shown["macs_executed"].sum(),
              "cycles_total": shown["cycles_total"].sum()}
     pes = int(layers["array_rows"].iloc[0]) * int(layers["array_cols"].iloc[0])
-    total["pe_utilization"] = total["macs_executed"] / (total["cycles_total"] * pes)
+    total["pe_utilization"] = _ratio(total["macs_executed"], total["cycles_total"] * pes)
     total["mapping_efficiency"] = float("nan")
     total["speedup_vs_dense"] = float("nan")
     shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)

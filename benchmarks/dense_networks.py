@@ -39,7 +39,8 @@ def main() -> None:
                 result = run(network, config)
                 times.append(time.perf_counter() - start)
             total = result.summary.iloc[0]
-            print(f"{size}x{size:<5} {dataflow:>8} {total['folds']:>8,} {total['cycles_total']:>12,} "
+            array = f"{size}x{size}"
+            print(f"{array:>8} {dataflow:>8} {total['folds']:>8,} {total['cycles_total']:>12,} "
                   f"{statistics.median(times):>9.4f} {min(times):>8.4f}")
 
 

@@ -65,23 +65,29 @@ def bad_inputs(tmp):
         "unknown network": (["--network", "resnet50"], "unknown network 'resnet50'; expected one of"),
         "unknown dataflow": (["--dataflow", "rs"], "--dataflow: expected one of os, ws, is, got 'rs'"),
         "unknown timing": (["--timing", "fast"], "--timing: expected one of physical, scalesim"),
-        "array 0x4": (["--array", "0x4"], "--array: expected ROWSxCOLS with positive integers"),
+        "array 0x4": (["--array", "0x4"], "--array: expected ROWSxCOLS with integers from 1 to 65536"),
         "array abc": (["--array", "abc"], "--array: expected ROWSxCOLS"),
         "malformed csv row": (["--topology", str(tmp / "bad.csv")],
                               "bad.csv:3: Filter Width: expected a positive integer, got 'three'"),
         "config key of wrong type": (["--config", str(tmp / "bad.toml")],
-                                     "bad.toml: array_rows: expected a positive integer, got 'many'"),
+                                     "bad.toml: array_rows: expected an integer from 1 to 65536, got 'many'"),
         "missing topology": (["--topology", str(tmp / "none.csv")], "none.csv: no such file"),
         "missing config": (["--config", str(tmp / "none.toml")], "none.toml: no such file"),
         "missing scalesim config": (["--scalesim-config", str(tmp / "none.cfg")], "none.cfg: no such file"),
         "two workloads": (["--network", "resnet18", "--topology", "x.csv"], "not allowed with argument"),
         "unknown option": (["--arrray", "8x8"], "unrecognized arguments: --arrray"),
+        "empty network": (["--network", ""], "argument --network: expected a non-empty value"),
+        "empty config": (["--config", ""], "argument --config: expected a non-empty value"),
+        "config is a directory": (["--config", str(tmp)], "cannot be read"),
+        "superscript array": (["--array", "\u00b2x4"], "--array: expected ROWSxCOLS"),
+        "huge array": (["--array", "4611686018427387904x4"], "--array: expected ROWSxCOLS"),
     }
 
 
 BAD_CASES = ["unknown network", "unknown dataflow", "unknown timing", "array 0x4", "array abc",
              "malformed csv row", "config key of wrong type", "missing topology", "missing config",
-             "missing scalesim config", "two workloads", "unknown option"]
+             "missing scalesim config", "two workloads", "unknown option", "empty network",
+             "empty config", "config is a directory", "superscript array", "huge array"]
 
 
 def test_bad_case_list_is_complete(tmp_path):
@@ -108,4 +114,33 @@ def test_console_script_exit_status_and_single_line(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "accelsim: error: --array: expected ROWSxCOLS with positive integers (e.g. 32x32), got 'abc'"]
+        "accelsim: error: --array: expected ROWSxCOLS with integers from 1 to 65536 (e.g. 32x32), got 'abc'"]
+
+
+def test_empty_out_is_an_error(capsys):
+    assert main(["run", "--out", ""]) == 2
+    assert "argument --out: expected a non-empty value" in capsys.readouterr().err
+
+
+def test_out_that_is_a_file_is_an_error(tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    assert main(["run", "--quiet", "--out", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write the results" in err
+
+
+def test_layer_of_zero_cycles_under_scalesim(tmp_path, capsys):
+    """SCALE-Sim counts a 1-cycle OS fold minus 1 as 0 cycles; the report must not divide by it."""
+    (tmp_path / "g.csv").write_text("Layer, M, N, K,\ng, 1, 1, 1,\n")
+    assert main(["run", "--topology", str(tmp_path / "g.csv"), "--array", "1x1", "--timing",
+                 "scalesim", "--out", str(tmp_path / "o")]) == 0
+    layers = pd.read_csv(tmp_path / "o" / "layers.csv")
+    assert layers["cycles_total"].tolist() == [0]
+    assert layers["pe_utilization"].isna().all()
+
+
+def test_closed_pipe_is_not_an_error():
+    result = subprocess.run(f"{sys.executable} -m accelsim.cli run --network resnet18 | head -1",
+                            shell=True, capture_output=True, text=True)
+    assert result.stdout.startswith("resnet18 on a 32x32 OS array")
+    assert result.stderr == ""

@@ -27,20 +27,39 @@ def test_partial_toml_keeps_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ('array_rows = "abc"\n', r"hw.toml: array_rows: expected a positive integer, got 'abc'"),
-    ("array_rows = 8.0\n", "array_rows: expected a positive integer, got 8.0"),
-    ("array_cols = true\n", "array_cols: expected a positive integer, got True"),
+    ('array_rows = "abc"\n', r"hw.toml: array_rows: expected an integer from 1 to 65536, got 'abc'"),
+    ("array_rows = 8.0\n", "array_rows: expected an integer from 1 to 65536, got 8.0"),
+    ("array_cols = true\n", "array_cols: expected an integer from 1 to 65536, got True"),
     ("ifmap_sram_kib = -1\n", "ifmap_sram_kib: expected a positive number, got -1"),
     ('dataflow = "rs"\n', "dataflow: expected one of os, ws, is, got 'rs'"),
     ('timing = "fast"\n', "timing: expected one of physical, scalesim"),
     ("arrayrows = 8\n", "arrayrows: unknown key; expected one of: array_rows"),
     ("accumulator_bits = 4\n", "accumulator_bits: expected at least operand_bits"),
     ("array_rows = \n", "hw.toml: not valid TOML"),
+    ("array_rows = 100000\n", "array_rows: expected an integer from 1 to 65536, got 100000"),
+    ('dataflow = ["os"]\n', r"dataflow: expected one of os, ws, is, got \['os'\]"),
+    ("clock_mhz = inf\n", "clock_mhz: expected a positive number, got inf"),
+    ("dram_bandwidth_bytes_per_cycle = nan\n", "expected a positive number or inf, got nan"),
+    ("[array]\nrows = 4\n", "array: unknown key"),
 ])
 def test_bad_toml_names_file_and_key(tmp_path, text, message):
     (tmp_path / "hw.toml").write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(tmp_path / "hw.toml")
+
+
+def test_unreadable_config_files(tmp_path):
+    (tmp_path / "latin1.toml").write_bytes(b"# caf\xe9\n")
+    with pytest.raises(ConfigError, match="latin1.toml: cannot be read"):
+        load_config(tmp_path / "latin1.toml")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_scalesim_config(tmp_path)
+
+
+def test_float_fields_hold_floats():
+    assert isinstance(HardwareConfig(clock_mhz=500).clock_mhz, float)
 
 
 def test_missing_config_file(tmp_path):
@@ -53,7 +72,7 @@ def test_parse_array(text, expected):
     assert parse_array(text) == expected
 
 
-@pytest.mark.parametrize("text", ["0x4", "abc", "4x", "4x4x4", "-4x4", "4.5x4"])
+@pytest.mark.parametrize("text", ["0x4", "abc", "4x", "4x4x4", "-4x4", "4.5x4", "\u00b2x4", "99999999x4", ""])
 def test_parse_array_rejects(text):
     with pytest.raises(ConfigError, match="--array: expected ROWSxCOLS"):
         parse_array(text)
@@ -80,6 +99,7 @@ InterfaceBandwidth: {mode}
 def test_scalesim_config_calc(tmp_path):
     (tmp_path / "s.cfg").write_text(SCALESIM_CFG.format(mode="CALC"))
     config, ignored = load_scalesim_config(tmp_path / "s.cfg")
+    assert config.dram_latency_cycles == 1  # SCALE-Sim's DRAM answers in one cycle
     assert (config.array_rows, config.array_cols, config.dataflow) == (16, 4, "ws")
     assert (config.ifmap_sram_kib, config.filter_sram_kib, config.ofmap_sram_kib) == (256, 128, 64)
     assert math.isinf(config.dram_bandwidth_bytes_per_cycle)
@@ -92,10 +112,32 @@ def test_scalesim_config_user_bandwidth(tmp_path):
     assert config.dram_bandwidth_bytes_per_cycle == 10 * config.word_bytes
 
 
+def test_scalesim_keys_outside_their_section_are_ignored(tmp_path):
+    text = SCALESIM_CFG.format(mode="CALC") + "\n[sparsity]\nArrayHeight: 2\nSparsitySupport : true\n"
+    (tmp_path / "s.cfg").write_text(text)
+    with pytest.warns(UserWarning, match="SparsitySupport = true is not modelled"):
+        config, ignored = load_scalesim_config(tmp_path / "s.cfg")
+    assert config.array_rows == 16
+    assert "ArrayHeight" in ignored
+
+
+def test_user_mode_rejects_a_negative_bandwidth(tmp_path):
+    (tmp_path / "s.cfg").write_text(SCALESIM_CFG.format(mode="USER").replace("Bandwidth : 10", "Bandwidth : -3"))
+    with pytest.raises(ConfigError, match="s.cfg: Bandwidth: expected a positive number, got -3"):
+        load_scalesim_config(tmp_path / "s.cfg")
+
+
+def test_user_mode_needs_bandwidth(tmp_path):
+    (tmp_path / "s.cfg").write_text(SCALESIM_CFG.format(mode="USER").replace("Bandwidth : 10", ""))
+    with pytest.raises(ConfigError, match="Bandwidth: expected a number when InterfaceBandwidth = USER"):
+        load_scalesim_config(tmp_path / "s.cfg")
+
+
 @pytest.mark.parametrize("old, new, message", [
     ("ArrayHeight:    16", "ArrayHeight: sixteen", "s.cfg: ArrayHeight: expected an integer, got 'sixteen'"),
+    ("ArrayHeight:    16", "ArrayHeight: 0", "s.cfg: ArrayHeight: expected an integer from 1 to 65536, got 0"),
     ("InterfaceBandwidth: {mode}", "InterfaceBandwidth: calc", "InterfaceBandwidth: expected CALC or USER"),
-    ("Dataflow : ws", "Dataflow : rs", "s.cfg: dataflow: expected one of os, ws, is"),
+    ("Dataflow : ws", "Dataflow : rs", "s.cfg: Dataflow: expected one of os, ws, is, got 'rs'"),
     ("[general]", "general", "not a valid SCALE-Sim config"),
 ])
 def test_bad_scalesim_config(tmp_path, old, new, message):

@@ -60,8 +60,16 @@ def test_scalesim_timing_subtracts_one_per_layer_and_the_os_drain():
     assert list(scalesim["cycles_total"]) == list(expected)
 
 
-def test_plan_size_grows_with_folds_not_with_macs():
-    """A plan is a handful of runs however large the layer: the engine's cost follows them."""
-    config = DEFAULT_CONFIG
-    plan = get_scheduler("dense").plan(get_network("resnet18").layer("conv1"), config)
-    assert len(plan.runs) <= 4 and plan.folds == 784
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_dense_plan_is_at_most_four_runs_however_large_the_layer(dataflow):
+    """The engine's cost follows the runs, so a huge layer costs no more than a small one."""
+    from accelsim import Layer
+
+    config = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8, dataflow=dataflow)
+    layer = Layer.gemm("huge", 100_003, 100_001, 9)
+    plan = get_scheduler("dense").plan(layer, config)
+    assert len(plan.runs) == 4
+    assert plan.macs == layer.macs
+    assert plan.cycles == dense_gemm_cycles(dataflow, 8, 8, 100_003, 100_001, 9)
+    grouped = Layer.conv("dw", 512, 512, 7, 3, padding=1, groups=512)
+    assert len(get_scheduler("dense").plan(grouped, config).runs) <= 4

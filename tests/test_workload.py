@@ -68,6 +68,8 @@ def test_depthwise_is_one_gemm_per_channel():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(in_channels=0), "in_channels must be a positive integer"),
+    (dict(in_channels=2.0), "in_channels must be a positive integer"),
+    (dict(in_channels=True), "in_channels must be a positive integer"),
     (dict(groups=3), "groups=3 must divide"),
     (dict(kernel_h=9), "larger than the padded input"),
     (dict(pad_h=-1), "pad_h must be a non-negative integer"),
@@ -110,6 +112,32 @@ def test_topology_sparsity_column_is_ignored_with_a_warning(tmp_path):
     assert net.layer("a").macs == 64 * 8 * 27
 
 
+def test_topology_sparsity_value_without_header_column(tmp_path):
+    with pytest.warns(UserWarning, match="Sparsity column is ignored"):
+        net = load_topology(write(tmp_path, HEADER + "a, 10, 10, 3, 3, 3, 8, 1, 2:4,\n"))
+    assert net.layer("a").stride == 1
+
+
+def test_topology_repeated_names_are_renamed_with_a_warning(tmp_path):
+    with pytest.warns(UserWarning, match="a -> a#2"):
+        net = load_topology(write(tmp_path, HEADER + "a, 10, 10, 3, 3, 3, 8, 1,\na, 8, 8, 3, 3, 3, 8, 1,\n"))
+    assert [layer.name for layer in net] == ["a", "a#2"]
+    assert net.layer("a#2").in_h == 8
+
+
+def test_numpy_integers_are_accepted():
+    import numpy as np
+
+    layer = Layer.conv("c", np.int64(3), np.int32(8), np.int64(10), 3)
+    assert layer.in_channels == 3 and type(layer.in_channels) is int
+
+
+def test_network_table():
+    table = get_network("resnet20").to_frame()
+    assert len(table) == 20 and table["macs"].sum() == get_network("resnet20").macs
+    assert list(table.loc[table["layer"] == "fc", ["M", "N", "K"]].iloc[0]) == [1, 10, 64]
+
+
 def test_topology_gemm_form(tmp_path):
     net = load_topology(write(tmp_path, "Layer, M, N, K,\ng1, 17, 9, 23,\n"))
     assert (net.layer("g1").M, net.layer("g1").N, net.layer("g1").K) == (17, 9, 23)
@@ -124,9 +152,11 @@ def test_topology_depthwise_expands_like_scalesim(tmp_path):
 @pytest.mark.parametrize("body, message", [
     ("a, 12, 12, 3, 3, 8, x, 2,\n", r"topo.csv:2: Num Filter: expected a positive integer, got 'x'"),
     ("a, 12, 12, 3, 3, 8, 16,\n", r"topo.csv:2: expected 8 fields"),
+    ("a, 12, 12, 3, 3, 8, 16, 1, 2:4, 9,\n", r"topo.csv:2: expected 8 fields .* got 10"),
+    ("a, 3000000000, 12, 3, 3, 8, 16, 1,\n", r"topo.csv:2: layer 'a': in_h must be a positive integer up to"),
+    ("a, 2000000000, 2000000000, 3, 3, 8, 16, 1,\n", r"topo.csv:2: layer 'a': .* MACs per image is more than"),
     ("a, 12, 12, 3, 3, 8, 16, 0,\n", r"topo.csv:2: Strides: expected a positive integer, got 0"),
     ("a, 2, 2, 3, 3, 8, 16, 1,\n", r"topo.csv:2: filter 3x3 is larger than the IFMAP 2x2"),
-    ("a, 12, 12, 3, 3, 8, 16, 1,\na, 12, 12, 3, 3, 8, 16, 1,\n", "duplicate layer name 'a'"),
     ("", "no layers after the header row"),
 ])
 def test_malformed_topology_names_file_and_line(tmp_path, body, message):

@@ -22,6 +22,7 @@ Two machines cover the three dataflows (see :mod:`accelsim.arch.dataflow` for th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -57,17 +58,24 @@ def _shift_down(values: np.ndarray, edge: np.ndarray) -> np.ndarray:
     return np.concatenate([edge[None, :], values[:-1, :]], axis=0)
 
 
-def _skewed_edge(stream: np.ndarray, real: np.ndarray, cycle: int):
-    """Values entering an edge at ``cycle``: lane ``i`` takes step ``cycle − i`` of its stream.
+class Edge(NamedTuple):
+    """What enters one edge of the array in one cycle, per lane."""
 
-    ``stream`` is lanes × steps. Returns (value, present, real, step) per lane.
-    """
+    value: np.ndarray
+    present: np.ndarray  #: a token enters this lane (padding zeros included)
+    real: np.ndarray  #: that token is real data, not padding
+    step: np.ndarray  #: which step of the lane's stream it is (may be out of range)
+
+
+def _skewed_edge(stream: np.ndarray, real: np.ndarray, cycle: int) -> Edge:
+    """Tokens entering an edge at ``cycle``: lane ``i`` takes step ``cycle − i`` of its stream
+    (``stream`` is lanes × steps)."""
     lanes, steps = stream.shape
     step = cycle - np.arange(lanes)
     present = (step >= 0) & (step < steps)
     safe = np.clip(step, 0, steps - 1)
     value = np.where(present, stream[np.arange(lanes), safe], 0)
-    return value, present, present & real[np.arange(lanes), safe], step
+    return Edge(value, present, present & real[np.arange(lanes), safe], step)
 
 
 def output_stationary_fold(left: np.ndarray, top: np.ndarray, left_real: np.ndarray,
@@ -81,13 +89,13 @@ def output_stationary_fold(left: np.ndarray, top: np.ndarray, left_real: np.ndar
     acc, pe_macs, useful = zeros.copy(), 0, 0
     cycle = 0
     while True:
-        edge = _skewed_edge(left, left_real, cycle)
-        h_val, h_ok, h_real = (_shift_right(h_val, edge[0]), _shift_right(h_ok, edge[1]),
-                               _shift_right(h_real, edge[2]))
-        edge_top = _skewed_edge(top.T, top_real.T, cycle)
-        v_val, v_ok, v_real = (_shift_down(v_val, edge_top[0]), _shift_down(v_ok, edge_top[1]),
-                               _shift_down(v_real, edge_top[2]))
-        pending = (edge[3] < left.shape[1]).any() or (edge_top[3] < top.shape[0]).any()
+        west = _skewed_edge(left, left_real, cycle)
+        h_val, h_ok, h_real = (_shift_right(h_val, west.value), _shift_right(h_ok, west.present),
+                               _shift_right(h_real, west.real))
+        north = _skewed_edge(top.T, top_real.T, cycle)
+        v_val, v_ok, v_real = (_shift_down(v_val, north.value), _shift_down(v_ok, north.present),
+                               _shift_down(v_real, north.real))
+        pending = (west.step < left.shape[1]).any() or (north.step < top.shape[0]).any()
         if not (h_ok.any() or v_ok.any() or pending):
             break
         if not np.array_equal(h_ok, v_ok):
@@ -138,12 +146,12 @@ def stationary_operand_fold(stationary: np.ndarray, stream: np.ndarray,
     written = np.zeros((steps, cols), dtype=bool)
     pe_macs, useful, step = 0, 0, 0
     while True:
-        value, present, real, tag = _skewed_edge(stream.T, stream_real.T, step)
-        h_val, h_ok = _shift_right(h_val, value), _shift_right(h_ok, present)
-        h_real, h_tag = _shift_right(h_real, real), _shift_right(h_tag, tag)
+        west = _skewed_edge(stream.T, stream_real.T, step)
+        h_val, h_ok = _shift_right(h_val, west.value), _shift_right(h_ok, west.present)
+        h_real, h_tag = _shift_right(h_real, west.real), _shift_right(h_tag, west.step)
         p_in = _shift_down(p_val, np.zeros(cols, dtype=p_val.dtype))
         p_in_ok = _shift_down(p_ok, h_ok[0])  # the top row starts a fresh sum
-        if not (h_ok.any() or p_in_ok.any() or (tag < steps).any()):
+        if not (h_ok.any() or p_in_ok.any() or (west.step < steps).any()):
             break
         if not np.array_equal(p_in_ok, h_ok):
             raise AssertionError(f"partial sums out of step at stream cycle {step}")
@@ -189,13 +197,15 @@ def simulate_gemm(a: np.ndarray, w: np.ndarray, dataflow: str | Dataflow, rows: 
     the reduction (WS, IS) are added outside the array.
     """
     flow = get_dataflow(dataflow)
+    # accumulate wide, as the hardware's accumulators are: int8 operands must not wrap
+    dtype = np.result_type(a, w, np.int64)
+    a, w = np.asarray(a, dtype=dtype), np.asarray(w, dtype=dtype)
     m, k = a.shape
     n = w.shape[1]
     extent = {"M": m, "N": n, "K": k}
     r_dim, c_dim, t_dim = flow.rows_dim, flow.cols_dim, flow.time_dim
     steps = extent[t_dim]
-    output = np.zeros((extent[r_dim] if flow.drains_accumulators else steps, extent[c_dim]),
-                      dtype=np.result_type(a, w))
+    output = np.zeros((extent[r_dim] if flow.drains_accumulators else steps, extent[c_dim]), dtype=dtype)
     totals = dict(cycles=0, folds=0, pe_macs=0, useful_macs=0)
     for c0 in range(0, extent[c_dim], cols):
         c1 = min(c0 + cols, extent[c_dim])

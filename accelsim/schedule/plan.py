@@ -1,7 +1,7 @@
 """Fold plans: what a scheduler hands to the engine.
 
-A plan lists a layer's folds in execution order as *runs* of identical consecutive folds, in
-a numpy structured array, so that its size grows with the number of distinct folds and never
+A plan lists a layer's folds as *runs* of identical folds, in the order the engine issues them,
+in a numpy structured array, so that its size grows with the number of distinct folds and never
 with MACs or cycles.
 """
 
@@ -34,7 +34,7 @@ class LayerPlan:
     scheduler:
         Name of the scheduler that made the plan.
     runs:
-        Structured array of :data:`RUN_DTYPE`, in execution order.
+        Structured array of :data:`RUN_DTYPE`, in the order the engine issues the runs.
     offset_cycles:
         Added once to the layer's cycles by the timing convention (``scalesim``: −1).
     """
@@ -64,14 +64,3 @@ class LayerPlan:
         """Σ over folds of the PEs holding real work (rows_used · cols_used)."""
         runs = self.runs
         return int((runs["count"] * runs["rows_used"] * runs["cols_used"]).sum())
-
-
-def merge_runs(runs: np.ndarray) -> np.ndarray:
-    """Merge consecutive runs that differ only in ``count``."""
-    if len(runs) < 2:
-        return runs
-    shape = np.stack([runs[name] for name in RUN_DTYPE.names[1:]], axis=1)
-    starts = np.concatenate([[True], (shape[1:] != shape[:-1]).any(axis=1)])
-    merged = runs[starts].copy()
-    merged["count"] = np.add.reduceat(runs["count"], np.flatnonzero(starts))
-    return merged

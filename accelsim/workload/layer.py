@@ -13,6 +13,7 @@ mixes them. A fully connected layer is a 1×1 convolution on a 1×1 input (``M =
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -21,6 +22,18 @@ import pandas as pd
 from accelsim.errors import WorkloadError
 
 LAYER_KINDS = ("conv", "fc", "gemm")
+MAX_DIMENSION = 1 << 31  # any one size, channel count or padding
+MAX_MACS = 1 << 62  # keeps every 64-bit counter of a layer exact
+
+
+def _integer(value: object) -> int | None:
+    """``value`` as an ``int`` if it is an integer (numpy's included), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
@@ -72,14 +85,14 @@ class Layer:
         if not isinstance(self.name, str) or not self.name:
             raise WorkloadError(f"{where}: name must be a non-empty string")
         for attr in ("in_channels", "out_channels", "in_h", "in_w", "kernel_h", "kernel_w",
-                     "stride", "groups"):
-            value = getattr(self, attr)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise WorkloadError(f"{where}: {attr} must be a positive integer, got {value!r}")
-        for attr in ("pad_h", "pad_w"):
-            value = getattr(self, attr)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise WorkloadError(f"{where}: {attr} must be a non-negative integer, got {value!r}")
+                     "stride", "groups", "pad_h", "pad_w"):
+            low = 0 if attr.startswith("pad") else 1
+            value = _integer(getattr(self, attr))
+            if value is None or not low <= value <= MAX_DIMENSION:
+                kind = "a non-negative" if low == 0 else "a positive"
+                raise WorkloadError(f"{where}: {attr} must be {kind} integer up to {MAX_DIMENSION:,}, "
+                                    f"got {getattr(self, attr)!r}")
+            object.__setattr__(self, attr, value)
         if self.kind not in LAYER_KINDS:
             raise WorkloadError(f"{where}: kind must be one of {', '.join(LAYER_KINDS)}, got {self.kind!r}")
         if self.in_channels % self.groups or self.out_channels % self.groups:
@@ -90,6 +103,9 @@ class Layer:
             raise WorkloadError(
                 f"{where}: kernel {self.kernel_h}x{self.kernel_w} is larger than the padded input "
                 f"{self.in_h + self.pad_h}x{self.in_w + self.pad_w}")
+        if self.macs > MAX_MACS:
+            raise WorkloadError(f"{where}: {self.macs:,} MACs per image is more than the "
+                                f"{MAX_MACS:,} that counters can hold")
 
     # -- constructors -----------------------------------------------------------------------
     @classmethod
@@ -147,15 +163,6 @@ class Layer:
         """Multiply-accumulates of one image: ``M · N · K``."""
         return self.M * self.N * self.K
 
-    def describe(self) -> str:
-        if self.kind == "fc":
-            return f"fc {self.in_channels}->{self.out_channels}"
-        if self.kind == "gemm":
-            return f"gemm {self.M}x{self.N}x{self.K}"
-        group = f" g{self.groups}" if self.groups > 1 else ""
-        return (f"conv {self.kernel_h}x{self.kernel_w}/{self.stride}{group} "
-                f"{self.in_channels}x{self.in_h}x{self.in_w}->{self.out_channels}x{self.out_h}x{self.out_w}")
-
 
 @dataclass(frozen=True)
 class Network:
@@ -202,10 +209,3 @@ class Network:
             "out_w": layer.out_w, "M": layer.M, "N": layer.N, "K": layer.K, "macs": layer.macs,
         } for layer in self.layers]
         return pd.DataFrame(rows)
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-__all__ = ["Layer", "Network", "LAYER_KINDS", "ceil_div"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from accelsim.errors import TopologyError, WorkloadError
@@ -100,12 +101,14 @@ def load_topology(path: str | Path, name: str | None = None) -> Network:
     if extra and [cell.lower() for cell in extra] != ["sparsity"]:
         raise TopologyError(f"{path}:{header_line}: unexpected column(s) {', '.join(extra)}; "
                             f"expected {', '.join(columns)} and optionally Sparsity")
-    layers, sparsity_seen = [], False
+    layers: list[Layer] = []
+    sparsity_seen = False
     for number, cells in rows[1:]:
-        if len(cells) < len(columns) or len(cells) > len(columns) + len(extra):
+        # SCALE-Sim reads a trailing Sparsity field whether or not the header names it
+        if not len(columns) <= len(cells) <= len(columns) + 1:
             raise TopologyError(f"{path}:{number}: expected {len(columns)} fields "
-                                f"({', '.join(columns)}), got {len(cells)}")
-        sparsity_seen |= len(cells) > len(columns) and cells[len(columns)] != ""
+                                f"({', '.join(columns)}) and optionally Sparsity, got {len(cells)}")
+        sparsity_seen |= len(cells) > len(columns)
         try:
             layers.extend((_gemm_layers if gemm else _conv_layers)(path, number, cells))
         except WorkloadError as error:
@@ -115,7 +118,22 @@ def load_topology(path: str | Path, name: str | None = None) -> Network:
     if sparsity_seen:
         warnings.warn(f"{path}: the Sparsity column is ignored: layers run dense "
                       "(static weight sparsity is not modelled)", stacklevel=2)
-    try:
-        return Network(name or path.stem, tuple(layers))
-    except WorkloadError as error:
-        raise TopologyError(f"{path}: {error}") from None
+    return Network(name or path.stem, tuple(_unique_names(path, layers)))
+
+
+def _unique_names(path: Path, layers: list[Layer]) -> list[Layer]:
+    """SCALE-Sim allows repeated layer names; accelsim matches layers (and gate traces) by
+    name, so a repeat gets a ``#2``, ``#3``… suffix, with a warning."""
+    seen: dict[str, int] = {}
+    renamed = []
+    result = []
+    for layer in layers:
+        seen[layer.name] = seen.get(layer.name, 0) + 1
+        if seen[layer.name] > 1:
+            new_name = f"{layer.name}#{seen[layer.name]}"
+            renamed.append(f"{layer.name} -> {new_name}")
+            layer = replace(layer, name=new_name)
+        result.append(layer)
+    if renamed:
+        warnings.warn(f"{path}: repeated layer names renamed: {', '.join(renamed)}", stacklevel=3)
+    return result

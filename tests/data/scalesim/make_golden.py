@@ -5,9 +5,10 @@ Run with any python3:  python3 make_golden.py [case ...]
 SCALE-Sim runs under $SCALESIM_PYTHON, a Python with scalesim==3.0.0 and numpy==2.3.5:
     python3 -m venv /tmp/ss && /tmp/ss/bin/pip install scalesim==3.0.0 numpy==2.3.5
     SCALESIM_PYTHON=/tmp/ss/bin/python python3 make_golden.py
-For each case folder it writes scale.cfg, topology.csv, layout.csv, cmd.txt,
-runs SCALE-Sim into a scratch dir, copies the *REPORT*.csv files and the
-console log, and deletes the per-cycle traces.
+For each case folder it writes scale.cfg, topology.csv and a header-only layout.csv,
+runs SCALE-Sim into a scratch dir, copies the *REPORT*.csv files and the console
+log, and deletes the per-cycle traces. Only scale.cfg, topology.csv and
+COMPUTE_REPORT.csv are kept in the repository.
 """
 import os, shutil, subprocess, sys, time
 
