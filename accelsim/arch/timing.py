@@ -60,17 +60,19 @@ def get_timing(name: str | TimingConvention) -> TimingConvention:
     return name if isinstance(name, TimingConvention) else TIMINGS.get(name)
 
 
-def fold_cycles(dataflow: str | Dataflow, rows: int, cols: int, time_steps,
-                timing: str | TimingConvention = "physical"):
+def fold_cycles(dataflow: str | Dataflow, rows: int, cols: int, time_steps: int | np.ndarray,
+                timing: str | TimingConvention = "physical") -> int | np.ndarray:
     """Cycles of one fold on an R×C array (``rows`` = R, ``cols`` = C) streaming
-    ``time_steps`` steps; ``time_steps`` may be an integer array."""
+    ``time_steps`` steps; an integer array of steps gives an array of cycles."""
     flow, convention = get_dataflow(dataflow), get_timing(timing)
     overhead = rows + cols - 2
     if flow.preloads_stationary:
         overhead += rows
     if flow.drains_accumulators and convention.counts_accumulator_drain:
         overhead += rows
-    return np.asarray(time_steps, dtype=np.int64) + overhead if np.ndim(time_steps) else int(time_steps) + overhead
+    if np.ndim(time_steps):
+        return np.asarray(time_steps, dtype=np.int64) + overhead
+    return int(time_steps) + overhead
 
 
 def fold_grid(dataflow: str | Dataflow, rows: int, cols: int, m: int, n: int, k: int) -> tuple[int, int, int]:
