@@ -7,17 +7,26 @@ expected; nothing is written unless the run succeeded.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from accelsim.config import (DEFAULT_CONFIG, HardwareConfig, dumps_config, load_config,
                              load_scalesim_config, parse_array)
-from accelsim.errors import AccelsimError, ConfigError
+from accelsim.errors import AccelsimError, ConfigError, TraceError
 from accelsim.report import format_layers, write_tables
 from accelsim.simulate import run
+from accelsim.trace import (FORMAT_NAME, FORMAT_VERSION, STATISTICS, SynthKnobs, as_trace_layer,
+                            compare_statistics, fit_knobs, gateable_layers, layer_statistics,
+                            match_trace, network_flop_reduction, open_trace, synthesize,
+                            uniform_rate_for_reduction)
+from accelsim.trace.stats import trace_summary
+from accelsim.trace.synth import FITTED_KNOBS
 from accelsim.workload import NETWORKS, get_network, load_topology
 from accelsim.workload.layer import Network
 
@@ -39,6 +48,22 @@ def _nonempty(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a non-empty value")
     return text
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _network_options(parser: argparse.ArgumentParser, text: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--network", metavar="NAME", type=_nonempty, help=text)
+    group.add_argument("--topology", metavar="FILE.csv", type=_nonempty, help="a SCALE-Sim topology CSV")
 
 
 def _hardware_options(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +95,36 @@ def build_parser() -> argparse.ArgumentParser:
     _hardware_options(config_parser)
 
     commands.add_parser("networks", help="list the built-in networks")
+
+    trace_parser = commands.add_parser("trace", help="inspect, validate and synthesise gate traces")
+    trace_commands = trace_parser.add_subparsers(dest="trace_command", required=True, parser_class=_Parser)
+    info = trace_commands.add_parser("info", help="statistics of a gate trace")
+    info.add_argument("file", metavar="FILE", type=_nonempty)
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _network_options(info, "network the trace belongs to (default: the manifest's)")
+    validate = trace_commands.add_parser("validate", help="check a gate trace, byte by byte")
+    validate.add_argument("file", metavar="FILE", type=_nonempty)
+    _network_options(validate, "also check the trace's shapes against this network")
+    synth = trace_commands.add_parser("synth", help="write a synthetic gate trace")
+    _network_options(synth, "network to gate (default with --fit: the real trace's)")
+    synth.add_argument("--out", metavar="FILE.npz", type=_nonempty, required=True)
+    synth.add_argument("--images", type=_positive_int, help="images (default 8; with --fit, the real trace's)")
+    synth.add_argument("--seed", type=int, default=0)
+    target = synth.add_mutually_exclusive_group()
+    target.add_argument("--rate", type=float, help="on-rate of every gated layer (default 0.3)")
+    target.add_argument("--target-reduction", type=float, metavar="X",
+                        help="one on-rate for all gated layers that gives this network MAC reduction")
+    target.add_argument("--fit", metavar="REAL.npz", type=_nonempty,
+                        help="fit the knobs and per-layer rates to a real trace")
+    synth.add_argument("--gated", default="blocks", help="which layers are gated: blocks (default) or first")
+    synth.add_argument("--gate-groups", type=_positive_int, default=4, help="gate groups G (η = 1/G); default 4")
+    synth.add_argument("--independent", action="store_true",
+                       help="baseline: independent coin flips instead of structured maps")
+    defaults = SynthKnobs()
+    for knob in FITTED_KNOBS:
+        synth.add_argument(f"--{knob.replace('_', '-')}", type=float, default=getattr(defaults, knob),
+                           help=f"generator knob (default {getattr(defaults, knob)}); see docs/trace-format.md")
+    synth.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser
 
 
@@ -151,7 +206,115 @@ def _command_networks(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _command_run, "config": _command_config, "networks": _command_networks}
+def _trace_network(args: argparse.Namespace, notes: list[str], manifest_network: str | None) -> Network | None:
+    """The network named on the command line, else the trace's own if it is built in."""
+    if args.network is not None or args.topology is not None:
+        return resolve_network(args, notes)
+    if manifest_network is not None and manifest_network in NETWORKS:
+        return get_network(manifest_network)
+    if manifest_network is not None:
+        notes.append(f"the trace's network {manifest_network!r} is not built in; give --network "
+                     "or --topology to count its ungated layers")
+    return None
+
+
+def _command_trace_info(args: argparse.Namespace) -> int:
+    notes: list[str] = []
+    with open_trace(args.file) as trace:
+        network = _trace_network(args, notes, trace.info.network)
+        if network is not None:
+            match_trace(network, trace.layers, trace.path)
+        summary = trace_summary(trace, network)
+    for note in notes:
+        print(f"accelsim: note: {note}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary, indent=2, allow_nan=False))
+        return 0
+    scope = f"network {summary['network']}" if summary["network"] else "the gated layers only"
+    print(f"{summary['file']}: {summary['model']} on {summary['dataset']}, {summary['images']} images, "
+          f"{len(summary['layers'])} gated layers")
+    table = pd.DataFrame(summary["layers"])[["name", "out_channels", "out_h", "out_w", "gate_groups",
+                                               *STATISTICS, "flop_reduction"]]
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"MAC (FLOP) reduction over {scope}: {summary['network_flop_reduction']:.3f}x")
+    return 0
+
+
+def _command_trace_validate(args: argparse.Namespace) -> int:
+    notes: list[str] = []
+    try:
+        trace = open_trace(args.file)
+    except TraceError as error:
+        print(f"accelsim: error: {error}", file=sys.stderr)
+        return 2
+    with trace:
+        problems = trace.validate()
+        network = _trace_network(args, notes, trace.info.network)
+        if network is not None:
+            try:
+                match_trace(network, trace.layers, trace.path)
+            except TraceError as error:
+                problems.append(str(error))
+    for problem in problems:
+        print(f"accelsim: error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    against = f", shapes match {network.name}" if network is not None else ""
+    print(f"{trace.path}: valid {FORMAT_NAME} v{FORMAT_VERSION}: {len(trace.layers)} gated layers, "
+          f"{trace.images} images{against}")
+    return 0
+
+
+def _command_trace_synth(args: argparse.Namespace) -> int:
+    notes: list[str] = []
+    knobs = SynthKnobs(**{knob: getattr(args, knob) for knob in FITTED_KNOBS}, independent=args.independent)
+    if args.fit is not None:
+        with open_trace(args.fit) as real:
+            network = _trace_network(args, notes, real.info.network)
+            if network is None:
+                raise TraceError(f"{args.fit}: give --network or --topology for the real trace's network")
+            match_trace(network, real.layers, real.path)
+            layers = list(real.layers)
+            knobs, rates = fit_knobs(real, knobs)
+            real_table = layer_statistics(real)
+            images = args.images or real.images
+    else:
+        if args.network is None and args.topology is None:
+            raise UsageError("trace synth: give --network NAME or --topology FILE.csv (or --fit REAL)")
+        network = resolve_network(args, notes)
+        layers = [as_trace_layer(layer, args.gate_groups) for layer in gateable_layers(network, args.gated)]
+        rate = (uniform_rate_for_reduction(network, layers, args.target_reduction)
+                if args.target_reduction is not None else 0.3 if args.rate is None else args.rate)
+        rates = {layer.name: rate for layer in layers}
+        images = args.images or 8
+    provenance = {"fitted_to": str(args.fit)} if args.fit is not None else {}
+    synthesize(args.out, network, layers, images, rates, knobs, args.seed, provenance)
+    if args.quiet:
+        return 0
+    for note in notes:
+        print(f"accelsim: note: {note}", file=sys.stderr)
+    with open_trace(args.out) as trace:
+        table = layer_statistics(trace)
+    reduction = network_flop_reduction(network, dict(zip(table["layer"], table["on_rate"])),
+                                       {layer.name: layer.base_fraction for layer in layers})
+    print(f"wrote {args.out}: {len(layers)} gated layers of {network.name}, {images} images, "
+          f"MAC reduction {reduction:.3f}x")
+    if args.fit is not None:
+        print("fitted knobs: " + ", ".join(f"{knob}={getattr(knobs, knob):.3g}" for knob in FITTED_KNOBS))
+        print(compare_statistics(real_table, table).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+TRACE_COMMANDS = {"info": _command_trace_info, "validate": _command_trace_validate,
+                  "synth": _command_trace_synth}
+
+
+def _command_trace(args: argparse.Namespace) -> int:
+    return TRACE_COMMANDS[args.trace_command](args)
+
+
+COMMANDS = {"run": _command_run, "config": _command_config, "networks": _command_networks,
+            "trace": _command_trace}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,3 +27,8 @@ class TopologyError(AccelsimError, ValueError):
 
 class ConfigError(AccelsimError, ValueError):
     """A hardware configuration is invalid; the message names the source and the key."""
+
+
+class TraceError(AccelsimError, ValueError):
+    """A gate trace is malformed or disagrees with the network; the message names the file
+    and the field."""
