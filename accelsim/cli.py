@@ -218,6 +218,12 @@ def _trace_network(args: argparse.Namespace, notes: list[str], manifest_network:
     return None
 
 
+SHORT_NAMES = {"on_rate": "rate", "on_rate_image_std": "rate_sd", "channel_rate_std": "chan_sd",
+               "morans_i": "moran", "corr_within_groups": "corr_in", "corr_across_groups": "corr_out",
+               "no_channel_pixel_fraction": "px_none", "channels_off_fraction": "ch_off",
+               "flop_reduction": "reduction"}
+
+
 def _command_trace_info(args: argparse.Namespace) -> int:
     notes: list[str] = []
     with open_trace(args.file) as trace:
@@ -235,7 +241,10 @@ def _command_trace_info(args: argparse.Namespace) -> int:
           f"{len(summary['layers'])} gated layers")
     table = pd.DataFrame(summary["layers"])[["name", "out_channels", "out_h", "out_w", "gate_groups",
                                                *STATISTICS, "flop_reduction"]]
+    table = table.rename(columns=SHORT_NAMES).rename(columns={"out_channels": "C", "out_h": "H",
+                                                              "out_w": "W", "gate_groups": "G"})
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("columns: " + ", ".join(f"{short} = {name}" for name, short in SHORT_NAMES.items()))
     print(f"MAC (FLOP) reduction over {scope}: {summary['network_flop_reduction']:.3f}x")
     return 0
 

@@ -19,6 +19,7 @@ import math
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +34,10 @@ FORMAT_VERSION = 1
 MANIFEST_MEMBER = "manifest.npy"
 GATES_PREFIX = "gates/"
 MAX_SIZE = 1 << 31
+#: what zipfile and zlib raise on a damaged archive (a flipped compression method is a
+#: NotImplementedError, a flipped encryption flag a RuntimeError)
+ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError,
+                  NotImplementedError, RuntimeError, ValueError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -211,11 +216,12 @@ class GateTrace:
             self._zip = zipfile.ZipFile(self.path)
         except FileNotFoundError:
             raise TraceError(f"{self.path}: no such file") from None
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        except ARCHIVE_ERRORS as error:
             raise TraceError(f"{self.path}: not a gate trace (not a readable .npz archive: {error})") from None
         try:
             self.info, self.layers = parse_manifest(self.path, self._read_manifest())
             self._offsets = {layer.name: self._check_member(layer) for layer in self.layers}
+            self._verified: set[str] = set()
             members = set(self._zip.namelist()) - {MANIFEST_MEMBER} - {layer.member for layer in self.layers}
             if members:
                 raise _fail(self.path, sorted(members)[0], "member not described in the manifest")
@@ -253,6 +259,8 @@ class GateTrace:
             handle = self._zip.open(member)
         except KeyError:
             raise _fail(self.path, member, "missing from the archive") from None
+        except ARCHIVE_ERRORS as error:
+            raise _fail(self.path, member, f"corrupt ({error})") from None
         try:
             version = np.lib.format.read_magic(handle)
             reader = {(1, 0): np.lib.format.read_array_header_1_0,
@@ -260,7 +268,7 @@ class GateTrace:
             if reader is None:
                 raise ValueError(f"unsupported .npy version {version}")
             shape, fortran, dtype = reader(handle)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError) as error:
+        except (*ARCHIVE_ERRORS, SyntaxError) as error:
             handle.close()
             raise _fail(self.path, member, f"not a valid .npy array ({error})") from None
         return handle, shape, dtype, fortran
@@ -272,10 +280,11 @@ class GateTrace:
                 raise _fail(self.path, MANIFEST_MEMBER, f"expected a 1-D uint8 array, got {dtype} {shape}")
             try:
                 raw = handle.read(shape[0])
-            except (zipfile.BadZipFile, OSError, EOFError) as error:
+                rest = handle.read()  # reading to the end makes zipfile check the CRC
+            except ARCHIVE_ERRORS as error:
                 raise _fail(self.path, MANIFEST_MEMBER, f"cannot be read ({error})") from None
-        if len(raw) != shape[0]:
-            raise _fail(self.path, MANIFEST_MEMBER, "truncated")
+        if len(raw) != shape[0] or rest:
+            raise _fail(self.path, MANIFEST_MEMBER, "size does not match its header")
         try:
             return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -296,9 +305,25 @@ class GateTrace:
             raise _fail(self.path, layer.member, "size does not match its header (truncated or padded)")
         return offset
 
+    def _verify(self, layer: TraceLayer) -> None:
+        """Stream a member once, in bounded memory, so that zipfile checks its CRC: a flipped
+        bit is an error rather than a silently wrong decision."""
+        if layer.name in self._verified:
+            return
+        try:
+            with self._zip.open(layer.member) as handle:
+                while handle.read(1 << 20):
+                    pass
+        except ARCHIVE_ERRORS as error:
+            raise _fail(self.path, layer.member, f"corrupt ({error})") from None
+        self._verified.add(layer.name)
+
     def read_packed(self, name: str, images: slice = slice(None)) -> np.ndarray:
-        """The packed bytes of ``images`` of layer ``name``: ``(n, bytes_per_image)`` uint8."""
+        """The packed bytes of ``images`` of layer ``name``: ``(n, bytes_per_image)`` uint8.
+
+        The first read of a layer checks the whole member's CRC (streamed, not loaded)."""
         layer = self.layer(name)
+        self._verify(layer)
         start, stop, step = images.indices(self.images)
         if step != 1:
             raise TraceError(f"{self.path}: images: expected a contiguous slice, got step {step}")
@@ -308,11 +333,15 @@ class GateTrace:
             with self._zip.open(layer.member) as handle:
                 handle.seek(self._offsets[name] + start * row)
                 raw = handle.read(count * row)
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
+        except ARCHIVE_ERRORS as error:
             raise _fail(self.path, layer.member, f"cannot be read ({error})") from None
         if len(raw) != count * row:
             raise _fail(self.path, layer.member, "truncated")
-        return np.frombuffer(raw, dtype=np.uint8).reshape(count, row)
+        packed = np.frombuffer(raw, dtype=np.uint8).reshape(count, row)
+        spare = 8 * row - layer.decisions_per_image
+        if spare and count and np.any(packed[:, -1] & ((1 << spare) - 1)):
+            raise _fail(self.path, layer.member, "padding bits after the last decision are not zero")
+        return packed
 
     def read(self, name: str, images: slice = slice(None)) -> np.ndarray:
         """Decisions of ``images`` of layer ``name``: bool array ``(n, out_channels, out_h, out_w)``."""
@@ -327,25 +356,15 @@ class GateTrace:
             yield start, self.read(name, slice(start, start + chunk_images))
 
     def validate(self) -> list[str]:
-        """Deep check: every byte of every layer is read (CRC checked) and the unused bits of
-        each image's last byte are zero. Returns the problems found, one line each."""
+        """Deep check of every layer: every byte read (CRCs checked), unused bits zero.
+        Returns the problems found, one line each."""
         problems = []
         for layer in self.layers:
-            spare = 8 * layer.bytes_per_image - layer.decisions_per_image
             try:
                 for start in range(0, self.images, 256):
-                    packed = self.read_packed(layer.name, slice(start, start + 256))
-                    if spare and np.any(packed[:, -1] & ((1 << spare) - 1)):
-                        problems.append(f"{self.path}: {layer.member}: padding bits after the last "
-                                        "decision are not zero")
-                        break
-                with self._zip.open(layer.member) as handle:  # reading to the end checks the CRC
-                    while handle.read(1 << 20):
-                        pass
+                    self.read_packed(layer.name, slice(start, start + 256))
             except TraceError as error:
                 problems.append(str(error))
-            except (zipfile.BadZipFile, OSError, EOFError) as error:
-                problems.append(f"{self.path}: {layer.member}: cannot be read ({error})")
         return problems
 
 

@@ -13,8 +13,8 @@ standard deviation of the *field*, the first three parts together):
   in how often they are on.
 * ``v[n] ~ N(0, image_std²)``: per-image offset, drawn once per (layer, image): some images
   need more work than others.
-* The decision is ``z > θ``, with θ solved per layer so that the expected on-rate is the
-  layer's rate given the drawn ``b`` and ``v``.
+* The decision is ``z > θ``, with θ solved per layer so that the expected on-rate, given the
+  drawn ``b`` and over the distribution of ``v``, is the layer's rate.
 
 Images are generated independently from seeds derived from (seed, layer, image), so a trace
 of 16 images begins with the trace of 8, and memory holds one chunk of images at a time.
@@ -115,12 +115,12 @@ def _normal_tail(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, erfc / 2, 1 - erfc / 2)
 
 
-def _threshold(rate: float, offsets: np.ndarray) -> float:
-    """θ such that the mean over ``offsets`` of P(field + offset > θ) equals ``rate``."""
-    low, high = offsets.min() - 10, offsets.max() + 10
+def _threshold(rate: float, bias: np.ndarray, spread: float) -> float:
+    """θ such that the mean over channels of P(bias + N(0, spread²) > θ) equals ``rate``."""
+    low, high = bias.min() - 10 * spread, bias.max() + 10 * spread
     for _ in range(100):
         middle = (low + high) / 2
-        if _normal_tail(middle - offsets).mean() > rate:
+        if _normal_tail((middle - bias) / spread).mean() > rate:
             low = middle
         else:
             high = middle
@@ -138,8 +138,9 @@ class LayerGenerator:
         self.seed = (seed, layer_index)
         rng = np.random.default_rng([seed, layer_index, 0])
         self.bias = rng.normal(0, knobs.channel_bias_std, layer.out_channels)
-        self.image_offset = rng.normal(0, knobs.image_std, images)
-        self.threshold = _threshold(rate, (self.bias[None, :] + self.image_offset[:, None]).ravel())
+        self.image_offset = rng.normal(0, knobs.image_std, images)  # image i's is the same for any count
+        # in expectation over images, so that a trace's first images do not depend on its length
+        self.threshold = _threshold(rate, self.bias, math.sqrt(1 + knobs.image_std ** 2))
         self.group_of_channel = np.arange(layer.out_channels) // (layer.out_channels // layer.gate_groups)
         self.transfer = _gaussian_transfer(layer.out_h, layer.out_w, knobs.length_scale * layer.out_w)
 

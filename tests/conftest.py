@@ -1,0 +1,24 @@
+"""Shared fixtures: small gate traces written once per test session."""
+
+import numpy as np
+import pytest
+
+from accelsim.trace import TraceInfo, as_trace_layer, gateable_layers, write_trace
+from accelsim.workload import get_network
+
+
+@pytest.fixture(scope="session")
+def resnet20_masks():
+    """Random decisions of 5 images for the 18 block convs of ResNet-20, and their layers."""
+    layers = [as_trace_layer(layer, 4) for layer in gateable_layers(get_network("resnet20"))]
+    rng = np.random.default_rng(0)
+    return layers, {layer.name: rng.random((5, *layer.mask_shape)) < 0.3 for layer in layers}
+
+
+@pytest.fixture(scope="session")
+def small_trace(tmp_path_factory, resnet20_masks):
+    layers, masks = resnet20_masks
+    path = tmp_path_factory.mktemp("traces") / "small.npz"
+    info = TraceInfo(model="test", dataset="random", images=5, accuracy=0.5, network="resnet20",
+                     provenance={"seed": 0})
+    return write_trace(path, info, layers, masks)
