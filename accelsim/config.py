@@ -132,12 +132,7 @@ def load_config(path: str | Path, base: HardwareConfig = DEFAULT_CONFIG) -> Hard
     """Read a TOML hardware config; errors name the file and the key."""
     path = Path(path)
     try:
-        with path.open("rb") as handle:
-            values = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot be read ({_reason(error)})") from None
+        values = tomllib.loads(_read_text(path))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
     try:
@@ -207,13 +202,9 @@ def load_scalesim_config(path: str | Path, base: HardwareConfig = DEFAULT_CONFIG
     path = Path(path)
     parser = configparser.ConfigParser()
     parser.optionxform = str  # keep names as written, for errors and the note on ignored keys
+    text = _read_text(path)
     try:
-        with path.open() as handle:
-            parser.read_file(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot be read ({_reason(error)})") from None
+        parser.read_string(text, source=str(path))
     except configparser.Error as error:
         raise ConfigError(f"{path}: not a valid SCALE-Sim config ({error.message.splitlines()[0]})") from None
 
@@ -256,8 +247,15 @@ def load_scalesim_config(path: str | Path, base: HardwareConfig = DEFAULT_CONFIG
     return base.replace(**values), ignored
 
 
-def _reason(error: Exception) -> str:
-    return getattr(error, "strerror", None) or type(error).__name__
+def _read_text(path: Path) -> str:
+    """A config file's text; a missing or unreadable file is a :class:`ConfigError`."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        raise ConfigError(f"{path}: cannot be read ({reason})") from None
 
 
 def _number(path: Path, key: str, text: str, integer: bool) -> float | int:
