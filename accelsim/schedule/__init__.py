@@ -1,25 +1,32 @@
-"""Schedulers: strategies that turn a layer (and, for gated layers, its gate masks) into a fold
-plan. Each is one class with a ``plan`` method, registered by name in :data:`SCHEDULERS`."""
+"""Schedulers: strategies that turn a layer (and, for gated layers, one image's gate
+decisions) into a fold plan. Each is one class registered by name in :data:`SCHEDULERS`;
+gating schedulers implement one method, ``conditional_items``."""
 
 from typing import Protocol
 
 from accelsim.config import HardwareConfig
 from accelsim.registry import Registry
+from accelsim.schedule.balanced import BalancedOracleScheduler, BalancedScheduler
 from accelsim.schedule.dense import DenseScheduler
-from accelsim.schedule.plan import RUN_DTYPE, LayerPlan
+from accelsim.schedule.gated import GatedScheduler, GateGeometry, LayerGates
+from accelsim.schedule.plan import (PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, RUN_DTYPE, LayerPlan,
+                                    WorkItem, execute_on_reference)
+from accelsim.schedule.skipping import ClockGateScheduler, PixelSkipScheduler, TileSkipScheduler
 from accelsim.workload.layer import Layer
 
 
 class Scheduler(Protocol):
-    """What a scheduler provides: a registry name and a ``plan`` for one layer."""
+    """What a scheduler provides: a registry name and a ``plan`` for one layer and image."""
 
     name: str
 
-    def plan(self, layer: Layer, config: HardwareConfig) -> LayerPlan: ...
+    def plan(self, layer: Layer, config: HardwareConfig, gates: LayerGates | None = None) -> LayerPlan: ...
 
 
 SCHEDULERS: Registry[type[Scheduler]] = Registry("scheduler")
-SCHEDULERS.register("dense", DenseScheduler)
+for _scheduler in (DenseScheduler, ClockGateScheduler, TileSkipScheduler, PixelSkipScheduler,
+                   BalancedScheduler, BalancedOracleScheduler):
+    SCHEDULERS.register(_scheduler.name, _scheduler)
 
 
 def get_scheduler(name: str) -> Scheduler:
@@ -27,4 +34,7 @@ def get_scheduler(name: str) -> Scheduler:
     return SCHEDULERS.get(name)()
 
 
-__all__ = ["Scheduler", "SCHEDULERS", "get_scheduler", "DenseScheduler", "LayerPlan", "RUN_DTYPE"]
+__all__ = ["Scheduler", "SCHEDULERS", "get_scheduler", "DenseScheduler", "GatedScheduler",
+           "GateGeometry", "LayerGates", "LayerPlan", "RUN_DTYPE", "WorkItem", "PHASE_DENSE",
+           "PHASE_BASE", "PHASE_CONDITIONAL", "execute_on_reference", "ClockGateScheduler",
+           "TileSkipScheduler", "PixelSkipScheduler", "BalancedScheduler", "BalancedOracleScheduler"]

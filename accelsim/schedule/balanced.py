@@ -1,0 +1,80 @@
+"""Schedulers that reorder output channels within each gate group before pixel-skip, so that
+channels which fire together share a fold and fewer pixels have to be streamed.
+
+``balanced``
+    A static order per layer, computed offline from calibration images. Hardware: a
+    channel-permutation table per layer (``out_channels`` indices) used when weights are
+    loaded and outputs written, on top of pixel-skip's index buffers.
+``balanced-oracle``
+    The same order computed from each image's own decisions: not realisable (the decisions
+    are only known after the base pass), an upper bound for any channel ordering.
+
+The order is greedy: a set starts with the most active remaining channel and grows with the
+channel that adds the fewest new active pixels, until it holds one fold's worth of channels.
+With channels streamed in time (IS) a set is the whole group and the order changes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from accelsim.errors import TraceError
+from accelsim.schedule.gated import GateGeometry
+from accelsim.schedule.skipping import PixelSkipScheduler
+
+
+def greedy_channel_order(activity: np.ndarray, channels: np.ndarray, set_size: int) -> np.ndarray:
+    """Order ``channels`` so that consecutive sets of ``set_size`` cover few pixels.
+
+    ``activity`` is bool ``(len(channels), samples)``: where each channel is on.
+    """
+    remaining = list(range(len(channels)))
+    counts = activity.sum(axis=1)
+    order: list[int] = []
+    while remaining:
+        seed = max(remaining, key=lambda c: (counts[c], -c))
+        remaining.remove(seed)
+        order.append(seed)
+        covered = activity[seed].copy()
+        for _ in range(min(set_size, len(remaining) + 1) - 1):
+            candidates = np.array(remaining)
+            added = (activity[candidates] & ~covered).sum(axis=1)
+            best = candidates[np.lexsort((-counts[candidates], added))[0]]
+            remaining.remove(best)
+            order.append(best)
+            covered |= activity[best]
+    return channels[np.array(order)]
+
+
+class BalancedScheduler(PixelSkipScheduler):
+    """Static per-layer channel order from calibration images, then pixel-skip."""
+
+    name = "balanced"
+
+    def __init__(self) -> None:
+        self._orders: dict[tuple[str, int], np.ndarray] = {}
+
+    def _activity(self, geometry: GateGeometry, channels: np.ndarray) -> np.ndarray:
+        if geometry.calibration is None:
+            raise TraceError(f"layer {geometry.layer.name!r}: the balanced scheduler needs "
+                             "calibration images")
+        calibration = geometry.calibration[:, channels]  # images × channels × H × W
+        return calibration.transpose(1, 0, 2, 3).reshape(len(channels), -1)
+
+    def channel_order(self, geometry: GateGeometry, group: int) -> np.ndarray:
+        key = (geometry.layer.name, group)
+        if key not in self._orders:
+            channels = geometry.group_channels(group)
+            self._orders[key] = greedy_channel_order(self._activity(geometry, channels), channels,
+                                                     geometry.channel_set_size)
+        return self._orders[key]
+
+
+class BalancedOracleScheduler(PixelSkipScheduler):
+    """The channel order computed per image from its own decisions: an upper bound."""
+
+    name = "balanced-oracle"
+
+    def channel_order(self, geometry: GateGeometry, group: int) -> np.ndarray:
+        channels = geometry.group_channels(group)
+        return greedy_channel_order(geometry.decisions[:, channels].T, channels, geometry.channel_set_size)
