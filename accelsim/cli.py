@@ -19,7 +19,8 @@ import pandas as pd
 from accelsim.config import (DEFAULT_CONFIG, HardwareConfig, dumps_config, load_config,
                              load_scalesim_config, parse_array)
 from accelsim.errors import AccelsimError, ConfigError, TraceError
-from accelsim.report import format_layers, write_tables
+from accelsim.report import format_layers, format_summary, write_tables
+from accelsim.schedule import SCHEDULERS
 from accelsim.simulate import run
 from accelsim.trace import (FORMAT_NAME, FORMAT_VERSION, STATISTICS, SynthKnobs, as_trace_layer,
                             compare_statistics, fit_knobs, gateable_layers, layer_statistics,
@@ -83,9 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run_parser = commands.add_parser("run", help="simulate a network and print its report")
+    run_parser.add_argument("trace", metavar="TRACE", nargs="?", type=_nonempty,
+                            help="a gate trace (.npz); its layers gate the network's by name")
+    run_parser.add_argument("--scheduler", metavar="LIST", type=_nonempty,
+                            help="comma-separated schedulers, or 'all' (default: all with a trace, "
+                                 "dense without); dense always runs as the baseline")
+    run_parser.add_argument("--images", metavar="A:B", type=_nonempty, help="images of the trace to run (default all)")
+    run_parser.add_argument("--calibration", metavar="A:B", type=_nonempty,
+                            help="images from which static schedulers fix their channel order (default 0:16)")
     workload = run_parser.add_mutually_exclusive_group()
     workload.add_argument("--network", metavar="NAME", type=_nonempty,
-                          help=f"built-in network ({', '.join(NETWORKS)}); default {DEFAULT_NETWORK}")
+                          help=f"built-in network ({', '.join(NETWORKS)}); default: the trace's, "
+                               f"else {DEFAULT_NETWORK}")
     workload.add_argument("--topology", metavar="FILE.csv", type=_nonempty, help="a SCALE-Sim topology CSV")
     _hardware_options(run_parser)
     run_parser.add_argument("--out", metavar="DIR", type=_nonempty, help="write layers.csv and summary.csv here")
@@ -165,11 +175,47 @@ def resolve_network(args: argparse.Namespace, notes: list[str]) -> Network:
     return get_network(args.network if args.network is not None else DEFAULT_NETWORK)
 
 
+def _image_slice(option: str, text: str | None) -> slice | None:
+    """``"A:B"``, ``"A:"``, ``":B"`` or ``"A"`` → a slice of images."""
+    if text is None:
+        return None
+    start, colon, stop = text.partition(":")
+    try:
+        first = int(start) if start.strip() else None
+        last = (int(stop) if stop.strip() else None) if colon else (first + 1 if first is not None else None)
+    except ValueError:
+        first = last = -1
+    if (first is not None and first < 0) or (last is not None and last < 0):
+        raise UsageError(f"{option}: expected A:B with non-negative image indices, got {text!r}")
+    return slice(first, last)
+
+
+def _scheduler_names(text: str | None, traced: bool) -> list[str]:
+    if text is None:
+        return SCHEDULERS.names() if traced else ["dense"]
+    names = SCHEDULERS.names() if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        SCHEDULERS.get(name)  # raises, listing the valid names
+    return names
+
+
 def _command_run(args: argparse.Namespace) -> int:
     notes: list[str] = []
     config = resolve_config(args, notes)
-    network = resolve_network(args, notes)
-    result = run(network, config)
+    images = _image_slice("--images", args.images)
+    calibration = _image_slice("--calibration", args.calibration)
+    schedulers = _scheduler_names(args.scheduler, args.trace is not None)
+    if args.trace is None:
+        if images is not None or calibration is not None:
+            raise UsageError("--images and --calibration need a TRACE")
+        network = resolve_network(args, notes)
+        result = run(network, config, schedulers)
+    else:
+        with open_trace(args.trace) as trace:
+            network = _trace_network(args, notes, trace.info.network)
+            if network is None:
+                raise TraceError(f"{args.trace}: give --network or --topology for the trace's network")
+            result = run(network, config, schedulers, trace, images or slice(None), calibration)
     if args.out is not None:
         try:
             write_tables(result.layers, result.summary, args.out)
@@ -178,16 +224,28 @@ def _command_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for note in notes:
             print(f"accelsim: note: {note}", file=sys.stderr)
-        total = result.summary.iloc[0]
-        print(f"{network.name} on a {config.array} {config.dataflow.upper()} array "
-              f"({config.timing} timing), {len(network)} layers")
+        _print_report(network, config, result, args)
+    return 0
+
+
+def _print_report(network: Network, config: HardwareConfig, result, args: argparse.Namespace) -> None:
+    summary = result.summary
+    images = int(summary["images"].iloc[0])
+    source = f" with gates from {args.trace} ({images} images)" if args.trace is not None else ""
+    print(f"{network.name} on a {config.array} {config.dataflow.upper()} array "
+          f"({config.timing} timing), {len(network)} layers{source}")
+    if args.trace is None and len(summary) == 1:
         print(format_layers(result.layers))
+        total = summary.iloc[0]
         print(f"total: {total['cycles_total']:,} cycles ({total['latency_ms']:.4g} ms at "
               f"{config.clock_mhz:g} MHz), {total['macs_executed']:,} MACs, "
               f"PE utilization {total['pe_utilization']:.1%}")
-        if args.out is not None:
-            print(f"wrote {Path(args.out) / 'layers.csv'} and {Path(args.out) / 'summary.csv'}")
-    return 0
+    else:
+        print(format_summary(summary))
+        print("latency: per image over the network; speedup and flop_red against dense; "
+              "ideal ... stall: shares of the cycles (docs/schedulers.md)")
+    if args.out is not None:
+        print(f"wrote {Path(args.out) / 'layers.csv'} and {Path(args.out) / 'summary.csv'}")
 
 
 def _command_config(args: argparse.Namespace) -> int:

@@ -1,34 +1,51 @@
 """Results as pandas tables, their text rendering and their files.
 
-``layers`` table — one row per (layer, scheduler):
+``layers`` table — one row per (layer, image, scheduler):
 
-=====================  ======  ==================================================================
-column                 unit    meaning
-=====================  ======  ==================================================================
-network                —       network name
-layer                  —       layer name
-scheduler              —       conditional-path scheduler (``dense``: no gating)
-dataflow               —       ``os``, ``ws`` or ``is``
-timing                 —       cycle-counting convention (``physical`` or ``scalesim``)
-array_rows             PEs     R
-array_cols             PEs     C
-M, N, K                —       GEMM dimensions (output pixels, filters, reduction per output)
-groups                 —       channel groups (a grouped conv runs one GEMM per group)
-folds                  folds   folds executed
-macs_dense             MACs    M·N·K: the layer's work without gating
-macs_executed          MACs    MACs done on real operands (not clock-gated, not padding)
-cycles_compute         cycles  cycles the array spent on the layer's folds
-cycles_stall           cycles  cycles the array waited for memory
-cycles_total           cycles  cycles_compute + cycles_stall
-pe_utilization         —       macs_executed / (cycles_total · R · C)
-mapping_efficiency     —       Σ folds of PEs holding real work / (folds · R · C)
-speedup_vs_dense       ×       dense cycles_total / this scheduler's cycles_total
-latency_us             µs      cycles_total / clock
-=====================  ======  ==================================================================
+=======================  ======  ================================================================
+column                   unit    meaning
+=======================  ======  ================================================================
+network, layer           —       names
+image                    —       index of the image in the trace (0 when there is no trace)
+scheduler                —       conditional-path scheduler (``dense``: no gating)
+dataflow, timing         —       ``os``/``ws``/``is``; ``physical``/``scalesim``
+array_rows, array_cols   PEs     R, C
+M, N, K, groups          —       GEMM of the layer (output pixels, filters, reduction per
+                                 output) and its channel groups
+gate_on_rate             —       fraction of this layer's decisions on (NaN: ungated layer)
+folds                    folds   folds executed
+macs_dense               MACs    M·N·K: the layer's work without gating
+macs_needed              MACs    work the gates leave: base pass + conditional MACs of outputs
+                                 that are on (= macs_dense when ungated or ``dense``)
+macs_executed            MACs    MACs done; PEs of off outputs are clock-gated, so this
+                                 equals macs_needed
+cycles_compute           cycles  cycles the array spent on the layer's folds
+cycles_stall             cycles  cycles the array waited for memory
+cycles_total             cycles  cycles_compute + cycles_stall
+cycles_ideal             cycles  macs_needed / (R·C): every PE busy with needed work
+lost_fill_drain          cycles  fold overhead: loading, skew, draining (2R + C − 2 per fold)
+lost_partial_tiles       cycles  PEs without work in folds smaller than the array (edges)
+lost_group_boundary      cycles  PEs without work because a fold's channels must lie in one
+                                 gate group
+lost_gated_idle          cycles  PEs of off outputs inside folds that run (clock-gated)
+lost_stall               cycles  = cycles_stall
+pe_utilization           —       macs_executed / (cycles_total · R · C)
+mapping_efficiency       —       Σ folds of PEs holding real work / (folds · R · C)
+flop_reduction           ×       macs_dense / macs_needed: the theoretical speedup
+speedup_vs_dense         ×       dense cycles_total / this scheduler's, same layer and image
+realized_fraction        —       speedup_vs_dense / flop_reduction
+latency_us               µs      cycles_total / clock
+=======================  ======  ================================================================
 
-``summary`` table — one row per scheduler, the same quantities over the whole network
-(``layers`` counts them; utilisation and mapping efficiency are over all folds and cycles;
-``latency_ms`` replaces ``latency_us``).
+The lost_* columns are PE-cycles divided by R·C, so that
+``cycles_ideal + Σ lost_* = cycles_total`` exactly: they say where the gap between the
+theoretical and the realised speedup goes.
+
+``summary`` table — one row per scheduler over the whole network and all images: sums of the
+MAC and cycle columns (over layers and images), ``images``, ``layers`` (per image),
+utilisation and mapping efficiency over all folds, ``speedup_vs_dense`` and
+``flop_reduction`` as ratios of the sums, ``realized_fraction``, and the latency of one image
+over the network: ``latency_ms`` (mean), ``latency_p50_ms``, ``latency_p95_ms``.
 """
 
 from __future__ import annotations
@@ -36,21 +53,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from accelsim.arch.dataflow import get_dataflow
 from accelsim.config import HardwareConfig
 from accelsim.engine import LayerTiming
-from accelsim.schedule.plan import LayerPlan
+from accelsim.schedule.plan import PHASE_DENSE, LayerPlan
 
+LOST_COLUMNS = ("lost_fill_drain", "lost_partial_tiles", "lost_group_boundary", "lost_gated_idle",
+                "lost_stall")
 LAYER_COLUMNS = (
-    "network", "layer", "scheduler", "dataflow", "timing", "array_rows", "array_cols", "M", "N",
-    "K", "groups", "folds", "macs_dense", "macs_executed", "cycles_compute", "cycles_stall",
-    "cycles_total", "pe_utilization", "mapping_efficiency", "speedup_vs_dense", "latency_us",
+    "network", "layer", "image", "scheduler", "dataflow", "timing", "array_rows", "array_cols",
+    "M", "N", "K", "groups", "gate_on_rate", "folds", "macs_dense", "macs_needed", "macs_executed",
+    "cycles_compute", "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS,
+    "pe_utilization", "mapping_efficiency", "flop_reduction", "speedup_vs_dense",
+    "realized_fraction", "latency_us",
 )
 SUMMARY_COLUMNS = (
-    "network", "scheduler", "dataflow", "timing", "array_rows", "array_cols", "layers", "folds",
-    "macs_dense", "macs_executed", "cycles_compute", "cycles_stall", "cycles_total",
-    "pe_utilization", "mapping_efficiency", "speedup_vs_dense", "latency_ms",
+    "network", "scheduler", "dataflow", "timing", "array_rows", "array_cols", "images", "layers",
+    "folds", "macs_dense", "macs_needed", "macs_executed", "cycles_compute", "cycles_stall",
+    "cycles_total", "cycles_ideal", *LOST_COLUMNS, "pe_utilization", "mapping_efficiency",
+    "flop_reduction", "speedup_vs_dense", "realized_fraction", "latency_ms", "latency_p50_ms",
+    "latency_p95_ms",
 )
 
 
@@ -59,70 +84,98 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
-def layer_table(network: str, plans: Sequence[LayerPlan], timeline: Sequence[LayerTiming],
-                config: HardwareConfig) -> pd.DataFrame:
-    """The ``layers`` table of one scheduler's run (``speedup_vs_dense`` filled by
-    :func:`add_speedup`)."""
+def lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) -> dict[str, float]:
+    """Where a layer's cycles go beyond the ideal, in cycles (PE-cycles / (R·C))."""
+    rows, cols = config.array_rows, config.array_cols
+    pes = rows * cols
+    runs = plan.runs
+    count, used_rows, used_cols, steps = (runs[name].astype(np.float64) for name in
+                                          ("count", "rows_used", "cols_used", "time_steps"))
+    flow = get_dataflow(config.dataflow)
+    gated = runs["phase"] != PHASE_DENSE
+    # a gated fold's channels come from one group: the channel axis could have held min(side, N)
+    if flow.cols_dim == "N":
+        group_waste = used_rows * steps * np.maximum(0, min(cols, plan.layer.N) - used_cols)
+    elif flow.rows_dim == "N":
+        group_waste = used_cols * steps * np.maximum(0, min(rows, plan.layer.N) - used_rows)
+    else:  # channels stream in time: a group only shortens the stream
+        group_waste = np.zeros(len(runs))
+    group_boundary = float((count * np.where(gated, group_waste, 0)).sum()) / pes
+    unmapped = float((count * (pes - used_rows * used_cols) * steps).sum()) / pes
+    mapped = float((count * used_rows * used_cols * steps).sum())
+    return {
+        "lost_fill_drain": float((count * (runs["cycles"] - steps)).sum()) + plan.offset_cycles,
+        "lost_partial_tiles": unmapped - group_boundary,
+        "lost_group_boundary": group_boundary,
+        "lost_gated_idle": (mapped - plan.needed_macs) / pes,
+        "lost_stall": float(timing.cycles_stall),
+    }
+
+
+def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: Sequence[LayerTiming],
+               config: HardwareConfig) -> list[dict]:
+    """Rows of the ``layers`` table for one image and one scheduler (speedups filled later)."""
     pes = config.array_rows * config.array_cols
     rows = []
     for plan, timing in zip(plans, timeline, strict=True):
         layer = plan.layer
         rows.append({
-            "network": network, "layer": layer.name, "scheduler": plan.scheduler,
+            "network": network, "layer": layer.name, "image": image, "scheduler": plan.scheduler,
             "dataflow": config.dataflow, "timing": config.timing,
             "array_rows": config.array_rows, "array_cols": config.array_cols,
             "M": layer.M, "N": layer.N, "K": layer.K, "groups": layer.groups,
-            "folds": plan.folds, "macs_dense": layer.macs, "macs_executed": plan.macs,
+            "gate_on_rate": plan.gate_on_rate, "folds": plan.folds, "macs_dense": layer.macs,
+            "macs_needed": plan.needed_macs, "macs_executed": plan.needed_macs,
             "cycles_compute": timing.cycles_compute, "cycles_stall": timing.cycles_stall,
-            "cycles_total": timing.cycles_total,
-            "pe_utilization": _ratio(plan.macs, timing.cycles_total * pes),
-            "mapping_efficiency": plan.mapped_pe_folds / (plan.folds * pes),
-            "speedup_vs_dense": float("nan"),
+            "cycles_total": timing.cycles_total, "cycles_ideal": plan.needed_macs / pes,
+            **lost_cycles(plan, timing, config),
+            "pe_utilization": _ratio(plan.needed_macs, timing.cycles_total * pes),
+            "mapping_efficiency": plan.mapped_pe_folds / (plan.folds * pes) if plan.folds else float("nan"),
+            "flop_reduction": _ratio(layer.macs, plan.needed_macs),
             "latency_us": timing.cycles_total / config.clock_mhz,
         })
-    return pd.DataFrame(rows, columns=list(LAYER_COLUMNS))
+    return rows
 
 
-def add_speedup(layers: pd.DataFrame) -> pd.DataFrame:
-    """Fill ``speedup_vs_dense`` from the ``dense`` rows of the same layers."""
-    dense = layers.loc[layers["scheduler"] == "dense"].set_index("layer")["cycles_total"]
+def layer_table(rows: list[dict]) -> pd.DataFrame:
+    """The ``layers`` table, with speedups against the ``dense`` rows of the same layer and image."""
+    layers = pd.DataFrame(rows, columns=[c for c in LAYER_COLUMNS if c not in
+                                         ("speedup_vs_dense", "realized_fraction")])
+    dense = layers.loc[layers["scheduler"] == "dense"].set_index(["layer", "image"])["cycles_total"]
     if dense.empty:
         raise ValueError("speedup_vs_dense needs the dense scheduler's rows")
-    layers = layers.copy()
-    layers["speedup_vs_dense"] = layers["layer"].map(dense) / layers["cycles_total"].replace(0, float("nan"))
-    return layers
+    baseline = pd.MultiIndex.from_frame(layers[["layer", "image"]]).map(dense)
+    layers["speedup_vs_dense"] = np.asarray(baseline, dtype=float) / layers["cycles_total"].replace(0, np.nan)
+    layers["realized_fraction"] = layers["speedup_vs_dense"] / layers["flop_reduction"]
+    return layers[list(LAYER_COLUMNS)]
 
 
-def summary_table(layers: pd.DataFrame, config: HardwareConfig, mapped_pe_folds: dict[str, int]
-                  ) -> pd.DataFrame:
-    """The ``summary`` table: one row per scheduler in ``layers``.
-
-    ``mapped_pe_folds`` gives, per scheduler, Σ over folds of the PEs holding real work.
-    """
+def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
+    """The ``summary`` table: one row per scheduler in ``layers``."""
     pes = config.array_rows * config.array_cols
+    dense_cycles = layers.loc[layers["scheduler"] == "dense", "cycles_total"].sum()
     rows = []
     for scheduler, group in layers.groupby("scheduler", sort=False):
-        cycles = int(group["cycles_total"].sum())
-        folds = int(group["folds"].sum())
+        per_image = group.groupby("image")["cycles_total"].sum() / config.clock_mhz / 1e3
+        sums = {column: group[column].sum() for column in
+                ("folds", "macs_dense", "macs_needed", "macs_executed", "cycles_compute",
+                 "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS)}
+        mapped = (group["mapping_efficiency"].fillna(0) * group["folds"]).sum()
         rows.append({
             "network": group["network"].iloc[0], "scheduler": scheduler,
             "dataflow": config.dataflow, "timing": config.timing,
             "array_rows": config.array_rows, "array_cols": config.array_cols,
-            "layers": len(group), "folds": folds,
-            "macs_dense": int(group["macs_dense"].sum()),
-            "macs_executed": int(group["macs_executed"].sum()),
-            "cycles_compute": int(group["cycles_compute"].sum()),
-            "cycles_stall": int(group["cycles_stall"].sum()),
-            "cycles_total": cycles,
-            "pe_utilization": _ratio(group["macs_executed"].sum(), cycles * pes),
-            "mapping_efficiency": mapped_pe_folds[scheduler] / (folds * pes),
-            "speedup_vs_dense": float("nan"),
-            "latency_ms": cycles / config.clock_mhz / 1e3,
+            "images": group["image"].nunique(), "layers": group["layer"].nunique(), **sums,
+            "pe_utilization": _ratio(sums["macs_executed"], sums["cycles_total"] * pes),
+            "mapping_efficiency": _ratio(mapped, sums["folds"]),
+            "flop_reduction": _ratio(sums["macs_dense"], sums["macs_needed"]),
+            "speedup_vs_dense": _ratio(dense_cycles, sums["cycles_total"]),
+            "realized_fraction": float("nan"),
+            "latency_ms": per_image.mean(), "latency_p50_ms": per_image.quantile(0.5),
+            "latency_p95_ms": per_image.quantile(0.95),
         })
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    dense_cycles = summary.loc[summary["scheduler"] == "dense", "cycles_total"]
-    if not dense_cycles.empty:
-        summary["speedup_vs_dense"] = int(dense_cycles.iloc[0]) / summary["cycles_total"].replace(0, float("nan"))
+    summary["realized_fraction"] = summary["speedup_vs_dense"] / summary["flop_reduction"]
     return summary
 
 
@@ -148,6 +201,22 @@ def format_layers(layers: pd.DataFrame) -> str:
                "mapping_efficiency": "mapping", "speedup_vs_dense": "speedup"}
     return shown.rename(columns=renamed).to_string(
         index=False, na_rep="", formatters={renamed.get(k, k): f for k, f in formatters.items()})
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """Per scheduler: latency, speedup against the FLOP reduction, and where the cycles went."""
+    shown = pd.DataFrame({
+        "scheduler": summary["scheduler"],
+        "latency_ms": summary["latency_ms"].map(lambda v: f"{v:.4g}"),
+        "p95_ms": summary["latency_p95_ms"].map(lambda v: f"{v:.4g}"),
+        "speedup": summary["speedup_vs_dense"].map(lambda v: f"{v:.2f}x"),
+        "flop_red": summary["flop_reduction"].map(lambda v: f"{v:.2f}x"),
+        "realized": summary["realized_fraction"].map(lambda v: f"{v:.0%}"),
+    })
+    for column, label in zip(("cycles_ideal", *LOST_COLUMNS),
+                             ("ideal", "fill/drain", "partial", "group", "gated idle", "stall")):
+        shown[label] = (summary[column] / summary["cycles_total"]).map(lambda v: f"{v:.1%}")
+    return shown.to_string(index=False)
 
 
 def write_tables(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path) -> list[Path]:

@@ -1,17 +1,23 @@
-"""The pipeline of one run: workload + config → schedule → engine → report."""
+"""The pipeline of one run: trace + workload + config → schedule → engine → report."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from accelsim.config import DEFAULT_CONFIG, HardwareConfig
 from accelsim.engine import simulate
-from accelsim.report import add_speedup, layer_table, summary_table
-from accelsim.schedule import get_scheduler
+from accelsim.errors import TraceError
+from accelsim.report import layer_rows, layer_table, summary_table
+from accelsim.schedule import LayerGates, get_scheduler
+from accelsim.trace.format import GateTrace
+from accelsim.trace.network import match_trace
 from accelsim.workload.layer import Network
+
+IMAGE_CHUNK = 16
+DEFAULT_CALIBRATION_IMAGES = 16
 
 
 @dataclass(frozen=True)
@@ -22,16 +28,53 @@ class RunResult:
     summary: pd.DataFrame
 
 
+def _image_range(trace: GateTrace, images: slice) -> range:
+    start, stop, step = images.indices(trace.images)
+    if step != 1 or start >= stop:
+        raise TraceError(f"{trace.path}: images: expected a non-empty contiguous range within "
+                         f"0:{trace.images}, got {images.start}:{images.stop}")
+    return range(start, stop)
+
+
 def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
-        schedulers: Sequence[str] = ("dense",)) -> RunResult:
-    """Simulate ``network`` on ``config`` under each scheduler (``dense`` is always included,
-    as the baseline of ``speedup_vs_dense``)."""
-    names = ["dense", *[name for name in schedulers if name != "dense"]]
-    tables, mapped = [], {}
-    for name in names:
-        scheduler = get_scheduler(name)
-        plans = [scheduler.plan(layer, config) for layer in network]
-        tables.append(layer_table(network.name, plans, simulate(plans), config))
-        mapped[name] = sum(plan.mapped_pe_folds for plan in plans)
-    layers = add_speedup(pd.concat(tables, ignore_index=True))
-    return RunResult(layers, summary_table(layers, config, mapped))
+        schedulers: Sequence[str] = ("dense",), trace: GateTrace | None = None,
+        images: slice = slice(None), calibration: slice | None = None,
+        progress: Callable[[int], None] | None = None) -> RunResult:
+    """Simulate ``network`` on ``config`` under each scheduler.
+
+    ``dense`` always runs, as the baseline of ``speedup_vs_dense``. With a gate ``trace``, its
+    layers are matched to the network's by name (the others run dense) and every image in
+    ``images`` is simulated; ``calibration`` (default: the first 16 images) are the images
+    from which static schedulers fix their channel order. ``progress``, if given, is called
+    with the number of images finished.
+    """
+    names = ["dense", *[name for name in dict.fromkeys(schedulers) if name != "dense"]]
+    instances = {name: get_scheduler(name) for name in names}
+    rows: list[dict] = []
+    if trace is None:
+        for name, scheduler in instances.items():
+            plans = [scheduler.plan(layer, config) for layer in network]
+            rows.extend(layer_rows(network.name, 0, plans, simulate(plans), config))
+    else:
+        gated = match_trace(network, trace.layers, trace.path)
+        indices = _image_range(trace, images)
+        window = calibration or slice(0, min(DEFAULT_CALIBRATION_IMAGES, trace.images))
+        reference = {name: trace.read(name, window) for name in gated}
+        dense_plans = [instances["dense"].plan(layer, config) for layer in network]
+        dense_timeline = simulate(dense_plans)
+        for chunk_start in range(indices.start, indices.stop, IMAGE_CHUNK):
+            chunk = slice(chunk_start, min(chunk_start + IMAGE_CHUNK, indices.stop))
+            masks = {name: trace.read(name, chunk) for name in gated}
+            for offset, image in enumerate(range(chunk.start, chunk.stop)):
+                rows.extend(layer_rows(network.name, image, dense_plans, dense_timeline, config))
+                for name, scheduler in instances.items():
+                    if name == "dense":
+                        continue
+                    plans = [scheduler.plan(layer, config, LayerGates(gated[layer.name], masks[layer.name][offset],
+                                                                      reference[layer.name]))
+                             if layer.name in gated else scheduler.plan(layer, config) for layer in network]
+                    rows.extend(layer_rows(network.name, image, plans, simulate(plans), config))
+                if progress is not None:
+                    progress(image - indices.start + 1)
+    layers = layer_table(rows)
+    return RunResult(layers, summary_table(layers, config))
