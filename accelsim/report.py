@@ -35,6 +35,14 @@ flop_reduction           ×       macs_dense / macs_needed: the theoretical spee
 speedup_vs_dense         ×       dense cycles_total / this scheduler's, same layer and image
 realized_fraction        —       speedup_vs_dense / flop_reduction
 latency_us               µs      cycles_total / clock
+dram_read_bytes          bytes   read from DRAM: operands, and spilled partial sums
+dram_write_bytes         bytes   written to DRAM: the output feature map, spilled partial sums
+ifmap_sram_read_bytes    bytes   input tiles read from the ifmap SRAM into the array
+filter_sram_read_bytes   bytes   weight tiles read from the filter SRAM into the array
+ofmap_sram_read_bytes    bytes   partial sums read back to be added onto (accumulator width)
+ofmap_sram_write_bytes   bytes   results leaving the array (accumulator width)
+decision_sram_bytes      bytes   decision bits written by the gate unit and read by the
+                                 scheduler (0 for an ungated layer)
 =======================  ======  ================================================================
 
 The lost_* columns are PE-cycles divided by R·C, so that
@@ -58,7 +66,7 @@ import pandas as pd
 
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.config import HardwareConfig
-from accelsim.engine import LayerTiming
+from accelsim.engine import TRAFFIC_FIELDS, LayerTiming
 from accelsim.schedule.plan import PHASE_DENSE, LayerPlan
 
 LOST_COLUMNS = ("lost_fill_drain", "lost_partial_tiles", "lost_group_boundary", "lost_gated_idle",
@@ -68,14 +76,14 @@ LAYER_COLUMNS = (
     "M", "N", "K", "groups", "gate_on_rate", "folds", "macs_dense", "macs_needed", "macs_executed",
     "cycles_compute", "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS,
     "pe_utilization", "mapping_efficiency", "flop_reduction", "speedup_vs_dense",
-    "realized_fraction", "latency_us",
+    "realized_fraction", "latency_us", *TRAFFIC_FIELDS,
 )
 SUMMARY_COLUMNS = (
     "network", "scheduler", "dataflow", "timing", "array_rows", "array_cols", "images", "layers",
     "folds", "macs_dense", "macs_needed", "macs_executed", "cycles_compute", "cycles_stall",
     "cycles_total", "cycles_ideal", *LOST_COLUMNS, "pe_utilization", "mapping_efficiency",
     "flop_reduction", "speedup_vs_dense", "realized_fraction", "latency_ms", "latency_p50_ms",
-    "latency_p95_ms",
+    "latency_p95_ms", *TRAFFIC_FIELDS,
 )
 
 
@@ -133,6 +141,7 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
             "mapping_efficiency": plan.mapped_pe_folds / (plan.folds * pes) if plan.folds else float("nan"),
             "flop_reduction": _ratio(layer.macs, plan.needed_macs),
             "latency_us": timing.cycles_total / config.clock_mhz,
+            **{name: timing.traffic.get(name, 0) for name in TRAFFIC_FIELDS},
         })
     return rows
 
@@ -159,7 +168,7 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
         per_image = group.groupby("image")["cycles_total"].sum() / config.clock_mhz / 1e3
         sums = {column: group[column].sum() for column in
                 ("folds", "macs_dense", "macs_needed", "macs_executed", "cycles_compute",
-                 "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS)}
+                 "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS, *TRAFFIC_FIELDS)}
         mapped = (group["mapping_efficiency"].fillna(0) * group["folds"]).sum()
         rows.append({
             "network": group["network"].iloc[0], "scheduler": scheduler,

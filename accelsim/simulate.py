@@ -54,14 +54,14 @@ def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
     if trace is None:
         for name, scheduler in instances.items():
             plans = [scheduler.plan(layer, config) for layer in network]
-            rows.extend(layer_rows(network.name, 0, plans, simulate(plans), config))
+            rows.extend(layer_rows(network.name, 0, plans, simulate(plans, config), config))
     else:
         gated = match_trace(network, trace.layers, trace.path)
         indices = _image_range(trace, images)
         window = calibration or slice(0, min(DEFAULT_CALIBRATION_IMAGES, trace.images))
         reference = {name: trace.read(name, window) for name in gated}
         dense_plans = [instances["dense"].plan(layer, config) for layer in network]
-        dense_timeline = simulate(dense_plans)
+        dense_timeline = simulate(dense_plans, config)
         for chunk_start in range(indices.start, indices.stop, IMAGE_CHUNK):
             chunk = slice(chunk_start, min(chunk_start + IMAGE_CHUNK, indices.stop))
             masks = {name: trace.read(name, chunk) for name in gated}
@@ -73,7 +73,7 @@ def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
                     plans = [scheduler.plan(layer, config, LayerGates(gated[layer.name], masks[layer.name][offset],
                                                                       reference[layer.name]))
                              if layer.name in gated else scheduler.plan(layer, config) for layer in network]
-                    rows.extend(layer_rows(network.name, image, plans, simulate(plans), config))
+                    rows.extend(layer_rows(network.name, image, plans, simulate(plans, config), config))
                 if progress is not None:
                     progress(image - indices.start + 1)
     layers = layer_table(rows)

@@ -30,7 +30,16 @@ RUN_DTYPE = np.dtype([
     ("time_steps", np.int64),   # steps streamed through the array (T)
     ("cycles", np.int64),       # stall-free cycles of one fold
     ("phase", np.int8),         # PHASE_DENSE, PHASE_BASE or PHASE_CONDITIONAL
+    ("inner_folds", np.int64),  # folds of the run's GEMM along the inner loop (see below)
 ])
+
+
+def inner_dim(dataflow) -> str:
+    """The GEMM dimension the inner loop of fold issue walks: output pixels (M) where they lie
+    on the array, else output channels (N). The operand without that dimension (W for M, A
+    for N) stays in its SRAM across the inner loop when it fits."""
+    flow = get_dataflow(dataflow)
+    return "M" if "M" in (flow.rows_dim, flow.cols_dim) else "N"
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +84,9 @@ def gemm_runs(m: int, n: int, k: int, rows: int, cols: int, dataflow, timing, ph
     runs["time_steps"] = time_steps
     runs["cycles"] = fold_cycles(dataflow, rows, cols, time_steps, timing)
     runs["phase"] = phase
+    flow = get_dataflow(dataflow)
+    side = {flow.rows_dim: (rows_extent, rows), flow.cols_dim: (cols_extent, cols)}[inner_dim(flow)]
+    runs["inner_folds"] = -(-side[0] // side[1])
     return runs
 
 

@@ -1,0 +1,72 @@
+"""The memory system: ideal memory adds nothing; a starved array waits for the DRAM."""
+
+import math
+
+import numpy as np
+import pytest
+
+from accelsim import DEFAULT_CONFIG, Layer, Network, get_network, run
+from accelsim.engine import simulate
+from accelsim.schedule import SCHEDULERS, get_scheduler
+from accelsim.trace import open_trace, synthesize, as_trace_layer, gateable_layers
+
+IDEAL = DEFAULT_CONFIG.replace(dram_bandwidth_bytes_per_cycle=math.inf)
+
+
+@pytest.fixture(scope="module")
+def synthetic_resnet20(tmp_path_factory):
+    net = get_network("resnet20")
+    layers = [as_trace_layer(layer, 4) for layer in gateable_layers(net)]
+    path = tmp_path_factory.mktemp("engine") / "r20.npz"
+    return synthesize(path, net, layers, 3, {layer.name: 0.3 for layer in layers}, seed=1)
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_unbounded_bandwidth_means_no_stalls(synthetic_resnet20, dataflow):
+    config = IDEAL.replace(dataflow=dataflow, array_rows=8, array_cols=16)
+    with open_trace(synthetic_resnet20) as trace:
+        layers = run(get_network("resnet20"), config, SCHEDULERS.names(), trace).layers
+    assert (layers["cycles_stall"] == 0).all()
+    assert (layers["cycles_total"] == layers["cycles_compute"]).all()
+
+
+def test_a_bandwidth_bound_layer_takes_bytes_over_bandwidth():
+    """4096→4096 FC on an 8×8 OS array at 1 byte/cycle: each fold fetches a 32 KiB weight tile
+    that takes far longer than the fold computes, so the DRAM sets the pace."""
+    config = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8, dram_bandwidth_bytes_per_cycle=1.0,
+                                    filter_sram_kib=64)
+    layers = run(Network("fc", (Layer.fc("fc", 4096, 4096),)), config).layers
+    row = layers.iloc[0]
+    plan = get_scheduler("dense").plan(Layer.fc("fc", 4096, 4096), config)
+    timing = simulate([plan], config)[0]
+    moved = timing.traffic["dram_read_bytes"]
+    assert moved >= 4096 * 4096  # every weight at least once
+    assert row["cycles_stall"] > 0
+    assert row["cycles_total"] == pytest.approx(moved / 1.0, rel=0.02)
+
+
+def test_stalls_shrink_as_bandwidth_grows():
+    net = get_network("resnet18")
+    stalls = [run(net, DEFAULT_CONFIG.replace(dram_bandwidth_bytes_per_cycle=bw)).summary["cycles_stall"].iloc[0]
+              for bw in (4, 16, 64, 256)]
+    assert stalls == sorted(stalls, reverse=True) and stalls[0] > stalls[-1]
+
+
+def test_resident_operands_are_fetched_once():
+    """A layer whose inputs and filters fit in half of their SRAMs reads each byte from DRAM once."""
+    layer = Layer.conv("c", 16, 16, 16, 3, padding=1)
+    config = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8)
+    timing = simulate([get_scheduler("dense").plan(layer, config)], config)[0]
+    assert timing.traffic["dram_read_bytes"] == 16 * 16 * 16 + 16 * 16 * 9
+    assert timing.traffic["dram_write_bytes"] == 16 * 16 * 16
+
+
+def test_gated_partial_sums_spill_when_the_ofmap_sram_is_small(synthetic_resnet20):
+    net = get_network("resnet20")
+    with open_trace(synthetic_resnet20) as trace:
+        big = run(net, DEFAULT_CONFIG, ["pixel-skip"], trace, slice(0, 1)).layers
+        small = run(net, DEFAULT_CONFIG.replace(ofmap_sram_kib=1), ["pixel-skip"], trace, slice(0, 1)).layers
+    gated = (big["scheduler"] == "pixel-skip") & big["gate_on_rate"].notna()
+    assert (small.loc[gated, "dram_write_bytes"] > big.loc[gated, "dram_write_bytes"]).all()
+    assert (big.loc[gated, "decision_sram_bytes"] > 0).all()
+    assert (big.loc[~big["gate_on_rate"].notna(), "decision_sram_bytes"] == 0).all()
