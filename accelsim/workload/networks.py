@@ -20,11 +20,11 @@ def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def resnet18() -> Network:
+def resnet18(input_size: int = 224) -> Network:
     """torchvision's ResNet-18 on 224×224×3 ImageNet images: 20 convs (three of them 1×1
-    downsample convs) and the 512→1000 classifier."""
-    layers = [Layer.conv("conv1", 3, 64, 224, 7, stride=2, padding=3)]
-    size = _conv_out(_conv_out(224, 7, 2, 3), 3, 2, 1)  # stem conv, then 3×3/2 max pool: 56
+    downsample convs) and the 512→1000 classifier. Other square input sizes scale every map."""
+    layers = [Layer.conv("conv1", 3, 64, input_size, 7, stride=2, padding=3)]
+    size = _conv_out(_conv_out(input_size, 7, 2, 3), 3, 2, 1)  # stem conv, then 3×3/2 max pool
     channels = 64
     for stage, width in enumerate((64, 128, 256, 512), start=1):
         for block in range(2):

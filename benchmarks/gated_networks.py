@@ -1,0 +1,68 @@
+"""Wall time of gated runs: per scheduler and image, and against input size.
+
+    python benchmarks/gated_networks.py [--images 2]
+
+Synthetic traces (about 20 % of gates on, all block convs gated, G = 4) drive ResNet-18 at
+16×16 OS with the memory model on (default SRAMs and DRAM), every scheduler; then ResNet-20;
+then ResNet-18 at 112, 224 and 448 pixels to show that the cost follows the folds, not the
+MACs. Times are medians over schedulers of seconds per scheduler-image (trace reading and
+planning included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from accelsim import DEFAULT_CONFIG, get_network, open_trace, run
+from accelsim.schedule import SCHEDULERS
+from accelsim.trace import as_trace_layer, gateable_layers, synthesize
+from accelsim.workload.networks import resnet18
+
+
+def time_per_scheduler_image(network, config, images: int, folder: Path) -> tuple[dict, dict]:
+    layers = [as_trace_layer(layer, 4) for layer in gateable_layers(network)]
+    path = synthesize(folder / f"{network.name}-{network.layers[0].in_h}.npz", network, layers, images,
+                      {layer.name: 0.2 for layer in layers}, seed=0)
+    seconds, results = {}, {}
+    with open_trace(path) as trace:
+        for name in SCHEDULERS.names():
+            start = time.perf_counter()
+            results[name] = run(network, config, [name], trace)
+            # the dense baseline runs with every scheduler: time it alone and subtract it
+            seconds[name] = (time.perf_counter() - start) / images
+        start = time.perf_counter()
+        run(network, config, ["dense"], trace)
+        dense_alone = (time.perf_counter() - start) / images
+    for name in seconds:
+        if name != "dense":
+            seconds[name] -= dense_alone
+    seconds["dense"] = dense_alone
+    return seconds, results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2)
+    args = parser.parse_args()
+    config = DEFAULT_CONFIG.replace(array_rows=16, array_cols=16, dataflow="os")
+    print(f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
+          f"{platform.machine()}; 16x16 OS, memory model on; seconds per scheduler-image")
+    with tempfile.TemporaryDirectory() as folder:
+        for network in (get_network("resnet18"), get_network("resnet20")):
+            seconds, _ = time_per_scheduler_image(network, config, args.images, Path(folder))
+            print(f"{network.name:10s} " + "  ".join(f"{name} {value:.3f}" for name, value in seconds.items()))
+        print(f"{'input':>6} {'MACs':>15} {'folds (pixel-skip)':>19} {'s per scheduler-image (max)':>28}")
+        for size in (112, 224, 448):
+            network = resnet18(size)
+            seconds, results = time_per_scheduler_image(network, config, 1, Path(folder))
+            folds = results["pixel-skip"].summary.set_index("scheduler").loc["pixel-skip", "folds"]
+            print(f"{size:>6} {network.macs:>15,} {folds:>19,} {max(seconds.values()):>28.3f}")
+
+
+if __name__ == "__main__":
+    main()
