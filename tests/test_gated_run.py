@@ -87,7 +87,7 @@ def test_run_trace_cli(trace_path, tmp_path, capsys):
     (["--scheduler", "fast"], "unknown scheduler 'fast'"),
     (["--images", "a:b"], "--images: expected A:B"),
     (["--images", "9:12"], "images: expected a non-empty contiguous range within 0:4"),
-    (["--network", "resnet18"], "is not in network 'resnet18'"),
+    (["--network", "resnet18"], "network 'resnet18' has 64x56x56"),
 ])
 def test_run_trace_bad_input(trace_path, capsys, args, message):
     assert main(["run", str(trace_path), *args]) == 2
