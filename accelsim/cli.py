@@ -51,6 +51,16 @@ def _nonempty(text: str) -> str:
     return text
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -119,15 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     _network_options(synth, "network to gate (default with --fit: the real trace's)")
     synth.add_argument("--out", metavar="FILE.npz", type=_nonempty, required=True)
     synth.add_argument("--images", type=_positive_int, help="images (default 8; with --fit, the real trace's)")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--seed", type=_count, default=0, help="random seed, a non-negative integer (default 0)")
     target = synth.add_mutually_exclusive_group()
     target.add_argument("--rate", type=float, help="on-rate of every gated layer (default 0.3)")
     target.add_argument("--target-reduction", type=float, metavar="X",
                         help="one on-rate for all gated layers that gives this network MAC reduction")
     target.add_argument("--fit", metavar="REAL.npz", type=_nonempty,
                         help="fit the knobs and per-layer rates to a real trace")
-    synth.add_argument("--gated", default="blocks", help="which layers are gated: blocks (default) or first")
-    synth.add_argument("--gate-groups", type=_positive_int, default=4, help="gate groups G (η = 1/G); default 4")
+    synth.add_argument("--gated", help="which layers are gated: blocks (default) or first")
+    synth.add_argument("--gate-groups", type=_positive_int, help="gate groups G (η = 1/G); default 4")
     synth.add_argument("--independent", action="store_true",
                        help="baseline: independent coin flips instead of structured maps")
     defaults = SynthKnobs()
@@ -336,6 +346,10 @@ def _command_trace_synth(args: argparse.Namespace) -> int:
     notes: list[str] = []
     knobs = SynthKnobs(**{knob: getattr(args, knob) for knob in FITTED_KNOBS}, independent=args.independent)
     if args.fit is not None:
+        clashing = [option for option, value in (("--gated", args.gated), ("--gate-groups", args.gate_groups),
+                                                 ("--independent", args.independent or None)) if value is not None]
+        if clashing:
+            raise UsageError(f"{clashing[0]}: not allowed with --fit (the real trace decides it)")
         with open_trace(args.fit) as real:
             network = _trace_network(args, notes, real.info.network)
             if network is None:
@@ -349,7 +363,8 @@ def _command_trace_synth(args: argparse.Namespace) -> int:
         if args.network is None and args.topology is None:
             raise UsageError("trace synth: give --network NAME or --topology FILE.csv (or --fit REAL)")
         network = resolve_network(args, notes)
-        layers = [as_trace_layer(layer, args.gate_groups) for layer in gateable_layers(network, args.gated)]
+        layers = [as_trace_layer(layer, args.gate_groups or 4)
+                  for layer in gateable_layers(network, args.gated or "blocks")]
         rate = (uniform_rate_for_reduction(network, layers, args.target_reduction)
                 if args.target_reduction is not None else 0.3 if args.rate is None else args.rate)
         rates = {layer.name: rate for layer in layers}

@@ -190,11 +190,11 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
 
 def format_layers(layers: pd.DataFrame) -> str:
     """A readable per-layer table with a total row."""
-    shown = layers[["layer", "scheduler", "M", "N", "K", "folds", "macs_executed",
+    shown = layers[["layer", "scheduler", "M", "N", "K", "folds", "macs_executed", "cycles_stall",
                     "cycles_total", "pe_utilization", "mapping_efficiency", "speedup_vs_dense"]].copy()
     total = {"layer": "TOTAL", "scheduler": "", "M": "", "N": "", "K": "",
              "folds": shown["folds"].sum(), "macs_executed": shown["macs_executed"].sum(),
-             "cycles_total": shown["cycles_total"].sum()}
+             "cycles_stall": shown["cycles_stall"].sum(), "cycles_total": shown["cycles_total"].sum()}
     pes = int(layers["array_rows"].iloc[0]) * int(layers["array_cols"].iloc[0])
     total["pe_utilization"] = _ratio(total["macs_executed"], total["cycles_total"] * pes)
     total["mapping_efficiency"] = float("nan")
@@ -202,11 +202,12 @@ def format_layers(layers: pd.DataFrame) -> str:
     shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
     formatters = {
         "macs_executed": "{:,}".format, "cycles_total": "{:,}".format, "folds": "{:,}".format,
+        "cycles_stall": "{:,}".format,
         "pe_utilization": lambda v: f"{v:.1%}",
         "mapping_efficiency": lambda v: f"{v:.1%}",
         "speedup_vs_dense": lambda v: f"{v:.2f}x",
     }
-    renamed = {"macs_executed": "macs", "cycles_total": "cycles", "pe_utilization": "util",
+    renamed = {"macs_executed": "macs", "cycles_stall": "stall", "cycles_total": "cycles", "pe_utilization": "util",
                "mapping_efficiency": "mapping", "speedup_vs_dense": "speedup"}
     return shown.rename(columns=renamed).to_string(
         index=False, na_rep="", formatters={renamed.get(k, k): f for k, f in formatters.items()})

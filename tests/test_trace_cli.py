@@ -38,7 +38,7 @@ def test_synth_first_conv_policy_and_target_reduction(tmp_path, capsys):
 def test_synth_fit_prints_both_statistics(tmp_path, capsys):
     real = tmp_path / "real.npz"
     assert main(["trace", "synth", "--network", "resnet20-fmnist", "--images", "4", "--group-share",
-                 "0.7", "--out", str(real), "--quiet"]) == 0
+                 "0.6", "--out", str(real), "--quiet"]) == 0
     assert main(["trace", "synth", "--fit", str(real), "--out", str(tmp_path / "fit.npz")]) == 0
     out = capsys.readouterr().out
     assert "fitted knobs: length_scale=" in out and "morans_i" in out and "real" in out and "synthetic" in out
@@ -69,3 +69,34 @@ def test_synth_bad_input_exits_2(tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--network", "resnet20", "--seed", "-1"], "argument --seed: expected a non-negative integer"),
+    (["--fit", "x.npz", "--gated", "first"], "--gated: not allowed with --fit"),
+    (["--fit", "x.npz", "--independent"], "--independent: not allowed with --fit"),
+])
+def test_synth_option_clashes(tmp_path, capsys, args, message):
+    assert main(["trace", "synth", *args, "--out", str(tmp_path / "s.npz")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_synth_out_must_be_writable(tmp_path, capsys):
+    assert main(["trace", "synth", "--network", "resnet20", "--images", "1",
+                 "--out", str(tmp_path / "missing" / "s.npz")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert main(["trace", "synth", "--network", "resnet20", "--images", "1", "--out", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert [path.name for path in tmp_path.iterdir()] == []
+
+
+def test_fit_rate_is_exact_beyond_one_chunk(tmp_path):
+    """65 images: the fitted on-rate is the trace's own, not an average of chunk averages."""
+    from accelsim.trace import fit_knobs, layer_statistics
+
+    main(["trace", "synth", "--network", "resnet20", "--images", "65", "--seed", "2", "--image-std", "1",
+          "--gated", "first", "--out", str(tmp_path / "r.npz"), "--quiet"])
+    with open_trace(tmp_path / "r.npz") as trace:
+        _, rates = fit_knobs(trace)
+        table = layer_statistics(trace)
+    assert list(rates.values()) == pytest.approx(list(table["on_rate"]), abs=1e-6)

@@ -198,3 +198,65 @@ def test_cli_on_a_non_trace_exits_2(tmp_path, capsys, command):
     assert main(["trace", command, str(tmp_path / "x.npz")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "x.npz: not a gate trace" in err
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"format": 1, "format": 2}', "key 'format' appears twice"),
+    ("[" * 100_000, "manifest: not valid UTF-8 JSON"),
+    ('{"x": ' + "9" * 5000 + "}", "manifest: not valid UTF-8 JSON"),
+    ('{"x": NaN}', "NaN is not a JSON number"),
+    ("\ufeff{}", "manifest: not valid UTF-8 JSON"),
+])
+def test_hostile_manifests(small_trace, tmp_path, text, message):
+    members = {**members_of(small_trace), "manifest.npy": npy(np.frombuffer(text.encode(), np.uint8))}
+    with pytest.raises(TraceError, match=message):
+        read_everything(write_members(tmp_path / "t.npz", members))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("version", True, "manifest.version: expected 1"),
+    ("version", 1.0, "manifest.version: expected 1"),
+])
+def test_version_must_be_the_integer_one(small_trace, tmp_path, field, value, message):
+    members = members_of(small_trace)
+    manifest = manifest_of(members)
+    manifest[field] = value
+    with pytest.raises(TraceError, match=message):
+        read_everything(write_members(tmp_path / "t.npz", with_manifest(members, manifest)))
+
+
+@pytest.mark.parametrize("value, message", [
+    ([10**400] * 16, "thresholds: expected null or a list of 16 finite numbers"),
+])
+def test_huge_thresholds(small_trace, tmp_path, value, message):
+    members = members_of(small_trace)
+    manifest = manifest_of(members)
+    manifest["layers"][0]["thresholds"] = value
+    with pytest.raises(TraceError, match=message):
+        read_everything(write_members(tmp_path / "t.npz", with_manifest(members, manifest)))
+
+
+def test_layer_names_must_be_printable(small_trace, tmp_path):
+    members = members_of(small_trace)
+    manifest = manifest_of(members)
+    manifest["layers"][0]["name"] = "a\nb"
+    with pytest.raises(TraceError, match=r"expected a non-empty printable name") as caught:
+        read_everything(write_members(tmp_path / "t.npz", with_manifest(members, manifest)))
+    assert "\n" not in str(caught.value)
+
+
+def test_repeated_members_are_rejected(small_trace, tmp_path):
+    path = tmp_path / "t.npz"
+    path.write_bytes(small_trace.read_bytes())
+    with zipfile.ZipFile(path, "a") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        archive.writestr("gates/layer1.0.conv1.npy", npy(np.zeros((5, 2048), np.uint8)))
+    with pytest.raises(TraceError, match="gates/layer1.0.conv1.npy: member appears twice"):
+        read_everything(path)
+
+
+def test_slices_read_by_seeking_match_whole_reads(small_trace, resnet20_masks):
+    layers, masks = resnet20_masks
+    with open_trace(small_trace) as trace:
+        for image in range(5):
+            np.testing.assert_array_equal(trace.read(layers[5].name, slice(image, image + 1))[0],
+                                          masks[layers[5].name][image])

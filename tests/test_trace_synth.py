@@ -63,7 +63,7 @@ def test_unreachable_target_reduction_is_an_error():
 
 
 @pytest.mark.parametrize("knobs", [dict(group_share=0.8, noise_share=0.3), dict(length_scale=-1),
-                                   dict(image_std=11)])
+                                   dict(length_scale=0.6), dict(image_std=11)])
 def test_bad_knobs_are_rejected(knobs):
     with pytest.raises(TraceError, match="synthetic knob"):
         SynthKnobs(**knobs)
@@ -72,7 +72,8 @@ def test_bad_knobs_are_rejected(knobs):
 def test_fit_recovers_the_statistics_of_a_trace(tmp_path):
     """The tolerance docs/trace-format.md states: each layer-averaged statistic within 0.05,
     the on-rate within 0.01."""
-    truth = SynthKnobs(length_scale=0.3, group_share=0.6, noise_share=0.1, channel_bias_std=1.2, image_std=0.5)
+    truth = SynthKnobs(length_scale=0.3, global_share=0.1, group_share=0.5, noise_share=0.1,
+                       channel_bias_std=1.2, image_std=0.5)
     rng = np.random.default_rng(1)
     rates = {layer.name: float(rng.uniform(0.1, 0.5)) for layer in LAYERS}
     real_path = synthesize(tmp_path / "real.npz", NET, LAYERS, 32, rates, truth, seed=7)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from accelsim.trace.format import GateTrace, TraceLayer
-from accelsim.trace.stats import mask_statistics
+from accelsim.trace.stats import STATISTICS, mask_statistics
 from accelsim.trace.synth import LayerGenerator, SynthKnobs
 
 FIT_STATISTICS = ("on_rate_image_std", "channel_rate_std", "morans_i", "corr_within_groups",
@@ -28,7 +28,8 @@ ROUNDS = 3
 
 #: candidate moves per knob: (multiplicative factors, additive steps, bounds)
 _MOVES = {
-    "length_scale": ((0.5, 0.7, 1.4, 2.0), (), (0.0, 2.0)),
+    "length_scale": ((0.5, 0.7, 1.4, 2.0), (), (0.0, 0.5)),
+    "global_share": ((), (-0.2, -0.1, -0.05, 0.05, 0.1, 0.2), (0.0, 1.0)),
     "group_share": ((), (-0.2, -0.1, -0.05, 0.05, 0.1, 0.2), (0.0, 1.0)),
     "noise_share": ((), (-0.2, -0.1, -0.05, 0.05, 0.1, 0.2), (0.0, 1.0)),
     "channel_bias_std": ((0.5, 0.7, 1.4, 2.0), (-0.1, 0.1), (0.0, 5.0)),
@@ -87,7 +88,8 @@ def fit_knobs(trace: GateTrace, start: SynthKnobs = SynthKnobs(), progress=None
     images = min(trace.images, FIT_IMAGES)
     real_rows, rates = [], []
     for layer in layers:
-        rates.append(float(np.mean([m.mean() for _, m in trace.iter_chunks(layer.name)])))
+        on = sum(int(masks.sum()) for _, masks in trace.iter_chunks(layer.name))
+        rates.append(on / (trace.images * layer.decisions_per_image))
     for index in indices:
         stats = mask_statistics(layers[index], [trace.read(layers[index].name, slice(0, images))])
         real_rows.append([stats[name] for name in FIT_STATISTICS])
@@ -109,8 +111,6 @@ def fit_knobs(trace: GateTrace, start: SynthKnobs = SynthKnobs(), progress=None
 def compare_statistics(real: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
     """Side by side, per statistic: the mean over layers of the real and the synthetic values
     and their difference."""
-    from accelsim.trace.stats import STATISTICS
-
     rows = [{"statistic": name, "real": real[name].mean(), "synthetic": synthetic[name].mean(),
              "difference": synthetic[name].mean() - real[name].mean()} for name in STATISTICS]
     rows.append({"statistic": "flop_reduction (mean of layers)", "real": real["flop_reduction"].mean(),

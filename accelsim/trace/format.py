@@ -106,6 +106,27 @@ class TraceInfo:
 
 
 # -- validation of the manifest ------------------------------------------------------------
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ValueError(f"key {key!r} appears twice")
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(value: Any) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 def _fail(path: Path, where: str, problem: str) -> TraceError:
     return TraceError(f"{path}: {where}: {problem}")
 
@@ -134,11 +155,11 @@ def _parse_layer(path: Path, index: int, record: Any) -> TraceLayer:
     if unknown:
         raise _fail(path, f"{where}.{unknown[0]}", "unknown field")
     name = _text(path, f"{where}.name", record["name"])
-    if not name or "/" in name:
-        raise _fail(path, f"{where}.name", f"expected a non-empty name without '/', got {name!r}")
+    if not name or "/" in name or not name.isprintable():
+        raise _fail(path, f"{where}.name", f"expected a non-empty printable name without '/', got {name!r}")
     values = {key: _integer(path, f"{where}.{key}", record[key], 0 if key.startswith("padding") else 1)
               for key in LAYER_INTEGER_FIELDS}
-    where = f"layers[{index}] ({name})"
+    where = f"layers[{index}] ({name!r})"
     eta = record["base_fraction"]
     if not isinstance(eta, (int, float)) or isinstance(eta, bool) or not 0 < eta <= 1:
         raise _fail(path, f"{where}.base_fraction", f"expected a number in (0, 1], got {eta!r}")
@@ -158,8 +179,7 @@ def _parse_layer(path: Path, index: int, record: Any) -> TraceLayer:
     thresholds = record.get("thresholds")
     if thresholds is not None:
         if (not isinstance(thresholds, list) or len(thresholds) != values["out_channels"]
-                or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
-                           for t in thresholds)):
+                or not all(_finite(t) for t in thresholds)):
             raise _fail(path, f"{where}.thresholds",
                         f"expected null or a list of {values['out_channels']} finite numbers")
         thresholds = tuple(float(t) for t in thresholds)
@@ -175,7 +195,8 @@ def parse_manifest(path: Path, manifest: Any) -> tuple[TraceInfo, tuple[TraceLay
         raise _fail(path, f"manifest.{missing[0]}", "missing")
     if manifest["format"] != FORMAT_NAME:
         raise _fail(path, "manifest.format", f"expected {FORMAT_NAME!r}, got {manifest['format']!r}")
-    if manifest["version"] != FORMAT_VERSION:
+    version = manifest["version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version != FORMAT_VERSION:
         raise _fail(path, "manifest.version",
                     f"expected {FORMAT_VERSION} (the version this accelsim reads), got {manifest['version']!r}")
     images = _integer(path, "manifest.images", manifest["images"], 1)
@@ -222,7 +243,11 @@ class GateTrace:
             self.info, self.layers = parse_manifest(self.path, self._read_manifest())
             self._offsets = {layer.name: self._check_member(layer) for layer in self.layers}
             self._verified: set[str] = set()
-            members = set(self._zip.namelist()) - {MANIFEST_MEMBER} - {layer.member for layer in self.layers}
+            names = self._zip.namelist()
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise _fail(self.path, repeated[0], "member appears twice in the archive")
+            members = set(names) - {MANIFEST_MEMBER} - {layer.member for layer in self.layers}
             if members:
                 raise _fail(self.path, sorted(members)[0], "member not described in the manifest")
         except BaseException:
@@ -286,8 +311,9 @@ class GateTrace:
         if len(raw) != shape[0] or rest:
             raise _fail(self.path, MANIFEST_MEMBER, "size does not match its header")
         try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            return json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys,
+                              parse_constant=_no_constant)
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
             raise _fail(self.path, "manifest", f"not valid UTF-8 JSON ({error})") from None
 
     def _check_member(self, layer: TraceLayer) -> int:
@@ -318,6 +344,19 @@ class GateTrace:
             raise _fail(self.path, layer.member, f"corrupt ({error})") from None
         self._verified.add(layer.name)
 
+    def _stored_data_start(self, member: str) -> int | None:
+        """File offset of a stored, unencrypted member's data (None for other members)."""
+        info = self._zip.getinfo(member)
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+            return None
+        with self.path.open("rb") as handle:
+            handle.seek(info.header_offset)
+            header = handle.read(30)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            raise _fail(self.path, member, "corrupt local header")
+        name_length, extra_length = int.from_bytes(header[26:28], "little"), int.from_bytes(header[28:30], "little")
+        return info.header_offset + 30 + name_length + extra_length
+
     def read_packed(self, name: str, images: slice = slice(None)) -> np.ndarray:
         """The packed bytes of ``images`` of layer ``name``: ``(n, bytes_per_image)`` uint8.
 
@@ -330,9 +369,15 @@ class GateTrace:
         count = max(0, stop - start)
         row = layer.bytes_per_image
         try:
-            with self._zip.open(layer.member) as handle:
-                handle.seek(self._offsets[name] + start * row)
-                raw = handle.read(count * row)
+            data_start = self._stored_data_start(layer.member)
+            if data_start is not None:  # stored: read the bytes where they lie
+                with self.path.open("rb") as handle:
+                    handle.seek(data_start + self._offsets[name] + start * row)
+                    raw = handle.read(count * row)
+            else:  # deflated and the like: zipfile decompresses up to the slice
+                with self._zip.open(layer.member) as handle:
+                    handle.seek(self._offsets[name] + start * row)
+                    raw = handle.read(count * row)
         except ARCHIVE_ERRORS as error:
             raise _fail(self.path, layer.member, f"cannot be read ({error})") from None
         if len(raw) != count * row:
@@ -385,13 +430,22 @@ class TraceWriter:
         self.path = Path(path)
         self.info, self.layers = info, tuple(layers)
         manifest = manifest_dict(info, self.layers)
-        parse_manifest(self.path, json.loads(json.dumps(manifest)))  # same checks as a reader
+        try:
+            encoded = json.dumps(manifest, indent=1, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise TraceError(f"{self.path}: manifest: not JSON-serialisable ({error})") from None
+        parse_manifest(self.path, json.loads(encoded))  # same checks as a reader
         self._pending = {layer.name: layer for layer in self.layers}
+        if self.path.is_dir():
+            raise TraceError(f"{self.path}: is a directory; expected a file name for the trace")
         directory = self.path.parent if str(self.path.parent) else Path(".")
-        handle, self._temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
+        try:
+            handle, self._temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
+        except OSError as error:
+            raise TraceError(f"{self.path}: cannot write ({error.strerror})") from None
         os.close(handle)
         self._zip = zipfile.ZipFile(self._temporary, "w", compression=zipfile.ZIP_STORED)
-        self._write_array(MANIFEST_MEMBER, np.frombuffer(json.dumps(manifest, indent=1).encode(), np.uint8))
+        self._write_array(MANIFEST_MEMBER, np.frombuffer(encoded.encode(), np.uint8))
 
     def _write_array(self, member: str, array: np.ndarray) -> None:
         with self._zip.open(member, "w", force_zip64=True) as handle:
@@ -399,21 +453,25 @@ class TraceWriter:
 
     def add(self, name: str, masks: np.ndarray) -> None:
         """Add the decisions of every image of layer ``name``: ``(images, C, H, W)``, bool or 0/1."""
-        layer = self._pending.pop(name, None)
-        if layer is None:
-            raise TraceError(f"{self.path}: {name}: not a pending layer of this trace")
+        layer = self._take(name)
         masks = np.asarray(masks)
         expected = (self.info.images, *layer.mask_shape)
         if masks.shape != expected:
             raise TraceError(f"{self.path}: {name}: expected masks of shape {expected}, got {masks.shape}")
-        self.add_packed(name, pack_masks(masks), layer)
+        self._store(layer, pack_masks(masks))
 
-    def add_packed(self, name: str, packed: np.ndarray, layer: TraceLayer | None = None) -> None:
+    def add_packed(self, name: str, packed: np.ndarray) -> None:
         """Add already packed decisions ``(images, bytes_per_image)`` of layer ``name``."""
+        self._store(self._take(name), packed)
+
+    def _take(self, name: str) -> TraceLayer:
+        layer = self._pending.pop(name, None)
         if layer is None:
-            layer = self._pending.pop(name, None)
-            if layer is None:
-                raise TraceError(f"{self.path}: {name}: not a pending layer of this trace")
+            raise TraceError(f"{self.path}: {name}: not a pending layer of this trace")
+        return layer
+
+    def _store(self, layer: TraceLayer, packed: np.ndarray) -> None:
+        name = layer.name
         if packed.shape != (self.info.images, layer.bytes_per_image) or packed.dtype != np.uint8:
             raise TraceError(f"{self.path}: {name}: expected packed uint8 of shape "
                              f"{(self.info.images, layer.bytes_per_image)}, got {packed.dtype} {packed.shape}")
@@ -427,7 +485,11 @@ class TraceWriter:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(self._temporary, 0o666 & ~umask)  # mkstemp makes it private
-        os.replace(self._temporary, self.path)
+        try:
+            os.replace(self._temporary, self.path)
+        except OSError as error:
+            Path(self._temporary).unlink(missing_ok=True)
+            raise TraceError(f"{self.path}: cannot write ({error.strerror})") from None
 
     def abort(self) -> None:
         self._zip.close()

@@ -57,31 +57,31 @@ class _Accumulator:
         self.images = 0
 
     def add(self, masks: np.ndarray) -> None:
-        n, channels, height, width = masks.shape
-        x = masks.astype(np.float32)
-        self.images += n
-        self.image_rates.append(x.mean(axis=(1, 2, 3)))
-        self.channel_on += x.sum(axis=(0, 2, 3))
+        images, channels = masks.shape[:2]
+        values = masks.astype(np.float32)
+        self.images += images
+        self.image_rates.append(values.mean(axis=(1, 2, 3)))
+        self.channel_on += values.sum(axis=(0, 2, 3))
         self.no_channel += float((~masks.any(axis=1)).sum())
         self.channels_off += float((~masks.any(axis=(2, 3))).sum())
-        deviation = x - x.mean(axis=(2, 3), keepdims=True)
+        deviation = values - values.mean(axis=(2, 3), keepdims=True)
         self.moran_num += 2 * float((deviation[..., :, 1:] * deviation[..., :, :-1]).sum()
                                     + (deviation[..., 1:, :] * deviation[..., :-1, :]).sum())
         self.moran_den += float((deviation ** 2).sum())
-        room = CORRELATION_IMAGES - (self.images - n)
+        room = CORRELATION_IMAGES - (self.images - images)
         if room > 0:
-            self._add_correlations(deviation[:room].reshape(min(room, n), channels, -1))
+            self._add_correlations(deviation[:room].reshape(min(room, images), channels, -1))
 
     def _add_correlations(self, deviation: np.ndarray) -> None:
-        norms = np.sqrt((deviation ** 2).sum(axis=2))
-        products = np.einsum("ncp,ndp->ncd", deviation, deviation)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = products / (norms[:, :, None] * norms[:, None, :])
-        valid = np.isfinite(corr) & self.off_diagonal
-        for index, mask in enumerate((self.same_group, ~self.same_group)):
-            chosen = valid & mask
-            self.corr_sum[index] += float(corr[chosen].sum())
-            self.corr_count[index] += int(chosen.sum())
+        for image in deviation:  # one C×C matrix at a time keeps memory at C² per image
+            norms = np.sqrt((image ** 2).sum(axis=1))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr = (image @ image.T) / np.outer(norms, norms)
+            valid = np.isfinite(corr) & self.off_diagonal
+            for index, mask in enumerate((self.same_group, ~self.same_group)):
+                chosen = valid & mask
+                self.corr_sum[index] += float(corr[chosen].sum())
+                self.corr_count[index] += int(chosen.sum())
 
     def result(self) -> dict[str, float]:
         layer = self.layer

@@ -3,10 +3,11 @@
 Each decision thresholds a latent value built from independent parts (all in units of the
 standard deviation of the *field*, the first three parts together):
 
-``z[n, c, y, x] = √g·S[n, group(c), y, x] + √(1−g−p)·U[n, c, y, x] + √p·E[n, c, y, x] + b[c] + v[n]``
+``z[n,c,y,x] = √a·O[n,y,x] + √g·S[n,group(c),y,x] + √(1−a−g−p)·U[n,c,y,x] + √p·E[n,c,y,x] + b[c] + v[n]``
 
-* ``S``: a spatially smooth field shared by the channels of one gate group (they see the same
-  base inputs); ``U``: each channel's own smooth field; ``E``: white noise per decision.
+* ``O``: a spatially smooth field shared by every channel of the layer (object regions on,
+  background off); ``S``: one shared by the channels of a gate group (they see the same base
+  inputs); ``U``: each channel's own smooth field; ``E``: white noise per decision.
   Smooth fields are white noise blurred by a Gaussian of standard deviation
   ``length_scale · out_w`` pixels (periodic boundaries), scaled to unit variance.
 * ``b[c] ~ N(0, channel_bias_std²)``: per-channel bias, drawn once per layer: channels differ
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,10 @@ class SynthKnobs:
     Attributes
     ----------
     length_scale:
-        Correlation length of the smooth fields, as a fraction of the map width.
+        Correlation length of the smooth fields, as a fraction of the map width (at most 0.5:
+        beyond it a map is nearly constant).
+    global_share:
+        a: fraction of the field's variance shared by every channel of the layer.
     group_share:
         g: fraction of the field's variance shared by the channels of a gate group.
     noise_share:
@@ -61,28 +65,31 @@ class SynthKnobs:
     """
 
     length_scale: float = 0.15
-    group_share: float = 0.4
+    global_share: float = 0.2
+    group_share: float = 0.3
     noise_share: float = 0.2
     channel_bias_std: float = 0.8
     image_std: float = 0.3
     independent: bool = False
 
     def __post_init__(self) -> None:
-        for name, low, high in (("length_scale", 0, 10), ("group_share", 0, 1), ("noise_share", 0, 1),
+        for name, low, high in (("length_scale", 0, 0.5), ("global_share", 0, 1), ("group_share", 0, 1),
+                                ("noise_share", 0, 1),
                                 ("channel_bias_std", 0, 10), ("image_std", 0, 10)):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not low <= value <= high:
                 raise TraceError(f"synthetic knob {name}: expected a number from {low} to {high}, got {value!r}")
-        if self.group_share + self.noise_share > 1 + 1e-9:
-            raise TraceError("synthetic knobs: group_share + noise_share must not exceed 1, got "
-                             f"{self.group_share} + {self.noise_share}")
+        if self.global_share + self.group_share + self.noise_share > 1 + 1e-9:
+            raise TraceError("synthetic knobs: global_share + group_share + noise_share must not "
+                             f"exceed 1, got {self.global_share} + {self.group_share} + {self.noise_share}")
 
     @property
     def channel_share(self) -> float:
-        return max(0.0, 1.0 - self.group_share - self.noise_share)
+        return max(0.0, 1.0 - self.global_share - self.group_share - self.noise_share)
 
 
-FITTED_KNOBS = ("length_scale", "group_share", "noise_share", "channel_bias_std", "image_std")
+FITTED_KNOBS = ("length_scale", "global_share", "group_share", "noise_share", "channel_bias_std",
+                "image_std")
 
 
 def _gaussian_transfer(height: int, width: int, sigma: float) -> np.ndarray:
@@ -151,9 +158,11 @@ class LayerGenerator:
         shape = layer.mask_shape
         if knobs.independent:
             return rng.random(shape) < self.rate
+        shared = _smooth_fields(rng, 1, layer.out_h, layer.out_w, self.transfer)
         groups = _smooth_fields(rng, layer.gate_groups, layer.out_h, layer.out_w, self.transfer)
         own = _smooth_fields(rng, layer.out_channels, layer.out_h, layer.out_w, self.transfer)
-        latent = (math.sqrt(knobs.group_share) * groups[self.group_of_channel]
+        latent = (math.sqrt(knobs.global_share) * shared
+                  + math.sqrt(knobs.group_share) * groups[self.group_of_channel]
                   + math.sqrt(knobs.channel_share) * own
                   + math.sqrt(knobs.noise_share) * rng.standard_normal(shape)
                   + self.bias[:, None, None] + self.image_offset[index])
@@ -200,11 +209,3 @@ def synthesize(path: str | Path, network: Network, layers: Sequence[TraceLayer],
                                      for start in range(0, images, CHUNK_IMAGES)])
             writer.add_packed(layer.name, packed)
     return Path(path)
-
-
-def knob_fields() -> list[str]:
-    return [spec.name for spec in fields(SynthKnobs)]
-
-
-def with_knob(knobs: SynthKnobs, name: str, value: float) -> SynthKnobs:
-    return replace(knobs, **{name: value})
