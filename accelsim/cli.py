@@ -32,6 +32,8 @@ from accelsim.workload import NETWORKS, get_network, load_topology
 from accelsim.workload.layer import Network
 
 DEFAULT_NETWORK = "resnet20-fmnist"
+#: The trace ``accelsim run`` uses when given nothing: exported from our trained model.
+DEFAULT_TRACE = Path(__file__).resolve().parent.parent / "traces" / "resnet20-fmnist.npz"
 
 
 class UsageError(AccelsimError):
@@ -214,6 +216,9 @@ def _command_run(args: argparse.Namespace) -> int:
     config = resolve_config(args, notes)
     images = _image_slice("--images", args.images)
     calibration = _image_slice("--calibration", args.calibration)
+    nothing_given = args.trace is None and args.network is None and args.topology is None
+    if nothing_given and DEFAULT_TRACE.exists():
+        args.trace = str(DEFAULT_TRACE)
     schedulers = _scheduler_names(args.scheduler, args.trace is not None)
     if args.trace is None:
         if images is not None or calibration is not None:

@@ -98,3 +98,16 @@ def test_run_trace_bad_input(trace_path, capsys, args, message):
 def test_images_need_a_trace(capsys):
     assert main(["run", "--images", "0:2"]) == 2
     assert "--images and --calibration need a TRACE" in capsys.readouterr().err
+
+
+def test_no_arguments_runs_the_default_trace(trace_path, tmp_path, monkeypatch, capsys):
+    """With a trace at the default place, `accelsim run` alone runs it with every scheduler."""
+    import accelsim.cli
+
+    monkeypatch.setattr(accelsim.cli, "DEFAULT_TRACE", trace_path)
+    assert main(["run", "--out", str(tmp_path)]) == 0
+    assert f"with gates from {trace_path}" in capsys.readouterr().out
+    assert set(pd.read_csv(tmp_path / "layers.csv")["scheduler"]) == set(SCHEDULERS.names())
+    monkeypatch.setattr(accelsim.cli, "DEFAULT_TRACE", tmp_path / "absent.npz")
+    assert main(["run", "--quiet", "--out", str(tmp_path)]) == 0
+    assert set(pd.read_csv(tmp_path / "layers.csv")["scheduler"]) == {"dense"}
