@@ -18,8 +18,10 @@ import pandas as pd
 
 from accelsim.config import (DEFAULT_CONFIG, HardwareConfig, dumps_config, load_config,
                              load_scalesim_config, parse_array)
+from accelsim.energy.account import sanity_ratios
+from accelsim.energy.table import energy_table, profile_sources
 from accelsim.errors import AccelsimError, ConfigError, TraceError
-from accelsim.report import format_layers, format_summary, write_tables
+from accelsim.report import format_energy, format_layers, format_summary, write_tables
 from accelsim.schedule import SCHEDULERS
 from accelsim.simulate import run
 from accelsim.trace import (FORMAT_NAME, FORMAT_VERSION, STATISTICS, SynthKnobs, as_trace_layer,
@@ -117,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     _hardware_options(config_parser)
 
     commands.add_parser("networks", help="list the built-in networks")
+
+    table_parser = commands.add_parser("energy-table", help="print the energy table in force, with units and sources")
+    _hardware_options(table_parser)
 
     trace_parser = commands.add_parser("trace", help="inspect, validate and synthesise gate traces")
     trace_commands = trace_parser.add_subparsers(dest="trace_command", required=True, parser_class=_Parser)
@@ -254,11 +259,15 @@ def _print_report(network: Network, config: HardwareConfig, result, args: argpar
         total = summary.iloc[0]
         print(f"total: {total['cycles_total']:,} cycles ({total['latency_ms']:.4g} ms at "
               f"{config.clock_mhz:g} MHz), {total['macs_executed']:,} MACs, "
-              f"PE utilization {total['pe_utilization']:.1%}")
+              f"PE utilization {total['pe_utilization']:.1%}, energy {total['energy_per_image_uj']:.4g} µJ")
     else:
         print(format_summary(summary))
         print("latency: per image over the network; speedup and flop_red against dense; "
               "ideal ... stall: shares of the cycles (docs/schedulers.md)")
+        print(format_energy(summary))
+    ratios = sanity_ratios(energy_table(config), config)
+    print(f"energy ({config.energy_profile}, {config.technology_nm} nm) per operand word relative to a MAC: "
+          f"DRAM {ratios['dram_per_mac']:.0f} : SRAM {ratios['sram_per_mac']:.1f} : 1 (Eyeriss 200 : 6 : 1)")
     if args.out is not None:
         print(f"wrote {Path(args.out) / 'layers.csv'} and {Path(args.out) / 'summary.csv'}")
 
@@ -392,6 +401,26 @@ def _command_trace_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_energy_table(args: argparse.Namespace) -> int:
+    notes: list[str] = []
+    config = resolve_config(args, notes)
+    for note in notes:
+        print(f"accelsim: note: {note}", file=sys.stderr)
+    table = energy_table(config)
+    print(f"energy table in force: profile {config.energy_profile}, {config.technology_nm} nm, "
+          f"{config.operand_bits}-bit operands, {config.accumulator_bits}-bit accumulators, "
+          f"{config.dram_type}, {config.sram_port_bits}-bit SRAM ports")
+    frame = table.to_frame()
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\nraw entries of profile {config.energy_profile} (override any of these, or any action "
+          "above, in the config's [energy] table):")
+    print(profile_sources(config.energy_profile).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    ratios = sanity_ratios(table, config)
+    print(f"\nper operand word, relative to one MAC: DRAM {ratios['dram_per_mac']:.0f} : "
+          f"SRAM {ratios['sram_per_mac']:.1f} : MAC 1 (Eyeriss: 200 : 6 : 1)")
+    return 0
+
+
 TRACE_COMMANDS = {"info": _command_trace_info, "validate": _command_trace_validate,
                   "synth": _command_trace_synth}
 
@@ -401,7 +430,7 @@ def _command_trace(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": _command_run, "config": _command_config, "networks": _command_networks,
-            "trace": _command_trace}
+            "trace": _command_trace, "energy-table": _command_energy_table}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

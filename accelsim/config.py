@@ -59,6 +59,15 @@ class HardwareConfig:
         "bits per partial sum / accumulator", "bits"))
     word_bytes: int = field(default=1, metadata=_describe(
         "bytes per memory word (SCALE-Sim's Bandwidth is in words/cycle)", "bits"))
+    energy_profile: str = field(default="accelergy45", metadata=_describe(
+        "energy table: accelergy45 or horowitz45 (accelsim energy-table prints it)", "profile"))
+    technology_nm: int = field(default=45, metadata=_describe(
+        "technology node, nm: scales logic energy (and selects the SRAM table column)", "bits"))
+    dram_type: str = field(default="LPDDR4", metadata=_describe(
+        "DRAM type for pJ/bit: LPDDR4, HBM2, GDDR5, HMC, LPDDR, DDR3", "text"))
+    sram_port_bits: int = field(default=64, metadata=_describe("SRAM port width, bits per access", "bits"))
+    energy_overrides: tuple[tuple[str, float], ...] = field(default=(), metadata=_describe(
+        "[energy] table: entry = value, overriding any energy table entry", "overrides"))
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -101,6 +110,35 @@ def _positive(name: str, value: Any, meta: Any) -> float:
     return float(value)
 
 
+def _text(name: str, value: Any, meta: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _profile(name: str, value: Any, meta: Any) -> str:
+    from accelsim.energy.table import PROFILES
+
+    if value not in PROFILES:
+        raise ConfigError(f"{name}: expected one of {', '.join(PROFILES)}, got {value!r}")
+    return value
+
+
+def _overrides(name: str, value: Any, meta: Any) -> tuple[tuple[str, float], ...]:
+    pairs = value.items() if isinstance(value, dict) else value
+    try:
+        items = [(key, entry) for key, entry in pairs]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected a table of entry = number") from None
+    checked = []
+    for key, entry in items:
+        ok = isinstance(entry, (int, float)) and not isinstance(entry, bool) and math.isfinite(entry) and entry >= 0
+        if not isinstance(key, str) or not ok:
+            raise ConfigError(f"energy.{key}: expected a non-negative number, got {entry!r}")
+        checked.append((key, float(entry)))
+    return tuple(sorted(checked))
+
+
 def _registered(registry: Any) -> Any:
     def check(name: str, value: Any, meta: Any) -> str:
         if not isinstance(value, str) or value not in registry:
@@ -114,6 +152,9 @@ _VALIDATORS = {
     "count": lambda name, value, meta: _integer(name, value, 0, 1 << 40),
     "bits": lambda name, value, meta: _integer(name, value, 1, 1024),
     "positive": _positive,
+    "text": _text,
+    "profile": _profile,
+    "overrides": _overrides,
     "dataflow": _registered(DATAFLOWS),
     "timing": _registered(TIMINGS),
 }
@@ -124,7 +165,11 @@ DEFAULT_CONFIG = HardwareConfig()
 
 # -- TOML -----------------------------------------------------------------------------------
 def config_from_dict(values: dict[str, Any], base: HardwareConfig = DEFAULT_CONFIG) -> HardwareConfig:
-    """``base`` with the given keys changed; keys are the field names."""
+    """``base`` with the given keys changed; keys are the field names, and an ``energy``
+    table holds energy-table overrides."""
+    values = dict(values)
+    if "energy" in values:
+        values["energy_overrides"] = values.pop("energy")
     return base.replace(**values)
 
 
@@ -153,8 +198,12 @@ def dumps_config(config: HardwareConfig) -> str:
     """The config as TOML, one key per line with its unit and meaning as a comment."""
     lines = ["# accelsim hardware configuration"]
     for spec in fields(config):
+        if spec.name == "energy_overrides":
+            continue
         value = _toml_value(getattr(config, spec.name))
         lines.append(f"{spec.name} = {value}".ljust(44) + f"# {spec.metadata['doc']}")
+    lines += ["", "[energy]  # overrides of energy-table entries, pJ (accelsim energy-table lists them)"]
+    lines += [f"{key} = {value!r}" for key, value in config.energy_overrides]
     return "\n".join(lines) + "\n"
 
 

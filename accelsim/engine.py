@@ -42,8 +42,8 @@ from accelsim.config import HardwareConfig
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, LayerPlan, inner_dim
 
 TRAFFIC_FIELDS = ("dram_read_bytes", "dram_write_bytes", "ifmap_sram_read_bytes",
-                  "filter_sram_read_bytes", "ofmap_sram_read_bytes", "ofmap_sram_write_bytes",
-                  "decision_sram_bytes")
+                  "ifmap_sram_write_bytes", "filter_sram_read_bytes", "filter_sram_write_bytes",
+                  "ofmap_sram_read_bytes", "ofmap_sram_write_bytes", "decision_sram_bytes")
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,9 @@ class _Memory:
             weights = np.where(weights <= config.filter_sram_kib * kib / 2, weights / sweep, weights)
         else:
             inputs = np.where(inputs <= config.ifmap_sram_kib * kib / 2, inputs / sweep, inputs)
-        per_fold = (np.where(ifmap_resident, 0, inputs) + np.where(filter_resident, 0, weights)
-                    + np.where(conditional & psums_spill, tiles.outputs * accumulator, 0))
+        input_fetch = np.where(ifmap_resident, 0, inputs)
+        weight_fetch = np.where(filter_resident, 0, weights)
+        per_fold = input_fetch + weight_fetch + np.where(conditional & psums_spill, tiles.outputs * accumulator, 0)
         once = (ifmap_bytes if ifmap_resident else 0) + (filter_bytes if filter_resident else 0)
         first = True
         for count, cycles, fetch in zip(runs["count"].tolist(), runs["cycles"].tolist(), per_fold.tolist()):
@@ -157,7 +158,11 @@ class _Memory:
             "dram_read_bytes": int(round(float((counts * per_fold).sum()) + once)),
             "dram_write_bytes": int(round(written)),
             "ifmap_sram_read_bytes": int(round(float((counts * tiles.inputs).sum()))),
+            "ifmap_sram_write_bytes": int(round(float((counts * input_fetch).sum())
+                                                + (ifmap_bytes if ifmap_resident else 0))),
             "filter_sram_read_bytes": int(round(float((counts * tiles.weights).sum()))),
+            "filter_sram_write_bytes": int(round(float((counts * weight_fetch).sum())
+                                                 + (filter_bytes if filter_resident else 0))),
             "ofmap_sram_read_bytes": int(round(accumulated * accumulator)),
             "ofmap_sram_write_bytes": int(round(output_elements * accumulator)),
             "decision_sram_bytes": 2 * math.ceil(layer.M * layer.N / 8) if gated else 0,

@@ -43,6 +43,10 @@ ofmap_sram_read_bytes    bytes   partial sums read back to be added onto (accumu
 ofmap_sram_write_bytes   bytes   results leaving the array (accumulator width)
 decision_sram_bytes      bytes   decision bits written by the gate unit and read by the
                                  scheduler (0 for an ungated layer)
+ifmap_sram_write_bytes,  bytes   fills of the ifmap and filter SRAMs from DRAM
+filter_sram_write_bytes
+pe_hop_bits              bits    operand and partial-sum bits moved from PE to PE
+gate_compares            —       threshold compares of the gate unit (one per output)
 =======================  ======  ================================================================
 
 The lost_* columns are PE-cycles divided by R·C, so that
@@ -66,6 +70,7 @@ import pandas as pd
 
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.config import HardwareConfig
+from accelsim.energy.account import ENERGY_COLUMNS
 from accelsim.engine import TRAFFIC_FIELDS, LayerTiming
 from accelsim.schedule.plan import PHASE_DENSE, LayerPlan
 
@@ -76,14 +81,16 @@ LAYER_COLUMNS = (
     "M", "N", "K", "groups", "gate_on_rate", "folds", "macs_dense", "macs_needed", "macs_executed",
     "cycles_compute", "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS,
     "pe_utilization", "mapping_efficiency", "flop_reduction", "speedup_vs_dense",
-    "realized_fraction", "latency_us", *TRAFFIC_FIELDS,
+    "realized_fraction", "latency_us", *TRAFFIC_FIELDS, "pe_hop_bits", "gate_compares",
+    *ENERGY_COLUMNS,
 )
 SUMMARY_COLUMNS = (
     "network", "scheduler", "dataflow", "timing", "array_rows", "array_cols", "images", "layers",
     "folds", "macs_dense", "macs_needed", "macs_executed", "cycles_compute", "cycles_stall",
     "cycles_total", "cycles_ideal", *LOST_COLUMNS, "pe_utilization", "mapping_efficiency",
     "flop_reduction", "speedup_vs_dense", "realized_fraction", "latency_ms", "latency_p50_ms",
-    "latency_p95_ms", *TRAFFIC_FIELDS,
+    "latency_p95_ms", *TRAFFIC_FIELDS, *ENERGY_COLUMNS, "energy_per_image_uj",
+    "energy_saving_vs_dense", "edp_uj_cycles",
 )
 
 
@@ -120,6 +127,28 @@ def lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) ->
     }
 
 
+def array_counters(plan: LayerPlan, config: HardwareConfig) -> dict[str, int]:
+    """Counts the energy account needs from the plan: bits moved PE to PE, and gate compares.
+
+    Every real token crosses the whole array: a token entering at the left edge makes C hops,
+    one entering at the top R hops; an OS fold drains each result R hops; a WS/IS fold shifts
+    its stationary tile in (R hops a token) and passes partial sums down (R hops each).
+    """
+    flow = get_dataflow(config.dataflow)
+    rows, cols = config.array_rows, config.array_cols
+    runs = plan.runs
+    count, used_rows, used_cols, steps = (runs[name] for name in ("count", "rows_used", "cols_used", "time_steps"))
+    operand, accumulator = config.operand_bits, config.accumulator_bits
+    left = used_rows * steps * cols * operand
+    if flow.drains_accumulators:
+        rest = used_cols * steps * rows * operand + used_rows * used_cols * rows * accumulator
+    else:
+        rest = used_rows * used_cols * rows * operand + used_cols * steps * rows * accumulator
+    gated = bool((runs["phase"] != PHASE_DENSE).any())
+    return {"pe_hop_bits": int((count * (left + rest)).sum()),
+            "gate_compares": plan.layer.M * plan.layer.N if gated else 0}
+
+
 def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: Sequence[LayerTiming],
                config: HardwareConfig) -> list[dict]:
     """Rows of the ``layers`` table for one image and one scheduler (speedups filled later)."""
@@ -142,6 +171,7 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
             "flop_reduction": _ratio(layer.macs, plan.needed_macs),
             "latency_us": timing.cycles_total / config.clock_mhz,
             **{name: timing.traffic.get(name, 0) for name in TRAFFIC_FIELDS},
+            **array_counters(plan, config),
         })
     return rows
 
@@ -149,14 +179,14 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
 def layer_table(rows: list[dict]) -> pd.DataFrame:
     """The ``layers`` table, with speedups against the ``dense`` rows of the same layer and image."""
     layers = pd.DataFrame(rows, columns=[c for c in LAYER_COLUMNS if c not in
-                                         ("speedup_vs_dense", "realized_fraction")])
+                                         ("speedup_vs_dense", "realized_fraction", *ENERGY_COLUMNS)])
     dense = layers.loc[layers["scheduler"] == "dense"].set_index(["layer", "image"])["cycles_total"]
     if dense.empty:
         raise ValueError("speedup_vs_dense needs the dense scheduler's rows")
     baseline = pd.MultiIndex.from_frame(layers[["layer", "image"]]).map(dense)
     layers["speedup_vs_dense"] = np.asarray(baseline, dtype=float) / layers["cycles_total"].replace(0, np.nan)
     layers["realized_fraction"] = layers["speedup_vs_dense"] / layers["flop_reduction"]
-    return layers[list(LAYER_COLUMNS)]
+    return layers[[c for c in LAYER_COLUMNS if c not in ENERGY_COLUMNS]]
 
 
 def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
@@ -168,7 +198,8 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
         per_image = group.groupby("image")["cycles_total"].sum() / config.clock_mhz / 1e3
         sums = {column: group[column].sum() for column in
                 ("folds", "macs_dense", "macs_needed", "macs_executed", "cycles_compute",
-                 "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS, *TRAFFIC_FIELDS)}
+                 "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS, *TRAFFIC_FIELDS,
+                 *ENERGY_COLUMNS)}
         mapped = (group["mapping_efficiency"].fillna(0) * group["folds"]).sum()
         rows.append({
             "network": group["network"].iloc[0], "scheduler": scheduler,
@@ -183,7 +214,7 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
             "latency_ms": per_image.mean(), "latency_p50_ms": per_image.quantile(0.5),
             "latency_p95_ms": per_image.quantile(0.95),
         })
-    summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    summary = pd.DataFrame(rows, columns=[c for c in SUMMARY_COLUMNS if c in rows[0]])
     summary["realized_fraction"] = summary["speedup_vs_dense"] / summary["flop_reduction"]
     return summary
 
@@ -226,6 +257,21 @@ def format_summary(summary: pd.DataFrame) -> str:
     for column, label in zip(("cycles_ideal", *LOST_COLUMNS),
                              ("ideal", "fill/drain", "partial", "group", "gated idle", "stall")):
         shown[label] = (summary[column] / summary["cycles_total"]).map(lambda v: f"{v:.1%}")
+    return shown.to_string(index=False)
+
+
+def format_energy(summary: pd.DataFrame) -> str:
+    """Per scheduler: energy per image, saving against dense, and where it goes."""
+    shown = pd.DataFrame({
+        "scheduler": summary["scheduler"],
+        "energy_uJ": summary["energy_per_image_uj"].map(lambda v: f"{v:.4g}"),
+        "saving": summary["energy_saving_vs_dense"].map(lambda v: f"{v:.1%}"),
+    })
+    total = summary["energy_total_pj"]
+    for column in ("energy_mac_pj", "energy_gated_mac_pj", "energy_idle_pj", "energy_register_pj",
+                   "energy_pe_to_pe_pj", "energy_sram_ifmap_pj", "energy_sram_filter_pj",
+                   "energy_sram_ofmap_pj", "energy_dram_pj"):
+        shown[column.removeprefix("energy_").removesuffix("_pj")] = (summary[column] / total).map(lambda v: f"{v:.0%}")
     return shown.to_string(index=False)
 
 

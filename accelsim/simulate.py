@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from accelsim.config import DEFAULT_CONFIG, HardwareConfig
+from accelsim.energy.account import add_energy, energy_summary
 from accelsim.engine import simulate
 from accelsim.errors import TraceError
 from accelsim.report import layer_rows, layer_table, summary_table
@@ -76,5 +77,9 @@ def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
                     rows.extend(layer_rows(network.name, image, plans, simulate(plans, config), config))
                 if progress is not None:
                     progress(image - indices.start + 1)
-    layers = layer_table(rows)
-    return RunResult(layers, summary_table(layers, config))
+    layers = add_energy(layer_table(rows), config)
+    summary = summary_table(layers, config)
+    energy = energy_summary(layers)
+    for column in energy.columns:
+        summary[column] = summary["scheduler"].map(energy[column])
+    return RunResult(layers, summary)

@@ -11,7 +11,8 @@ from accelsim.config import DEFAULT_CONFIG, dumps_config, parse_array
 def test_defaults_are_valid_and_documented():
     text = dumps_config(DEFAULT_CONFIG)
     for name in DEFAULT_CONFIG.to_dict():
-        assert f"\n{name} = " in text
+        assert f"\n{name} = " in text or name == "energy_overrides"
+    assert "\n[energy]" in text
 
 
 def test_toml_round_trip(tmp_path):
@@ -19,6 +20,24 @@ def test_toml_round_trip(tmp_path):
                                     dram_bandwidth_bytes_per_cycle=math.inf)
     save_config(config, tmp_path / "hw.toml")
     assert load_config(tmp_path / "hw.toml") == config
+
+
+def test_energy_overrides_round_trip(tmp_path):
+    config = DEFAULT_CONFIG.replace(energy_profile="horowitz45", energy_overrides={"mac": 0.5, "dram_bit": 12})
+    save_config(config, tmp_path / "hw.toml")
+    assert load_config(tmp_path / "hw.toml") == config
+    assert config.energy_overrides == (("dram_bit", 12.0), ("mac", 0.5))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[energy]\nmac = -1\n", "energy.mac: expected a non-negative number"),
+    ("[energy]\nmac = 'x'\n", "energy.mac: expected a non-negative number"),
+    ('energy_profile = "cacti"\n', "energy_profile: expected one of accelergy45, horowitz45"),
+])
+def test_bad_energy_config(tmp_path, text, message):
+    (tmp_path / "hw.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "hw.toml")
 
 
 def test_partial_toml_keeps_defaults(tmp_path):

@@ -1,0 +1,168 @@
+"""Technology tables: the energy of every action, from a sourced profile, a node and widths.
+
+A profile (``profiles/<name>.toml``) lists raw entries, each with its value, unit and source;
+:func:`energy_table` resolves them for one hardware config into the energy of each action the
+energy account charges. Any raw entry or resolved action can be overridden from the config's
+``[energy]`` table; the printed table says which values were overridden.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+
+from accelsim.errors import ConfigError
+
+PROFILES = ("accelergy45", "horowitz45")
+SRAM_BUFFERS = ("ifmap", "filter", "ofmap")
+
+
+@cache
+def load_profile(name: str) -> dict[str, Any]:
+    """A profile's raw data, with its base profile's entries filled in (and marked)."""
+    if name not in PROFILES:
+        raise ConfigError(f"energy_profile: expected one of {', '.join(PROFILES)}, got {name!r}")
+    with resources.files("accelsim.energy").joinpath("profiles").joinpath(f"{name}.toml").open("rb") as handle:
+        profile = tomllib.load(handle)
+    base_name = profile.get("base")
+    if base_name:
+        base = load_profile(base_name)
+        inherited = {key: {**entry, "source": f"{entry['source']} [from {base_name}]"}
+                     for key, entry in base["entries"].items() if key not in profile["entries"]}
+        profile = {**base, **profile, "entries": {**inherited, **profile["entries"]}}
+    return profile
+
+
+@dataclass(frozen=True)
+class Action:
+    """One row of the table in force."""
+
+    name: str
+    value: float
+    unit: str
+    derivation: str
+
+
+@dataclass(frozen=True)
+class EnergyTable:
+    """Energy per action (pJ), resolved for one config; ``actions`` keeps units and sources."""
+
+    actions: tuple[Action, ...]
+
+    def __getitem__(self, name: str) -> float:
+        for action in self.actions:
+            if action.name == name:
+                return action.value
+        raise KeyError(name)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([vars(action) for action in self.actions])
+
+
+def _sram_read(profile: dict, entries: dict, capacity_kb: float, node: int) -> tuple[float, str]:
+    """pJ per 64-bit read of an SRAM of ``capacity_kb``."""
+    if "sram_8kb_read" in entries:  # Horowitz's fit
+        value = entries["sram_8kb_read"] * (capacity_kb / 8) ** 0.475
+        return value * _logic_scale(profile, node), f"{entries['sram_8kb_read']:g}·(C/8 KB)^0.475"
+    table = profile["sram"]
+    column = f"nm{node}"
+    scale, note = 1.0, f"CACTI {node} nm"
+    if column not in table:  # not a CACTI column: scale the 45 nm one like logic
+        column, scale = "nm45", _logic_scale(profile, node)
+        note = f"CACTI 45 nm × logic scaling to {node} nm"
+    sizes, reads = table["capacity_kb"], table[column]
+    exponent = entries["sram_capacity_exponent"]
+    if capacity_kb <= sizes[0]:
+        value = reads[0] * (capacity_kb / sizes[0]) ** exponent
+    elif capacity_kb >= sizes[-1]:
+        value = reads[-1] * (capacity_kb / sizes[-1]) ** exponent
+    else:  # straight line in log-log between the two table points around it
+        upper = next(i for i, size in enumerate(sizes) if size >= capacity_kb)
+        lower = upper - 1
+        t = math.log(capacity_kb / sizes[lower]) / math.log(sizes[upper] / sizes[lower])
+        value = reads[lower] ** (1 - t) * reads[upper] ** t
+    return value * scale, f"{note}, {capacity_kb:g} KB, interpolated in log-log"
+
+
+def _logic_scale(profile: dict, node: int) -> float:
+    scaling = {int(key): value for key, value in profile["logic_scaling"].items() if key != "source"}
+    if node not in scaling:
+        raise ConfigError(f"technology_nm: expected one of {', '.join(map(str, sorted(scaling)))}, got {node}")
+    return scaling[node] / scaling[45]
+
+
+def energy_table(config) -> EnergyTable:
+    """The energy of every action for ``config`` (profile, node, widths, SRAM sizes, DRAM
+    type, clock, overrides)."""
+    profile = load_profile(config.energy_profile)
+    raw = {key: entry["value"] for key, entry in profile["entries"].items()}
+    overrides = dict(config.energy_overrides)
+    raw.update({key: value for key, value in overrides.items() if key in raw})
+    node = config.technology_nm
+    logic = _logic_scale(profile, node)
+    n, a = config.operand_bits, config.accumulator_bits
+    entries = profile["entries"]
+    multiplier = raw["multiplier"] * (n / entries["multiplier"]["bits"]) ** 2
+    adder = raw["adder"] * a / entries["adder"]["bits"]
+    mac = (multiplier + adder) * logic
+    like_mac = mac / (raw["mac_16bit_reference"] * logic)
+    port = (config.sram_port_bits / 64) ** raw["sram_port_exponent"]
+    hop_bit = (raw["register_per_bit"] * logic + raw["wire_per_bit_mm"] * raw["pe_pitch_mm"])
+    actions = [
+        Action("mac", mac, "pJ per MAC", f"multiplier {raw['multiplier']:g}·({n}/{entries['multiplier']['bits']})² "
+               f"+ adder {raw['adder']:g}·{a}/{entries['adder']['bits']}, × {logic:g} for {node} nm"),
+        Action("gated_mac", raw["gated_mac_16bit"] * like_mac * logic, "pJ per clock-gated PE-cycle",
+               f"{raw['gated_mac_16bit']:g} at 16 bit, scaled like the MAC"),
+        Action("idle_pe", raw["idle_pe_16bit"] * like_mac * logic, "pJ per idle PE-cycle",
+               f"{raw['idle_pe_16bit']:g} at 16 bit, scaled like the MAC"),
+        Action("register_bit", raw["register_per_bit"] * logic, "pJ per bit written to an accumulator",
+               f"register {raw['register_per_bit']:g} pJ/bit"),
+        Action("hop_bit", hop_bit, "pJ per bit moved PE to PE",
+               f"register {raw['register_per_bit']:g} pJ/bit + wire {raw['wire_per_bit_mm']:g} pJ/bit/mm "
+               f"× pitch {raw['pe_pitch_mm']:g} mm"),
+        Action("gate_compare", raw["comparator"] * a / entries["comparator"]["bits"] * logic, "pJ per compare",
+               f"comparator {raw['comparator']:g}·{a}/{entries['comparator']['bits']}"),
+    ]
+    for buffer in SRAM_BUFFERS:
+        kib = getattr(config, f"{buffer}_sram_kib")
+        read, note = _sram_read(profile, raw, kib, node)
+        actions.append(Action(f"sram_{buffer}_read", read * port, f"pJ per {config.sram_port_bits}-bit read",
+                              f"{note}, × ({config.sram_port_bits}/64)^{raw['sram_port_exponent']:g}"))
+        actions.append(Action(f"sram_{buffer}_write", read * port * raw["sram_write_factor"],
+                              f"pJ per {config.sram_port_bits}-bit write", f"read × {raw['sram_write_factor']:g}"))
+    if "dram_per_bit" in raw:
+        dram, note = raw["dram_per_bit"], entries["dram_per_bit"]["source"]
+    else:
+        types = {key: value for key, value in profile["dram_pj_per_bit"].items() if key != "source"}
+        if config.dram_type not in types:
+            raise ConfigError(f"dram_type: expected one of {', '.join(types)}, got {config.dram_type!r}")
+        dram, note = types[config.dram_type], f"{config.dram_type}, {profile['dram_pj_per_bit']['source']}"
+    actions.append(Action("dram_bit", dram, "pJ per bit", note))
+    sram_mb = sum(getattr(config, f"{buffer}_sram_kib") for buffer in SRAM_BUFFERS) / 1024
+    leak_mw = raw["sram_leakage_per_mb"] * sram_mb
+    pes = config.array_rows * config.array_cols
+    leakage = leak_mw * 1e3 / config.clock_mhz + raw["pe_leakage"] * pes * logic
+    actions.append(Action("leakage_cycle", leakage, "pJ per cycle",
+                          f"SRAM {raw['sram_leakage_per_mb']:g} mW/MB × {sram_mb:g} MB at {config.clock_mhz:g} MHz "
+                          f"+ PE {raw['pe_leakage']:g} pJ × {pes} PEs"))
+    resolved = {action.name for action in actions}
+    unknown = sorted(set(overrides) - set(raw) - resolved)
+    if unknown:
+        raise ConfigError(f"energy.{unknown[0]}: unknown entry; expected one of: "
+                          f"{', '.join(sorted(set(raw) | resolved))}")
+    actions = [Action(action.name, float(overrides[action.name]), action.unit, "overridden in the config")
+               if action.name in overrides else action for action in actions]
+    return EnergyTable(tuple(actions))
+
+
+def profile_sources(name: str) -> pd.DataFrame:
+    """The raw entries of a profile with their units and sources."""
+    profile = load_profile(name)
+    return pd.DataFrame([{"entry": key, "value": entry["value"], "unit": entry["unit"], "source": entry["source"]}
+                         for key, entry in profile["entries"].items()])
