@@ -1,7 +1,16 @@
 """Shared fixtures: small gate traces written once per test session."""
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# CI replays the same examples every run (a failure there is reproducible); locally each run
+# explores new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 from accelsim.trace import TraceInfo, as_trace_layer, gateable_layers, write_trace
 from accelsim.workload import get_network

@@ -293,7 +293,7 @@ class GateTrace:
             if reader is None:
                 raise ValueError(f"unsupported .npy version {version}")
             shape, fortran, dtype = reader(handle)
-        except (*ARCHIVE_ERRORS, SyntaxError) as error:
+        except Exception as error:  # numpy parses the header with ast/tokenize: anything can come out
             handle.close()
             raise _fail(self.path, member, f"not a valid .npy array ({error})") from None
         return handle, shape, dtype, fortran
