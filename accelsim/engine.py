@@ -1,7 +1,7 @@
 """The discrete-event model: the array, its double-buffered SRAMs and the DRAM behind them.
 
-A SimPy process issues each layer's folds run by run (an event per run of identical folds,
-never per cycle). The memory system decides when a fold may start:
+A SimPy process issues each layer's folds run by run: an event per run of identical folds
+(never per cycle), whose duration the memory state below gives in closed form. The memory system decides when a fold may start:
 
 * **SRAMs** (ifmap, filter, ofmap) are double-buffered: while fold *i* computes, the operands
   of fold *i + 1* are fetched into the other half.
@@ -19,9 +19,9 @@ never per cycle). The memory system decides when a fold may start:
   *i* starts (its buffer half is then free) and the DRAM is idle.
 * **Writes**: a layer's output feature map goes to DRAM when the layer ends (posted: the array
   does not wait, later fetches queue behind it).
-* **Partial sums between the passes** of a gated layer stay in the ofmap SRAM when they fit;
-  otherwise they are written to DRAM after the base pass and each conditional fold fetches
-  its tile of them back. Decision bits (one per output) are written to and read from SRAM.
+* **Partial sums between the passes** of a gated layer stay in the ofmap SRAM when they fit
+  in half of it; otherwise they go to DRAM and each conditional output tile reads its share
+  back once. Decision bits (one per output) are written to and read from SRAM.
 
 For fold *i* with compute cycles c and fetch time β = bytes / bandwidth, a fold waits
 ``max(0, β + latency − c)`` cycles in steady state; with unbounded bandwidth and nothing to
@@ -104,36 +104,17 @@ class _Memory:
         self.dram_free = issue + self._transfer(fetch)
         return max(self.array_free, self.dram_free + self.latency)
 
-    def layer(self, plan: LayerPlan) -> dict[str, int]:
-        """Issue one layer's folds (the array is then busy until ``array_free``); returns the
-        bytes it moved."""
-        config, layer, runs = self.config, plan.layer, plan.runs
-        tiles = _fold_bytes(plan, config)
-        operand, accumulator = config.operand_bits / 8, config.accumulator_bits / 8
-        kib = 1024
-        ifmap_bytes = layer.in_channels * layer.in_h * layer.in_w * operand
-        filter_bytes = layer.N * layer.K * operand
-        ifmap_resident = ifmap_bytes <= config.ifmap_sram_kib * kib / 2
-        filter_resident = filter_bytes <= config.filter_sram_kib * kib / 2
-        gated = bool((runs["phase"] == PHASE_BASE).any())
-        psums_spill = gated and layer.M * layer.N * accumulator > config.ofmap_sram_kib * kib
-        conditional = runs["phase"] == PHASE_CONDITIONAL
-        duplication = max(1.0, layer.kernel_h * layer.kernel_w / layer.stride ** 2)
-        inputs, weights = tiles.inputs / duplication, tiles.weights.astype(np.float64)
-        # the operand the inner loop does not walk is fetched once per sweep when its tile fits
-        sweep = runs["inner_folds"]
-        if inner_dim(config.dataflow) == "M":
-            weights = np.where(weights <= config.filter_sram_kib * kib / 2, weights / sweep, weights)
-        else:
-            inputs = np.where(inputs <= config.ifmap_sram_kib * kib / 2, inputs / sweep, inputs)
-        input_fetch = np.where(ifmap_resident, 0, inputs)
-        weight_fetch = np.where(filter_resident, 0, weights)
-        per_fold = input_fetch + weight_fetch + np.where(conditional & psums_spill, tiles.outputs * accumulator, 0)
-        once = (ifmap_bytes if ifmap_resident else 0) + (filter_bytes if filter_resident else 0)
+    def issue(self, runs: np.ndarray, per_fold: np.ndarray, once: float, offset: int = 0):
+        """Issue a layer's runs; yields after each run the time its last fold ends. The
+        timing convention's ``offset`` (scalesim: −1) shortens the layer's end."""
         first = True
-        for count, cycles, fetch in zip(runs["count"].tolist(), runs["cycles"].tolist(), per_fold.tolist()):
+        last = max((i for i, count in enumerate(runs["count"].tolist()) if count), default=-1)
+        for index, (count, cycles, fetch) in enumerate(zip(runs["count"].tolist(), runs["cycles"].tolist(),
+                                                           per_fold.tolist())):
             if count == 0:
                 continue
+            if index == last:
+                cycles += offset  # trims the last fold, once
             fold_start = self._first_fold(fetch + (once if first else 0))
             first = False
             # the run's later folds: each prefetch is issued as its predecessor starts
@@ -143,41 +124,87 @@ class _Memory:
             if steady and count > 1:
                 self.dram_free = self.last_start - period + self._transfer(fetch)
             self.array_free = self.last_start + cycles
-        self.array_free += plan.offset_cycles  # the convention's offset (scalesim: −1)
-        written = layer.M * layer.N * operand + (layer.M * layer.N * accumulator if psums_spill else 0)
+            yield self.array_free
+
+    def write_back(self, size: float) -> None:
+        """Post a write of ``size`` bytes: the DRAM takes it after what is queued."""
         if not self.ideal:
-            self.dram_free = max(self.dram_free, self.array_free) + self._transfer(written)
-        counts = runs["count"]
-        output_elements = float((counts * tiles.outputs).sum())
-        written_once = sum(len(item.pixels) * len(item.channels) for item in plan.items
-                           if item.phase != PHASE_CONDITIONAL) or layer.M * layer.N
-        # outputs added onto partial sums already stored: further slices of the reduction
-        # (WS, IS) and every conditional result (onto its base partial sum)
-        accumulated = output_elements - written_once
-        return {
-            "dram_read_bytes": int(round(float((counts * per_fold).sum()) + once)),
-            "dram_write_bytes": int(round(written)),
-            "ifmap_sram_read_bytes": int(round(float((counts * tiles.inputs).sum()))),
-            "ifmap_sram_write_bytes": int(round(float((counts * input_fetch).sum())
-                                                + (ifmap_bytes if ifmap_resident else 0))),
-            "filter_sram_read_bytes": int(round(float((counts * tiles.weights).sum()))),
-            "filter_sram_write_bytes": int(round(float((counts * weight_fetch).sum())
-                                                 + (filter_bytes if filter_resident else 0))),
-            "ofmap_sram_read_bytes": int(round(accumulated * accumulator)),
-            "ofmap_sram_write_bytes": int(round(output_elements * accumulator)),
-            "decision_sram_bytes": 2 * math.ceil(layer.M * layer.N / 8) if gated else 0,
-        }
+            self.dram_free = max(self.dram_free, self.array_free) + self._transfer(size)
+
+
+@dataclass(frozen=True)
+class _LayerTraffic:
+    """What one layer moves: DRAM fetch per fold of each run, the fetch made once with the
+    first fold, the write-back at its end, and the byte counters."""
+
+    per_fold: np.ndarray
+    once: float
+    written: float
+    counters: dict[str, int]
+
+
+def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
+    layer, runs = plan.layer, plan.runs
+    tiles = _fold_bytes(plan, config)
+    operand, accumulator = config.operand_bits / 8, config.accumulator_bits / 8
+    half = {buffer: getattr(config, f"{buffer}_sram_kib") * 1024 / 2 for buffer in ("ifmap", "filter", "ofmap")}
+    ifmap_bytes = layer.in_channels * layer.in_h * layer.in_w * operand
+    filter_bytes = layer.N * layer.K * operand
+    ifmap_resident, filter_resident = ifmap_bytes <= half["ifmap"], filter_bytes <= half["filter"]
+    conditional = runs["phase"] == PHASE_CONDITIONAL
+    gated = bool((runs["phase"] == PHASE_BASE).any())
+    # base partial sums wait for the conditional pass in the ofmap SRAM, or in DRAM if they
+    # do not fit; each conditional output tile reads them back once (not once per K slice)
+    spill = bool(conditional.any()) and layer.M * layer.N * accumulator > half["ofmap"]
+    duplication = max(1.0, layer.kernel_h * layer.kernel_w / layer.stride ** 2)
+    inputs, weights = tiles.inputs / duplication, tiles.weights.astype(np.float64)
+    # the operand the inner loop does not walk is fetched once per sweep when its tile fits
+    sweep = runs["inner_folds"]
+    if inner_dim(config.dataflow) == "M":
+        weights = np.where(weights <= half["filter"], weights / sweep, weights)
+    else:
+        inputs = np.where(inputs <= half["ifmap"], inputs / sweep, inputs)
+    input_fetch = np.where(ifmap_resident, 0, inputs)
+    weight_fetch = np.where(filter_resident, 0, weights)
+    psum_fetch = np.where(conditional & spill, tiles.outputs * accumulator / runs["reduction_folds"], 0)
+    per_fold = input_fetch + weight_fetch + psum_fetch
+    once = (ifmap_bytes if ifmap_resident else 0) + (filter_bytes if filter_resident else 0)
+    written = layer.M * layer.N * (operand + (accumulator if spill else 0))
+    counts = runs["count"]
+    output_elements = float((counts * tiles.outputs).sum())
+    written_once = sum(len(item.pixels) * len(item.channels) for item in plan.items
+                       if item.phase != PHASE_CONDITIONAL) or layer.M * layer.N
+    # outputs added onto partial sums already stored: further slices of the reduction
+    # (WS, IS) and every conditional result (onto its base partial sum)
+    accumulated = output_elements - written_once
+
+    def total(values: np.ndarray) -> float:
+        return float((counts * values).sum())
+
+    return _LayerTraffic(per_fold, once, written, {
+        "dram_read_bytes": int(round(total(per_fold) + once)),
+        "dram_write_bytes": int(round(written)),
+        "ifmap_sram_read_bytes": int(round(total(tiles.inputs))),
+        "ifmap_sram_write_bytes": int(round(total(input_fetch) + (ifmap_bytes if ifmap_resident else 0))),
+        "filter_sram_read_bytes": int(round(total(tiles.weights))),
+        "filter_sram_write_bytes": int(round(total(weight_fetch) + (filter_bytes if filter_resident else 0))),
+        "ofmap_sram_read_bytes": int(round(accumulated * accumulator)),
+        "ofmap_sram_write_bytes": int(round(output_elements * accumulator)),
+        "decision_sram_bytes": 2 * math.ceil(layer.M * layer.N / 8) if gated else 0,
+    })
 
 
 def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], memory: _Memory,
                    timeline: list[LayerTiming]):
     for plan in plans:
         begin = env.now
-        traffic = memory.layer(plan)
-        yield env.timeout(memory.array_free - begin)
+        traffic = _layer_traffic(plan, memory.config)
+        for run_end in memory.issue(plan.runs, traffic.per_fold, traffic.once, plan.offset_cycles):
+            yield env.timeout(max(0.0, run_end - env.now))  # one event per run of identical folds
+        memory.write_back(traffic.written)
         elapsed = int(math.ceil(env.now - begin - 1e-9))  # a partly used cycle is a cycle
         timeline.append(LayerTiming(plan.layer.name, int(round(begin)), plan.cycles,
-                                    max(0, elapsed - plan.cycles), traffic))
+                                    max(0, elapsed - plan.cycles), traffic.counters))
 
 
 def simulate(plans: Sequence[LayerPlan], config: HardwareConfig) -> list[LayerTiming]:

@@ -64,9 +64,28 @@ def test_resident_operands_are_fetched_once():
 def test_gated_partial_sums_spill_when_the_ofmap_sram_is_small(synthetic_resnet20):
     net = get_network("resnet20")
     with open_trace(synthetic_resnet20) as trace:
-        big = run(net, DEFAULT_CONFIG, ["pixel-skip"], trace, slice(0, 1)).layers
+        big = run(net, DEFAULT_CONFIG.replace(ofmap_sram_kib=1024), ["pixel-skip"], trace, slice(0, 1)).layers
         small = run(net, DEFAULT_CONFIG.replace(ofmap_sram_kib=1), ["pixel-skip"], trace, slice(0, 1)).layers
     gated = (big["scheduler"] == "pixel-skip") & big["gate_on_rate"].notna()
     assert (small.loc[gated, "dram_write_bytes"] > big.loc[gated, "dram_write_bytes"]).all()
     assert (big.loc[gated, "decision_sram_bytes"] > 0).all()
     assert (big.loc[~big["gate_on_rate"].notna(), "decision_sram_bytes"] == 0).all()
+
+
+def test_no_spill_without_a_conditional_pass(tmp_path):
+    """With one gate group every input is on the base path: nothing waits between passes."""
+    net = get_network("resnet20")
+    layers = [as_trace_layer(layer, 1) for layer in gateable_layers(net)]
+    path = synthesize(tmp_path / "g1.npz", net, layers, 1, {layer.name: 0.3 for layer in layers})
+    config = DEFAULT_CONFIG.replace(ofmap_sram_kib=1)
+    with open_trace(path) as trace:
+        table = run(net, config, ["pixel-skip"], trace).layers
+    dense, gated = (table[table["scheduler"] == name].reset_index() for name in ("dense", "pixel-skip"))
+    assert list(gated["dram_write_bytes"]) == list(dense["dram_write_bytes"])
+    assert list(gated["cycles_total"]) == list(dense["cycles_total"])
+
+
+def test_scalesim_offset_adds_no_stall():
+    config = IDEAL.replace(timing="scalesim")
+    layers = run(get_network("resnet18"), config).layers
+    assert (layers["cycles_stall"] == 0).all()

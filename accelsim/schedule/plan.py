@@ -20,7 +20,6 @@ from accelsim.workload.layer import Layer
 
 #: Phases of a fold: an ungated layer, the base pass or the conditional pass of a gated one.
 PHASE_DENSE, PHASE_BASE, PHASE_CONDITIONAL = 0, 1, 2
-PHASE_NAMES = {PHASE_DENSE: "dense", PHASE_BASE: "base", PHASE_CONDITIONAL: "conditional"}
 
 #: Columns of :attr:`LayerPlan.runs`; every count is per fold of the run.
 RUN_DTYPE = np.dtype([
@@ -31,6 +30,7 @@ RUN_DTYPE = np.dtype([
     ("cycles", np.int64),       # stall-free cycles of one fold
     ("phase", np.int8),         # PHASE_DENSE, PHASE_BASE or PHASE_CONDITIONAL
     ("inner_folds", np.int64),  # folds of the run's GEMM along the inner loop (see below)
+    ("reduction_folds", np.int64),  # folds of the run's GEMM along the reduction K (1 when K streams)
 ])
 
 
@@ -85,8 +85,11 @@ def gemm_runs(m: int, n: int, k: int, rows: int, cols: int, dataflow, timing, ph
     runs["cycles"] = fold_cycles(dataflow, rows, cols, time_steps, timing)
     runs["phase"] = phase
     flow = get_dataflow(dataflow)
-    side = {flow.rows_dim: (rows_extent, rows), flow.cols_dim: (cols_extent, cols)}[inner_dim(flow)]
-    runs["inner_folds"] = -(-side[0] // side[1])
+    sides = {flow.rows_dim: (rows_extent, rows), flow.cols_dim: (cols_extent, cols), flow.time_dim: (1, 1)}
+    extent, side = sides[inner_dim(flow)]
+    runs["inner_folds"] = -(-extent // side)
+    extent, side = sides["K"]
+    runs["reduction_folds"] = -(-extent // side)
     return runs
 
 
