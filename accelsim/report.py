@@ -108,14 +108,19 @@ def lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) ->
                                           ("count", "rows_used", "cols_used", "time_steps"))
     flow = get_dataflow(config.dataflow)
     gated = runs["phase"] != PHASE_DENSE
-    # a gated fold's channels come from one group: the channel axis could have held min(side, N)
-    if flow.cols_dim == "N":
-        group_waste = used_rows * steps * np.maximum(0, min(cols, plan.layer.N) - used_cols)
-    elif flow.rows_dim == "N":
-        group_waste = used_cols * steps * np.maximum(0, min(rows, plan.layer.N) - used_rows)
-    else:  # channels stream in time: a group only shortens the stream
-        group_waste = np.zeros(len(runs))
-    group_boundary = float((count * np.where(gated, group_waste, 0)).sum()) / pes
+    # where channels lie along the array, a gated fold leaves the side's slots beyond its
+    # group empty; the share of those empty slots that dense tiling of N would not leave is
+    # the group boundary's, the rest are ordinary edge tiles
+    sides = {flow.rows_dim: (rows, used_cols, used_rows), flow.cols_dim: (cols, used_rows, used_cols)}
+    group_boundary = 0.0
+    if "N" in sides and plan.gate_groups:
+        side, across, along = sides["N"]
+        n, groups = plan.layer.N, plan.gate_groups
+        grouped_waste = groups * -(-(n // groups) // side) * side - n
+        dense_waste = -(-n // side) * side - n
+        share = 1 - dense_waste / grouped_waste if grouped_waste else 0.0
+        empty = count * across * steps * (side - along)
+        group_boundary = share * float(empty[gated].sum()) / pes
     unmapped = float((count * (pes - used_rows * used_cols) * steps).sum()) / pes
     mapped = float((count * used_rows * used_cols * steps).sum())
     return {

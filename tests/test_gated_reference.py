@@ -149,3 +149,16 @@ def test_cycles_follow_the_scheduler_definitions(dataflow, scheduler_name, case)
     plan = get_scheduler(scheduler_name).plan(layer, config, LayerGates(as_trace_layer(layer, groups), decisions))
     d = decisions.reshape(cout, -1).T
     assert plan.cycles == expected_cycles(scheduler_name, layer, groups, d, rows, cols, dataflow)
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@settings(max_examples=50, deadline=None)
+@given(case=gated_cases())
+def test_the_oracle_is_never_worse_than_pixel_skip(dataflow, case):
+    groups, cin, cout, kernel, size, rows, cols, rate, seed = case
+    layer = Layer.conv("g", cin, cout, size, kernel, padding=kernel // 2)
+    decisions = np.random.default_rng(seed).random((cout, layer.out_h, layer.out_w)) < rate
+    config = DEFAULT_CONFIG.replace(array_rows=rows, array_cols=cols, dataflow=dataflow)
+    gates = LayerGates(as_trace_layer(layer, groups), decisions)
+    assert (get_scheduler("balanced-oracle").plan(layer, config, gates).cycles
+            <= get_scheduler("pixel-skip").plan(layer, config, gates).cycles)

@@ -111,3 +111,25 @@ def test_no_arguments_runs_the_default_trace(trace_path, tmp_path, monkeypatch, 
     monkeypatch.setattr(accelsim.cli, "DEFAULT_TRACE", tmp_path / "absent.npz")
     assert main(["run", "--quiet", "--out", str(tmp_path)]) == 0
     assert set(pd.read_csv(tmp_path / "layers.csv")["scheduler"]) == {"dense"}
+
+
+@pytest.mark.parametrize("groups, expect_boundary", [(1, False), (4, True)])
+def test_group_boundary_is_only_what_groups_cost(groups, expect_boundary):
+    """N = 24 on 16 columns: with G = 1 the edge tile is an ordinary partial tile; with G = 4
+    (6 channels a group) most empty columns are the groups' doing."""
+    from accelsim import Layer
+    from accelsim.engine import simulate
+    from accelsim.report import lost_cycles
+    from accelsim.schedule import LayerGates, get_scheduler
+
+    layer = Layer.conv("c", 8, 24, 6, 3, padding=1)
+    config = DEFAULT_CONFIG.replace(array_rows=16, array_cols=16, dataflow="os",
+                                    dram_bandwidth_bytes_per_cycle=float("inf"))
+    decisions = np.ones((24, 6, 6), dtype=bool)
+    plan = get_scheduler("clock-gate").plan(layer, config, LayerGates(as_trace_layer(layer, groups), decisions))
+    lost = lost_cycles(plan, simulate([plan], config)[0], config)
+    assert (lost["lost_group_boundary"] > 0) == expect_boundary
+    if not expect_boundary:
+        dense = get_scheduler("dense").plan(layer, config)
+        dense_lost = lost_cycles(dense, simulate([dense], config)[0], config)
+        assert lost["lost_partial_tiles"] > 0 and dense_lost["lost_partial_tiles"] > 0

@@ -135,4 +135,4 @@ class GatedScheduler:
         items = base + [item for item in self.conditional_items(geometry) if item is not None]
         return plan_from_items(layer, self.name, items, config,
                                get_timing(config.timing).layer_offset_cycles,
-                               float(gates.decisions.mean()))
+                               float(gates.decisions.mean()), geometry.groups)

@@ -114,6 +114,8 @@ class LayerPlan:
         The work items the runs were tiled from (kept for the reference check).
     gate_on_rate:
         Fraction of this layer's decisions that are on (NaN for an ungated layer).
+    gate_groups:
+        G of a gated layer (0 when the layer runs ungated).
     """
 
     layer: Layer
@@ -123,6 +125,7 @@ class LayerPlan:
     needed_macs: int = 0
     items: tuple[WorkItem, ...] = ()
     gate_on_rate: float = float("nan")
+    gate_groups: int = 0
 
     @property
     def folds(self) -> int:
@@ -147,14 +150,21 @@ class LayerPlan:
         return int((runs["count"] * runs["rows_used"] * runs["cols_used"]).sum())
 
 
+def items_cycles(items: Sequence[WorkItem], config) -> int:
+    """Stall-free cycles of some work items tiled onto the array."""
+    return sum(int((runs["count"] * runs["cycles"]).sum()) for runs in
+               (gemm_runs(*item.shape, config.array_rows, config.array_cols, config.dataflow, config.timing)
+                for item in items if item is not None))
+
+
 def plan_from_items(layer: Layer, scheduler: str, items: Sequence[WorkItem], config,
-                    offset_cycles: int, gate_on_rate: float = float("nan")) -> LayerPlan:
+                    offset_cycles: int, gate_on_rate: float = float("nan"), gate_groups: int = 0) -> LayerPlan:
     """Tile every item onto the array, in order."""
     parts = [gemm_runs(*item.shape, config.array_rows, config.array_cols, config.dataflow,
                        config.timing, item.phase) for item in items]
     runs = np.concatenate(parts) if parts else np.zeros(0, dtype=RUN_DTYPE)
     return LayerPlan(layer, scheduler, runs, offset_cycles, sum(item.needed_macs for item in items),
-                     tuple(items), gate_on_rate)
+                     tuple(items), gate_on_rate, gate_groups)
 
 
 def execute_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, decisions: np.ndarray | None,

@@ -64,7 +64,11 @@ class PixelSkipScheduler(GatedScheduler):
         """The order in which the group's channels are cut into sets (None: natural order)."""
         return None
 
-    def conditional_items(self, geometry: GateGeometry) -> list[WorkItem]:
+    def group_items(self, geometry: GateGeometry, group: int, order: np.ndarray | None) -> list[WorkItem]:
+        """The conditional items of one group with its channels in ``order``."""
         return [geometry.conditional_item(np.flatnonzero(_active_pixels(geometry, channels)), channels, group)
-                for group in range(geometry.groups)
-                for channels in geometry.channel_sets(group, self.channel_order(geometry, group))]
+                for channels in geometry.channel_sets(group, order)]
+
+    def conditional_items(self, geometry: GateGeometry) -> list[WorkItem]:
+        return [item for group in range(geometry.groups)
+                for item in self.group_items(geometry, group, self.channel_order(geometry, group))]
