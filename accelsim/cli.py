@@ -211,6 +211,8 @@ def _scheduler_names(text: str | None, traced: bool) -> list[str]:
     if text is None:
         return SCHEDULERS.names() if traced else ["dense"]
     names = SCHEDULERS.names() if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UsageError(f"--scheduler: expected scheduler names or 'all', got {text!r}")
     for name in names:
         SCHEDULERS.get(name)  # raises, listing the valid names
     return names
@@ -229,6 +231,8 @@ def _command_run(args: argparse.Namespace) -> int:
         if images is not None or calibration is not None:
             raise UsageError("--images and --calibration need a TRACE")
         network = resolve_network(args, notes)
+        if any(name != "dense" for name in schedulers):
+            notes.append("no gate trace: every layer runs ungated, so each scheduler equals dense")
         result = run(network, config, schedulers)
     else:
         with open_trace(args.trace) as trace:
@@ -236,6 +240,11 @@ def _command_run(args: argparse.Namespace) -> int:
             if network is None:
                 raise TraceError(f"{args.trace}: give --network or --topology for the trace's network")
             result = run(network, config, schedulers, trace, images or slice(None), calibration)
+            window = range(*(calibration or slice(0, 16)).indices(trace.images))
+            simulated = range(*(images or slice(None)).indices(trace.images))
+            if {"balanced"} & set(schedulers) and set(window) & set(simulated):
+                notes.append("the calibration images of 'balanced' overlap the simulated ones, which "
+                             "flatters it; give disjoint --calibration and --images for a fair test")
     if args.out is not None:
         try:
             write_tables(result.layers, result.summary, args.out)

@@ -29,11 +29,13 @@ class RunResult:
     summary: pd.DataFrame
 
 
-def _image_range(trace: GateTrace, images: slice) -> range:
+def _image_range(trace: GateTrace, images: slice, what: str = "images") -> range:
     start, stop, step = images.indices(trace.images)
-    if step != 1 or start >= stop:
-        raise TraceError(f"{trace.path}: images: expected a non-empty contiguous range within "
-                         f"0:{trace.images}, got {images.start}:{images.stop}")
+    beyond = images.start is not None and images.start >= trace.images
+    if step != 1 or start >= stop or beyond:
+        shown = f"{'' if images.start is None else images.start}:{'' if images.stop is None else images.stop}"
+        raise TraceError(f"{trace.path}: {what}: expected a non-empty range of images within "
+                         f"0:{trace.images}, got {shown}")
     return range(start, stop)
 
 
@@ -59,8 +61,8 @@ def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
     else:
         gated = match_trace(network, trace.layers, trace.path)
         indices = _image_range(trace, images)
-        window = calibration or slice(0, min(DEFAULT_CALIBRATION_IMAGES, trace.images))
-        reference = {name: trace.read(name, window) for name in gated}
+        window = _image_range(trace, calibration or slice(0, DEFAULT_CALIBRATION_IMAGES), "calibration")
+        reference = {name: trace.read(name, slice(window.start, window.stop)) for name in gated}
         dense_plans = [instances["dense"].plan(layer, config) for layer in network]
         dense_timeline = simulate(dense_plans, config)
         for chunk_start in range(indices.start, indices.stop, IMAGE_CHUNK):

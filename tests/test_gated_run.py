@@ -86,7 +86,7 @@ def test_run_trace_cli(trace_path, tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--scheduler", "fast"], "unknown scheduler 'fast'"),
     (["--images", "a:b"], "--images: expected A:B"),
-    (["--images", "9:12"], "images: expected a non-empty contiguous range within 0:4"),
+    (["--images", "9:12"], "images: expected a non-empty range of images within 0:4, got 9:12"),
     (["--network", "resnet18"], "network 'resnet18' has 64x56x56"),
 ])
 def test_run_trace_bad_input(trace_path, capsys, args, message):
@@ -133,3 +133,25 @@ def test_group_boundary_is_only_what_groups_cost(groups, expect_boundary):
         dense = get_scheduler("dense").plan(layer, config)
         dense_lost = lost_cycles(dense, simulate([dense], config)[0], config)
         assert lost["lost_partial_tiles"] > 0 and dense_lost["lost_partial_tiles"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--calibration", "50:60"], "calibration: expected a non-empty range of images within 0:4, got 50:60"),
+    (["--calibration", "3:1"], "calibration: expected a non-empty range"),
+    (["--scheduler", ","], "--scheduler: expected scheduler names or 'all'"),
+    (["--images", "4:"], "images: expected a non-empty range of images within 0:4, got 4:"),
+])
+def test_more_bad_run_options(trace_path, capsys, args, message):
+    assert main(["run", str(trace_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_notes_on_overlap_and_missing_trace(trace_path, capsys):
+    assert main(["run", str(trace_path), "--scheduler", "balanced", "--images", "0:2"]) == 0
+    assert "overlap the simulated ones" in capsys.readouterr().err
+    assert main(["run", str(trace_path), "--scheduler", "balanced", "--images", "2:4",
+                 "--calibration", "0:2"]) == 0
+    assert "overlap" not in capsys.readouterr().err
+    assert main(["run", "--network", "resnet20", "--scheduler", "pixel-skip"]) == 0
+    assert "no gate trace" in capsys.readouterr().err
