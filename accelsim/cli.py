@@ -418,12 +418,13 @@ def _command_energy_table(args: argparse.Namespace) -> int:
     table = energy_table(config)
     print(f"energy table in force: profile {config.energy_profile}, {config.technology_nm} nm, "
           f"{config.operand_bits}-bit operands, {config.accumulator_bits}-bit accumulators, "
-          f"{config.dram_type}, {config.sram_port_bits}-bit SRAM ports")
+          f"{config.sram_port_bits}-bit SRAM ports")
     frame = table.to_frame()
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nraw entries of profile {config.energy_profile} (override any of these, or any action "
           "above, in the config's [energy] table):")
-    print(profile_sources(config.energy_profile).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(profile_sources(config.energy_profile, dict(config.energy_overrides)).to_string(
+        index=False, float_format=lambda v: f"{v:.4g}"))
     ratios = sanity_ratios(table, config)
     print(f"\nper operand word, relative to one MAC: DRAM {ratios['dram_per_mac']:.0f} : "
           f"SRAM {ratios['sram_per_mac']:.1f} : MAC 1 (Eyeriss: 200 : 6 : 1)")

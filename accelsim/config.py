@@ -181,7 +181,11 @@ def load_config(path: str | Path, base: HardwareConfig = DEFAULT_CONFIG) -> Hard
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
     try:
-        return config_from_dict(values, base)
+        config = config_from_dict(values, base)
+        from accelsim.energy.table import energy_table  # the energy section is checked here too
+
+        energy_table(config)
+        return config
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
 

@@ -137,7 +137,8 @@ def array_counters(plan: LayerPlan, config: HardwareConfig) -> dict[str, int]:
 
     Every real token crosses the whole array: a token entering at the left edge makes C hops,
     one entering at the top R hops; an OS fold drains each result R hops; a WS/IS fold shifts
-    its stationary tile in (R hops a token) and passes partial sums down (R hops each).
+    its stationary tile in (R hops a token). A WS/IS partial sum passing down is the PE's
+    accumulator update, charged per MAC by the account, so it is not counted again here.
     """
     flow = get_dataflow(config.dataflow)
     rows, cols = config.array_rows, config.array_cols
@@ -148,7 +149,7 @@ def array_counters(plan: LayerPlan, config: HardwareConfig) -> dict[str, int]:
     if flow.drains_accumulators:
         rest = used_cols * steps * rows * operand + used_rows * used_cols * rows * accumulator
     else:
-        rest = used_rows * used_cols * rows * operand + used_cols * steps * rows * accumulator
+        rest = used_rows * used_cols * rows * operand
     gated = bool((runs["phase"] != PHASE_DENSE).any())
     return {"pe_hop_bits": int((count * (left + rest)).sum()),
             "gate_compares": plan.layer.M * plan.layer.N if gated else 0}

@@ -125,3 +125,17 @@ def test_energy_table_command(capsys, tmp_path):
     (tmp_path / "bad.toml").write_text("[energy]\nmacs = 1\n")
     assert main(["energy-table", "--config", str(tmp_path / "bad.toml")]) == 2
     assert "energy.macs: unknown entry" in capsys.readouterr().err
+
+
+def test_unknown_energy_entry_in_a_file_names_the_file(tmp_path):
+    from accelsim import ConfigError, load_config
+
+    (tmp_path / "hw.toml").write_text("[energy]\nmacs = 1\n")
+    with pytest.raises(ConfigError, match=r"hw.toml: energy.macs: unknown entry"):
+        load_config(tmp_path / "hw.toml")
+
+
+def test_raw_override_flows_into_the_action():
+    table = energy_table(DEFAULT_CONFIG.replace(energy_overrides={"multiplier": 4.0}))
+    assert table["mac"] == pytest.approx(4.0 / 16 + 0.0857)
+    assert table["gated_mac"] == pytest.approx(0.103 * (4.0 / 16 + 0.0857) / 2.2)

@@ -137,7 +137,7 @@ def energy_table(config) -> EnergyTable:
         actions.append(Action(f"sram_{buffer}_write", read * port * raw["sram_write_factor"],
                               f"pJ per {config.sram_port_bits}-bit write", f"read × {raw['sram_write_factor']:g}"))
     if "dram_per_bit" in raw:
-        dram, note = raw["dram_per_bit"], entries["dram_per_bit"]["source"]
+        dram, note = raw["dram_per_bit"], f"{entries['dram_per_bit']['source']} (dram_type does not apply)"
     else:
         types = {key: value for key, value in profile["dram_pj_per_bit"].items() if key != "source"}
         if config.dram_type not in types:
@@ -161,8 +161,10 @@ def energy_table(config) -> EnergyTable:
     return EnergyTable(tuple(actions))
 
 
-def profile_sources(name: str) -> pd.DataFrame:
-    """The raw entries of a profile with their units and sources."""
+def profile_sources(name: str, overrides: dict[str, float] | None = None) -> pd.DataFrame:
+    """The raw entries of a profile in force, with their units and sources."""
     profile = load_profile(name)
-    return pd.DataFrame([{"entry": key, "value": entry["value"], "unit": entry["unit"], "source": entry["source"]}
+    overrides = overrides or {}
+    return pd.DataFrame([{"entry": key, "value": overrides.get(key, entry["value"]), "unit": entry["unit"],
+                          "source": "overridden in the config" if key in overrides else entry["source"]}
                          for key, entry in profile["entries"].items()])
