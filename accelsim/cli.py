@@ -120,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("networks", help="list the built-in networks")
 
+    plot_parser = commands.add_parser("plot", help="figures from the tables of accelsim run --out")
+    plot_parser.add_argument("results", metavar="RESULTS", type=_nonempty,
+                             help="a folder with layers.csv and summary.csv")
+    plot_parser.add_argument("--out", metavar="DIR", type=_nonempty, required=True)
+    plot_parser.add_argument("--format", default="png,svg", type=_nonempty, help="png, svg or both (default)")
+    plot_parser.add_argument("--clock-mhz", type=float, default=1000.0, help="clock of the latency axis")
+
     table_parser = commands.add_parser("energy-table", help="print the energy table in force, with units and sources")
     _hardware_options(table_parser)
 
@@ -431,6 +438,34 @@ def _command_energy_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_plot(args: argparse.Namespace) -> int:
+    folder = Path(args.results)
+    tables = {}
+    for name in ("layers", "summary"):
+        path = folder / f"{name}.csv"
+        try:
+            tables[name] = pd.read_csv(path)
+        except FileNotFoundError:
+            raise UsageError(f"{path}: no such file; expected the output folder of accelsim run --out") from None
+        except (OSError, ValueError) as error:
+            raise UsageError(f"{path}: cannot be read as a results table ({error})") from None
+    missing = [column for column in ("scheduler", "speedup_vs_dense", "energy_total_pj")
+               if column not in tables["summary"].columns]
+    if missing:
+        raise UsageError(f"{folder / 'summary.csv'}: {missing[0]}: missing; expected a summary from accelsim run")
+    formats = [value.strip() for value in args.format.split(",") if value.strip()]
+    if not formats or any(value not in ("png", "svg") for value in formats):
+        raise UsageError(f"--format: expected png, svg or both, got {args.format!r}")
+    from accelsim.plots import write_figures
+
+    try:
+        written = write_figures(tables["layers"], tables["summary"], args.out, formats, args.clock_mhz)
+    except OSError as error:
+        raise UsageError(f"--out {args.out}: cannot write the figures ({error.strerror})") from None
+    print(f"wrote {len(written)} figures to {args.out}")
+    return 0
+
+
 TRACE_COMMANDS = {"info": _command_trace_info, "validate": _command_trace_validate,
                   "synth": _command_trace_synth}
 
@@ -440,7 +475,7 @@ def _command_trace(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": _command_run, "config": _command_config, "networks": _command_networks,
-            "trace": _command_trace, "energy-table": _command_energy_table}
+            "trace": _command_trace, "energy-table": _command_energy_table, "plot": _command_plot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

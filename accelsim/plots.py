@@ -1,0 +1,152 @@
+"""Figures from the result tables of a run: what a reader needs without the code.
+
+Each function takes the ``summary`` or ``layers`` table (columns in :mod:`accelsim.report`) and
+returns a matplotlib Figure; :func:`write_figures` writes them all. Axes carry units; schedulers
+keep the same colours in every figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from accelsim.energy.account import ENERGY_COMPONENTS  # noqa: E402
+from accelsim.report import LOST_COLUMNS  # noqa: E402
+
+ATTRIBUTION = (("cycles_ideal", "ideal (needed MACs / PEs)"), ("lost_fill_drain", "fill and drain"),
+               ("lost_partial_tiles", "partial tiles"), ("lost_group_boundary", "group boundary"),
+               ("lost_gated_idle", "off outputs in running folds"), ("lost_stall", "DRAM stalls"))
+assert {column for column, _ in ATTRIBUTION[1:]} == set(LOST_COLUMNS)
+
+
+def _colours(names: Sequence[str]) -> dict[str, tuple]:
+    palette = plt.get_cmap("tab10")
+    return {name: palette(index % 10) for index, name in enumerate(names)}
+
+
+def _title(summary: pd.DataFrame) -> str:
+    row = summary.iloc[0]
+    return (f"{row['network']}, {row['array_rows']}x{row['array_cols']} {str(row['dataflow']).upper()}, "
+            f"{row['images']} image(s)")
+
+
+def speedup_figure(summary: pd.DataFrame) -> Figure:
+    """Speedup against dense per scheduler, beside the theoretical FLOP reduction."""
+    figure, axis = plt.subplots(figsize=(7, 4))
+    names = list(summary["scheduler"])
+    x = np.arange(len(names))
+    axis.bar(x, summary["speedup_vs_dense"], color=[_colours(names)[n] for n in names], label="speedup (cycles)")
+    axis.scatter(x, summary["flop_reduction"], marker="_", s=900, color="black", zorder=3,
+                 label="FLOP reduction (theoretical)")
+    axis.axhline(1.0, color="grey", linewidth=0.8)
+    for index, row in enumerate(summary.itertuples()):
+        axis.annotate(f"{row.realized_fraction:.0%}", (index, row.speedup_vs_dense), ha="center",
+                      va="bottom", fontsize=8)
+    axis.set_xticks(x, names, rotation=20)
+    top = float(max(summary["flop_reduction"].max(), summary["speedup_vs_dense"].max()))
+    axis.set_ylim(0, top * 1.35)
+    axis.set_ylabel("× against dense on the same hardware")
+    axis.set_title(f"Speedup and FLOP reduction — {_title(summary)}\n(labels: realized fraction)")
+    axis.legend(loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def attribution_figure(summary: pd.DataFrame) -> Figure:
+    """Where each scheduler's cycles go: ideal work and every kind of loss, stacked."""
+    figure, axis = plt.subplots(figsize=(10, 4))
+    names = list(summary["scheduler"])
+    per_image = summary["images"].to_numpy(dtype=float)
+    bottom = np.zeros(len(names))
+    palette = plt.get_cmap("Set2")
+    for index, (column, label) in enumerate(ATTRIBUTION):
+        values = summary[column].to_numpy(dtype=float) / per_image / 1e3
+        axis.bar(names, values, bottom=bottom, label=label, color=palette(index))
+        bottom += values
+    axis.set_ylabel("thousand cycles per image")
+    axis.set_title(f"Why speedup falls short of the FLOP reduction — {_title(summary)}")
+    axis.tick_params(axis="x", rotation=20)
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    figure.tight_layout()
+    return figure
+
+
+def energy_figure(summary: pd.DataFrame) -> Figure:
+    """Energy per image by component, per scheduler."""
+    figure, axis = plt.subplots(figsize=(10, 4))
+    names = list(summary["scheduler"])
+    per_image = summary["images"].to_numpy(dtype=float)
+    bottom = np.zeros(len(names))
+    palette = plt.get_cmap("tab20")
+    for index, component in enumerate(ENERGY_COMPONENTS):
+        values = summary[f"energy_{component}_pj"].to_numpy(dtype=float) / per_image / 1e6
+        axis.bar(names, values, bottom=bottom, label=component.replace("_", " "), color=palette(index))
+        bottom += values
+    axis.set_ylabel("energy per image, µJ")
+    axis.set_title(f"Energy breakdown — {_title(summary)}")
+    axis.tick_params(axis="x", rotation=20)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    figure.tight_layout()
+    return figure
+
+
+def layers_figure(layers: pd.DataFrame) -> Figure:
+    """Per layer (mean over images): speedup per scheduler, and PE utilisation."""
+    names = list(dict.fromkeys(layers["scheduler"]))
+    order = list(dict.fromkeys(layers["layer"]))
+    means = layers.groupby(["layer", "scheduler"])[["speedup_vs_dense", "pe_utilization"]].mean()
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, len(order) * 0.45), 6), sharex=True)
+    width = 0.8 / len(names)
+    x = np.arange(len(order))
+    colours = _colours(names)
+    for index, name in enumerate(names):
+        chosen = means.xs(name, level="scheduler").reindex(order)
+        top.bar(x + index * width, chosen["speedup_vs_dense"], width, label=name, color=colours[name])
+        bottom.bar(x + index * width, chosen["pe_utilization"] * 100, width, color=colours[name])
+    top.axhline(1.0, color="grey", linewidth=0.8)
+    top.set_ylabel("speedup vs dense, ×")
+    top.legend(fontsize=7, ncol=3)
+    bottom.set_ylabel("PE utilisation, %")
+    bottom.set_xticks(x + 0.4 - width / 2, order, rotation=75, fontsize=7)
+    top.set_title("Per layer, mean over images")
+    figure.tight_layout()
+    return figure
+
+
+def latency_figure(layers: pd.DataFrame, clock_mhz: float) -> Figure:
+    """Distribution over images of the network latency, per scheduler."""
+    per_image = layers.groupby(["scheduler", "image"], sort=False)["cycles_total"].sum() / clock_mhz / 1e3
+    names = list(dict.fromkeys(layers["scheduler"]))
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.boxplot([per_image.xs(name).to_numpy() for name in names], tick_labels=names)
+    axis.set_ylabel(f"latency per image, ms at {clock_mhz:g} MHz")
+    axis.set_title("Latency over images")
+    axis.tick_params(axis="x", rotation=20)
+    figure.tight_layout()
+    return figure
+
+
+def write_figures(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path,
+                  formats: Sequence[str] = ("png", "svg"), clock_mhz: float = 1000.0) -> list[Path]:
+    """Write every figure in each format into ``out_dir``; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {"speedup": speedup_figure(summary), "attribution": attribution_figure(summary),
+               "energy": energy_figure(summary), "layers": layers_figure(layers),
+               "latency": latency_figure(layers, clock_mhz)}
+    written = []
+    for name, figure in figures.items():
+        for extension in formats:
+            path = out / f"{name}.{extension}"
+            figure.savefig(path, dpi=120)
+            written.append(path)
+        plt.close(figure)
+    return written

@@ -1,0 +1,49 @@
+"""accelsim plot: every figure is written from a run's tables; bad folders are clear errors."""
+
+import pytest
+
+from accelsim import get_network
+from accelsim.cli import main
+from accelsim.trace import as_trace_layer, gateable_layers, synthesize
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("plots")
+    net = get_network("resnet20")
+    layers = [as_trace_layer(layer, 4) for layer in gateable_layers(net)]
+    trace = synthesize(folder / "t.npz", net, layers, 3, {layer.name: 0.3 for layer in layers}, seed=5)
+    assert main(["run", str(trace), "--array", "16x16", "--out", str(folder / "run"), "--quiet"]) == 0
+    return folder / "run"
+
+
+def test_plot_writes_every_figure(results, tmp_path, capsys):
+    assert main(["plot", str(results), "--out", str(tmp_path)]) == 0
+    assert "wrote 10 figures" in capsys.readouterr().out
+    names = sorted(path.name for path in tmp_path.iterdir())
+    assert names == sorted(f"{figure}.{ext}" for figure in ("speedup", "attribution", "energy", "layers", "latency")
+                           for ext in ("png", "svg"))
+    assert all(path.stat().st_size > 5_000 for path in tmp_path.iterdir())
+    svg = (tmp_path / "attribution.svg").read_text()
+    assert "thousand cycles per image" in svg and "DRAM stalls" in svg
+
+
+def write_not_results(folder):
+    for name in ("layers.csv", "summary.csv"):
+        (folder / name).write_text("a\n1\n")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda folder: None, "layers.csv: no such file"),
+    (write_not_results, "summary.csv: scheduler: missing"),
+])
+def test_plot_bad_input(tmp_path, capsys, make, message):
+    make(tmp_path)
+    assert main(["plot", str(tmp_path), "--out", str(tmp_path / "figs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_plot_bad_format(results, tmp_path, capsys):
+    assert main(["plot", str(results), "--out", str(tmp_path), "--format", "gif"]) == 2
+    assert "--format: expected png, svg or both" in capsys.readouterr().err
