@@ -120,6 +120,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("networks", help="list the built-in networks")
 
+    sweep_parser = commands.add_parser("sweep", help="a grid of hardware configs over one trace, resumable")
+    sweep_parser.add_argument("trace", metavar="TRACE", type=_nonempty)
+    source = sweep_parser.add_mutually_exclusive_group()
+    source.add_argument("--config", metavar="FILE.toml", type=_nonempty, help="base hardware config")
+    source.add_argument("--scalesim-config", metavar="FILE.cfg", type=_nonempty)
+    workload = sweep_parser.add_mutually_exclusive_group()
+    workload.add_argument("--network", metavar="NAME", type=_nonempty)
+    workload.add_argument("--topology", metavar="FILE.csv", type=_nonempty)
+    for option, text in (("--array", "RxC list, e.g. 8x8,16x16"), ("--dataflow", "list of os, ws, is"),
+                         ("--ifmap-kb", "ifmap SRAM KiB list"), ("--filter-kb", "filter SRAM KiB list"),
+                         ("--ofmap-kb", "ofmap SRAM KiB list"), ("--bandwidth", "DRAM bytes/cycle list")):
+        sweep_parser.add_argument(option, metavar="LIST", type=_nonempty, help=text)
+    sweep_parser.add_argument("--scheduler", metavar="LIST", type=_nonempty, help="as for run (default all)")
+    sweep_parser.add_argument("--images", metavar="A:B", type=_nonempty)
+    sweep_parser.add_argument("--out", metavar="DIR", type=_nonempty, required=True)
+    sweep_parser.add_argument("--workers", type=_positive_int, default=2)
+    sweep_parser.add_argument("--resume", action="store_true", help="skip points already in DIR")
+    sweep_parser.add_argument("--quiet", action="store_true")
+
     plot_parser = commands.add_parser("plot", help="figures from the tables of accelsim run --out")
     plot_parser.add_argument("results", metavar="RESULTS", type=_nonempty,
                              help="a folder with layers.csv and summary.csv")
@@ -438,6 +457,75 @@ def _command_energy_table(args: argparse.Namespace) -> int:
     return 0
 
 
+SWEEP_AXES = {"array": None, "dataflow": "dataflow", "ifmap_kb": "ifmap_sram_kib",
+              "filter_kb": "filter_sram_kib", "ofmap_kb": "ofmap_sram_kib",
+              "bandwidth": "dram_bandwidth_bytes_per_cycle"}
+
+
+def _sweep_axes(args: argparse.Namespace) -> dict[str, list]:
+    axes: dict[str, list] = {}
+    for option, field_name in SWEEP_AXES.items():
+        text = getattr(args, option)
+        if text is None:
+            continue
+        values = [value.strip() for value in text.split(",") if value.strip()]
+        if not values:
+            raise UsageError(f"--{option.replace('_', '-')}: expected a comma-separated list, got {text!r}")
+        if option == "array":
+            pairs = [parse_array(value) for value in values]
+            axes["array_rows"] = [rows for rows, _ in pairs]
+            axes["array_cols"] = [cols for _, cols in pairs]
+        elif option == "dataflow":
+            axes[field_name] = values
+        else:
+            try:
+                axes[field_name] = [float(value) for value in values]
+            except ValueError:
+                raise UsageError(f"--{option.replace('_', '-')}: expected numbers, got {text!r}") from None
+    return axes
+
+
+def _command_sweep(args: argparse.Namespace) -> int:
+    from accelsim.sweep import grid, run_sweep
+
+    notes: list[str] = []
+    base = DEFAULT_CONFIG
+    if args.config is not None:
+        base = load_config(args.config)
+    elif args.scalesim_config is not None:
+        base, _ = _noting_warnings(notes, load_scalesim_config, args.scalesim_config)
+    axes = _sweep_axes(args)
+    arrays = list(zip(axes.pop("array_rows", [base.array_rows]), axes.pop("array_cols", [base.array_cols])))
+    configs = []
+    for rows, cols in arrays:
+        try:
+            configs += grid(base.replace(array_rows=rows, array_cols=cols), axes)
+        except ConfigError as error:
+            raise ConfigError(f"--{error}") from None
+    images = _image_slice("--images", args.images) or slice(None)
+    schedulers = _scheduler_names(args.scheduler, True)
+    with open_trace(args.trace) as trace:
+        network = _trace_network(args, notes, trace.info.network)
+        if network is None:
+            raise TraceError(f"{args.trace}: give --network or --topology for the trace's network")
+        match_trace(network, trace.layers, trace.path)
+        from accelsim.simulate import _image_range
+
+        _image_range(trace, images)
+
+    def progress(done: int, total: int) -> None:
+        if not args.quiet:
+            print(f"\r{done}/{total} points", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    table = run_sweep(network, args.trace, configs, args.out, schedulers, images, args.resume,
+                      workers=args.workers, progress=progress)
+    if not args.quiet:
+        for note in notes:
+            print(f"accelsim: note: {note}", file=sys.stderr)
+        print(f"wrote {Path(args.out) / 'results.csv'}: {table['point'].nunique()} points, {len(table)} rows")
+    return 0
+
+
 def _command_plot(args: argparse.Namespace) -> int:
     folder = Path(args.results)
     tables = {}
@@ -475,7 +563,8 @@ def _command_trace(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": _command_run, "config": _command_config, "networks": _command_networks,
-            "trace": _command_trace, "energy-table": _command_energy_table, "plot": _command_plot}
+            "trace": _command_trace, "energy-table": _command_energy_table, "plot": _command_plot,
+            "sweep": _command_sweep}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
