@@ -60,42 +60,37 @@ def speedup_figure(summary: pd.DataFrame) -> Figure:
     return figure
 
 
-def attribution_figure(summary: pd.DataFrame) -> Figure:
-    """Where each scheduler's cycles go: ideal work and every kind of loss, stacked."""
+def _stacked_bars(summary: pd.DataFrame, parts: Sequence[tuple[str, str]], scale: float, palette: str,
+                  ylabel: str, title: str) -> Figure:
+    """One stacked bar per scheduler: ``parts`` are (column, label), each divided by the
+    number of images and by ``scale``."""
     figure, axis = plt.subplots(figsize=(10, 4))
     names = list(summary["scheduler"])
     per_image = summary["images"].to_numpy(dtype=float)
     bottom = np.zeros(len(names))
-    palette = plt.get_cmap("Set2")
-    for index, (column, label) in enumerate(ATTRIBUTION):
-        values = summary[column].to_numpy(dtype=float) / per_image / 1e3
-        axis.bar(names, values, bottom=bottom, label=label, color=palette(index))
+    colours = plt.get_cmap(palette)
+    for index, (column, label) in enumerate(parts):
+        values = summary[column].to_numpy(dtype=float) / per_image / scale
+        axis.bar(names, values, bottom=bottom, label=label, color=colours(index))
         bottom += values
-    axis.set_ylabel("thousand cycles per image")
-    axis.set_title(f"Why speedup falls short of the FLOP reduction — {_title(summary)}")
+    axis.set_ylabel(ylabel)
+    axis.set_title(f"{title} — {_title(summary)}")
     axis.tick_params(axis="x", rotation=20)
     axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     return figure
 
 
+def attribution_figure(summary: pd.DataFrame) -> Figure:
+    """Where each scheduler's cycles go: ideal work and every kind of loss, stacked."""
+    return _stacked_bars(summary, ATTRIBUTION, 1e3, "Set2", "thousand cycles per image",
+                         "Why speedup falls short of the FLOP reduction")
+
+
 def energy_figure(summary: pd.DataFrame) -> Figure:
     """Energy per image by component, per scheduler."""
-    figure, axis = plt.subplots(figsize=(10, 4))
-    names = list(summary["scheduler"])
-    per_image = summary["images"].to_numpy(dtype=float)
-    bottom = np.zeros(len(names))
-    palette = plt.get_cmap("tab20")
-    for index, component in enumerate(ENERGY_COMPONENTS):
-        values = summary[f"energy_{component}_pj"].to_numpy(dtype=float) / per_image / 1e6
-        axis.bar(names, values, bottom=bottom, label=component.replace("_", " "), color=palette(index))
-        bottom += values
-    axis.set_ylabel("energy per image, µJ")
-    axis.set_title(f"Energy breakdown — {_title(summary)}")
-    axis.tick_params(axis="x", rotation=20)
-    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    figure.tight_layout()
-    return figure
+    parts = [(f"energy_{component}_pj", component.replace("_", " ")) for component in ENERGY_COMPONENTS]
+    return _stacked_bars(summary, parts, 1e6, "tab20", "energy per image, µJ", "Energy breakdown")
 
 
 def layers_figure(layers: pd.DataFrame) -> Figure:
