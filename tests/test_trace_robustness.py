@@ -150,9 +150,11 @@ def test_any_changed_layer_field_is_caught_or_consistent(small_trace, tmp_path_f
     except TraceError as error:
         assert "t.npz" in str(error)
         return
-    # accepted only if the layer still describes exactly what is stored
-    assert layers[layer].bytes_per_image == len(np.load(io.BytesIO(members[f"gates/{layers[layer].name}.npy"]))[0]) \
-        if f"gates/{layers[layer].name}.npy" in members else False
+    # accepted only if the layer still describes exactly what is stored: its decisions read
+    # back bit for bit
+    stored = np.load(io.BytesIO(members[layers[layer].member]))
+    bits = np.unpackbits(stored, axis=1, count=layers[layer].decisions_per_image)
+    np.testing.assert_array_equal(masks[layers[layer].name].reshape(len(stored), -1), bits.astype(bool))
 
 
 def test_nonzero_padding_bits_are_rejected(tmp_path):
