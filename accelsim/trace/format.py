@@ -34,6 +34,7 @@ FORMAT_VERSION = 1
 MANIFEST_MEMBER = "manifest.npy"
 GATES_PREFIX = "gates/"
 MAX_SIZE = 1 << 31
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 #: what zipfile and zlib raise on a damaged archive (a flipped compression method is a
 #: NotImplementedError, a flipped encryption flag a RuntimeError)
 ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError,
@@ -448,7 +449,10 @@ class TraceWriter:
         self._write_array(MANIFEST_MEMBER, np.frombuffer(encoded.encode(), np.uint8))
 
     def _write_array(self, member: str, array: np.ndarray) -> None:
-        with self._zip.open(member, "w", force_zip64=True) as handle:
+        # a fixed timestamp: the same decisions always give the same bytes
+        info = zipfile.ZipInfo(member, date_time=ZIP_EPOCH)
+        info.external_attr = 0o644 << 16
+        with self._zip.open(info, "w", force_zip64=True) as handle:
             np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
 
     def add(self, name: str, masks: np.ndarray) -> None:
