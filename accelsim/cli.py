@@ -132,12 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
                          ("--ifmap-kb", "ifmap SRAM KiB list"), ("--filter-kb", "filter SRAM KiB list"),
                          ("--ofmap-kb", "ofmap SRAM KiB list"), ("--bandwidth", "DRAM bytes/cycle list")):
         sweep_parser.add_argument(option, metavar="LIST", type=_nonempty, help=text)
+    sweep_parser.add_argument("--grid", metavar="FILE.toml", type=_nonempty,
+                              help="points from a grid file ([base], [axes], [[points]]) instead of the lists")
     sweep_parser.add_argument("--scheduler", metavar="LIST", type=_nonempty, help="as for run (default all)")
     sweep_parser.add_argument("--images", metavar="A:B", type=_nonempty)
-    sweep_parser.add_argument("--out", metavar="DIR", type=_nonempty, required=True)
-    sweep_parser.add_argument("--workers", type=_positive_int, default=2)
+    sweep_parser.add_argument("--out", metavar="DIR", type=_nonempty, required=True,
+                              help="folder for results.csv, summary.csv and the per-point files")
+    pool = sweep_parser.add_mutually_exclusive_group()
+    pool.add_argument("--workers", type=_positive_int, default=2, help="local worker processes (default 2)")
+    pool.add_argument("--dask", metavar="ADDRESS", type=_nonempty,
+                      help="run on a Dask distributed scheduler, e.g. tcp://host:8786 (extra: dask)")
     sweep_parser.add_argument("--resume", action="store_true", help="skip points already in DIR")
-    sweep_parser.add_argument("--quiet", action="store_true")
+    sweep_parser.add_argument("--quiet", action="store_true", help="no progress bar or notes")
 
     plot_parser = commands.add_parser("plot", help="figures from the tables of accelsim run --out")
     plot_parser.add_argument("results", metavar="RESULTS", type=_nonempty,
@@ -485,16 +491,16 @@ def _sweep_axes(args: argparse.Namespace) -> dict[str, list]:
     return axes
 
 
-def _command_sweep(args: argparse.Namespace) -> int:
-    from accelsim.sweep import grid, run_sweep
-
-    notes: list[str] = []
-    base = DEFAULT_CONFIG
-    if args.config is not None:
-        base = load_config(args.config)
-    elif args.scalesim_config is not None:
-        base, _ = _noting_warnings(notes, load_scalesim_config, args.scalesim_config)
+def _sweep_configs(args: argparse.Namespace, base: HardwareConfig) -> list[HardwareConfig]:
     axes = _sweep_axes(args)
+    if args.grid is not None:
+        if axes:
+            raise UsageError("--grid: give the points either in the grid file or as lists, not both")
+        from accelsim.sweep import load_grid
+
+        return load_grid(args.grid, base)
+    from accelsim.sweep import grid
+
     arrays = list(zip(axes.pop("array_rows", [base.array_rows]), axes.pop("array_cols", [base.array_cols])))
     configs = []
     for rows, cols in arrays:
@@ -502,6 +508,31 @@ def _command_sweep(args: argparse.Namespace) -> int:
             configs += grid(base.replace(array_rows=rows, array_cols=cols), axes)
         except ConfigError as error:
             raise ConfigError(f"--{error}") from None
+    return configs
+
+
+def _dask_executor(address: str):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("--dask: needs Dask distributed (pip install 'accelsim[dask]')") from None
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as error:
+        raise UsageError(f"--dask {address}: cannot reach the scheduler ({error})") from None
+    return client, client.get_executor()
+
+
+def _command_sweep(args: argparse.Namespace) -> int:
+    from accelsim.sweep import run_sweep
+
+    notes: list[str] = []
+    base = DEFAULT_CONFIG
+    if args.config is not None:
+        base = load_config(args.config)
+    elif args.scalesim_config is not None:
+        base, _ = _noting_warnings(notes, load_scalesim_config, args.scalesim_config)
+    configs = _sweep_configs(args, base)
     images = _image_slice("--images", args.images) or slice(None)
     schedulers = _scheduler_names(args.scheduler, True)
     with open_trace(args.trace) as trace:
@@ -513,16 +544,26 @@ def _command_sweep(args: argparse.Namespace) -> int:
 
         _image_range(trace, images)
 
-    def progress(done: int, total: int) -> None:
-        if not args.quiet:
-            print(f"\r{done}/{total} points", end="\n" if done == total else "", file=sys.stderr, flush=True)
+    from tqdm import tqdm
 
-    table = run_sweep(network, args.trace, configs, args.out, schedulers, images, args.resume,
-                      workers=args.workers, progress=progress)
+    bar = tqdm(total=len(configs), unit="point", disable=args.quiet, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
+    client, executor = _dask_executor(args.dask) if args.dask else (None, None)
+    try:
+        result = run_sweep(network, args.trace, configs, args.out, schedulers, images, args.resume,
+                           executor=executor, workers=args.workers, progress=progress)
+    finally:
+        bar.close()
+        if client is not None:
+            client.close()
     if not args.quiet:
         for note in notes:
             print(f"accelsim: note: {note}", file=sys.stderr)
-        print(f"wrote {Path(args.out) / 'results.csv'}: {table['point'].nunique()} points, {len(table)} rows")
+        print(f"wrote {Path(args.out) / 'results.csv'} and summary.csv: "
+              f"{result.summary['point'].nunique()} points, {len(result.layers)} layer rows")
     return 0
 
 

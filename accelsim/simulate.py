@@ -51,34 +51,71 @@ def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
     from which static schedulers fix their channel order. ``progress``, if given, is called
     with the number of images finished.
     """
+    return run_configs(network, [config], schedulers, trace, images, calibration, progress)[0]
+
+
+def plan_key(config: HardwareConfig) -> tuple:
+    """The config fields a fold plan depends on; configs that share them share plans."""
+    return config.array_rows, config.array_cols, config.dataflow, config.timing
+
+
+def run_configs(network: Network, configs: Sequence[HardwareConfig],
+                schedulers: Sequence[str] = ("dense",), trace: GateTrace | None = None,
+                images: slice = slice(None), calibration: slice | None = None,
+                progress: Callable[[int], None] | None = None) -> list[RunResult]:
+    """:func:`run` for several configs at once, one result each, in order.
+
+    The trace is read once, and each fold plan is made once per :func:`plan_key` and then
+    timed on every config sharing it: only the engine and the energy account run per config.
+    """
     names = ["dense", *[name for name in dict.fromkeys(schedulers) if name != "dense"]]
     instances = {name: get_scheduler(name) for name in names}
-    rows: list[dict] = []
+    groups: dict[tuple, list[int]] = {}
+    for index, config in enumerate(configs):
+        groups.setdefault(plan_key(config), []).append(index)
+    rows: list[list[dict]] = [[] for _ in configs]
+
+    def emit(image: int, make_plans: Callable[[HardwareConfig], list]) -> None:
+        for members in groups.values():
+            plans = make_plans(configs[members[0]])
+            for index in members:
+                rows[index].extend(layer_rows(network.name, image, plans, simulate(plans, configs[index]),
+                                              configs[index]))
+
     if trace is None:
-        for name, scheduler in instances.items():
-            plans = [scheduler.plan(layer, config) for layer in network]
-            rows.extend(layer_rows(network.name, 0, plans, simulate(plans, config), config))
+        for scheduler in instances.values():
+            emit(0, lambda config, s=scheduler: [s.plan(layer, config) for layer in network])
     else:
         gated = match_trace(network, trace.layers, trace.path)
         indices = _image_range(trace, images)
         window = _image_range(trace, calibration or slice(0, DEFAULT_CALIBRATION_IMAGES), "calibration")
         reference = {name: trace.read(name, slice(window.start, window.stop)) for name in gated}
-        dense_plans = [instances["dense"].plan(layer, config) for layer in network]
-        dense_timeline = simulate(dense_plans, config)
+        dense_rows = [[] for _ in configs]
+        for members in groups.values():
+            plans = [instances["dense"].plan(layer, configs[members[0]]) for layer in network]
+            for index in members:
+                dense_rows[index] = (plans, simulate(plans, configs[index]))
         for chunk_start in range(indices.start, indices.stop, IMAGE_CHUNK):
             chunk = slice(chunk_start, min(chunk_start + IMAGE_CHUNK, indices.stop))
             masks = {name: trace.read(name, chunk) for name in gated}
             for offset, image in enumerate(range(chunk.start, chunk.stop)):
-                rows.extend(layer_rows(network.name, image, dense_plans, dense_timeline, config))
+                for index, (plans, timeline) in enumerate(dense_rows):
+                    rows[index].extend(layer_rows(network.name, image, plans, timeline, configs[index]))
                 for name, scheduler in instances.items():
                     if name == "dense":
                         continue
-                    plans = [scheduler.plan(layer, config, LayerGates(gated[layer.name], masks[layer.name][offset],
-                                                                      reference[layer.name]))
-                             if layer.name in gated else scheduler.plan(layer, config) for layer in network]
-                    rows.extend(layer_rows(network.name, image, plans, simulate(plans, config), config))
+
+                    def make_plans(config, scheduler=scheduler, offset=offset):
+                        return [scheduler.plan(layer, config, LayerGates(gated[layer.name], masks[layer.name][offset],
+                                                                         reference[layer.name]))
+                                if layer.name in gated else scheduler.plan(layer, config) for layer in network]
+                    emit(image, make_plans)
                 if progress is not None:
                     progress(image - indices.start + 1)
+    return [_result(config_rows, config) for config_rows, config in zip(rows, configs)]
+
+
+def _result(rows: list[dict], config: HardwareConfig) -> RunResult:
     layers = add_energy(layer_table(rows), config)
     summary = summary_table(layers, config)
     energy = energy_summary(layers)

@@ -1,27 +1,34 @@
 """Sweeps: a grid of hardware configs run over one trace, in parallel, resumable.
 
-Every point of the grid is one :func:`accelsim.run` in a worker of any
-``concurrent.futures.Executor`` (local processes by default). As each point finishes, its
-rows are written to ``OUT/points/<key>.csv`` under a temporary name and renamed, so a killed
-sweep loses no finished point and leaves no half-written file; ``resume=True`` skips points
-whose file exists. The key hashes the config, the trace's bytes, the schedulers, the images
-and the accelsim version, so a resumed sweep never mixes in results of another setup. The
-table of all points is ``OUT/results.csv``, rebuilt from the point files at the end.
+Points that share a fold plan (same array, dataflow and timing: :func:`accelsim.simulate.plan_key`)
+form one task, which reads the trace and plans every fold once and then times them on each of
+its points; tasks run in the workers of any ``concurrent.futures.Executor`` (local processes by
+default, or a Dask ``distributed`` cluster). As each point finishes, its summary and its layer
+rows are written to ``OUT/points/<key>.summary.csv`` and ``OUT/points/<key>.csv`` under
+temporary names and renamed (the layer file last: it marks the point done), so a killed sweep
+loses no finished point and leaves no half-written file; ``resume=True`` skips points whose
+files exist. The key hashes the config, the trace's bytes, the schedulers, the images and the
+accelsim version, so a resumed sweep never mixes in results of another setup. The tables of
+all points, ``OUT/results.csv`` (one row per point, layer, image and scheduler) and
+``OUT/summary.csv`` (one row per point and scheduler), are rebuilt from the point files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from accelsim.config import HardwareConfig, dumps_config
-from accelsim.simulate import run
+from accelsim.config import HardwareConfig, config_from_dict, dumps_config, parse_array
+from accelsim.errors import ConfigError
+from accelsim.simulate import plan_key, run_configs
 from accelsim.trace.format import open_trace
 from accelsim.workload.layer import Network
 
@@ -34,6 +41,68 @@ def grid(base: HardwareConfig, axes: Mapping[str, Iterable]) -> list[HardwareCon
     """The Cartesian product of ``axes`` (config field → values) applied to ``base``."""
     names = list(axes)
     return [base.replace(**dict(zip(names, values))) for values in itertools.product(*(axes[n] for n in names))]
+
+
+def _point_fields(where: str, table: Any) -> dict[str, Any]:
+    """A TOML table of config fields, ``array = "RxC"`` spelled out into rows and columns."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table of config fields")
+    fields = dict(table)
+    if "array" in fields:
+        try:
+            fields["array_rows"], fields["array_cols"] = parse_array(str(fields.pop("array")))
+        except ConfigError as error:
+            raise ConfigError(f"{where}.array{str(error).removeprefix('--array')}") from None
+    return fields
+
+
+def load_grid(path: str | Path, base: HardwareConfig) -> list[HardwareConfig]:
+    """The points of a grid file (TOML) over ``base``::
+
+        [base]                 # fields every point shares (optional)
+        timing = "physical"
+        [axes]                 # the Cartesian product of these lists (optional)
+        array = ["8x8", "16x16"]
+        ifmap_sram_kib = [32, 64, 128]
+        [[points]]             # and any further single points (optional)
+        array = "128x128"
+        dram_bandwidth_bytes_per_cycle = 8
+
+    Keys are :class:`~accelsim.config.HardwareConfig` fields, or ``array = "ROWSxCOLS"``.
+    Errors name the file and the key.
+    """
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    unknown = sorted(set(document) - {"base", "axes", "points"})
+    if unknown:
+        raise ConfigError(f"{path}: {unknown[0]}: unknown table; expected base, axes or points")
+    configs = []
+    try:
+        shared = config_from_dict(_point_fields("base", document.get("base", {})), base)
+        axes = document.get("axes", {})
+        if not isinstance(axes, dict):
+            raise ConfigError("axes: expected a table of lists")
+        for name, values in axes.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"axes.{name}: expected a non-empty list of values")
+        if axes:
+            for values in itertools.product(*axes.values()):
+                configs.append(config_from_dict(_point_fields("axes", dict(zip(axes, values))), shared))
+        points = document.get("points", [])
+        if not isinstance(points, list):
+            raise ConfigError("points: expected an array of tables ([[points]])")
+        for index, point in enumerate(points):
+            configs.append(config_from_dict(_point_fields(f"points[{index}]", point), shared))
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    if not configs:
+        raise ConfigError(f"{path}: no points; expected an [axes] table or [[points]]")
+    return configs
 
 
 def file_digest(path: str | Path) -> str:
@@ -56,19 +125,24 @@ def point_key(config: HardwareConfig, trace_digest: str, schedulers: Sequence[st
 class _Task:
     network: Network
     trace: str
-    config: HardwareConfig
+    configs: tuple[HardwareConfig, ...]
     schedulers: tuple[str, ...]
     images: slice
-    key: str
+    keys: tuple[str, ...]
 
 
-def _simulate(task: _Task) -> pd.DataFrame:
-    with open_trace(task.trace) as trace:
-        layers = run(task.network, task.config, task.schedulers, trace, task.images).layers
-    layers.insert(0, "point", task.key)
+def _with_point(table: pd.DataFrame, key: str, config: HardwareConfig) -> pd.DataFrame:
+    table.insert(0, "point", key)
     for column in POINT_COLUMNS[1:]:
-        layers.insert(len(layers.columns), column, getattr(task.config, column))
-    return layers
+        table.insert(len(table.columns), column, getattr(config, column))
+    return table
+
+
+def _simulate(task: _Task) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    with open_trace(task.trace) as trace:
+        results = run_configs(task.network, task.configs, task.schedulers, trace, task.images)
+    return [(key, _with_point(result.layers, key, config), _with_point(result.summary, key, config))
+            for key, config, result in zip(task.keys, task.configs, results)]
 
 
 def _write_atomically(table: pd.DataFrame, path: Path) -> None:
@@ -80,8 +154,8 @@ def _write_atomically(table: pd.DataFrame, path: Path) -> None:
 def run_sweep(network: Network, trace: str | Path, configs: Sequence[HardwareConfig], out_dir: str | Path,
               schedulers: Sequence[str] = ("dense",), images: slice = slice(None), resume: bool = False,
               executor: Executor | None = None, workers: int = 2,
-              progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
-    """Run every config over ``trace``; returns (and writes) the table of all points.
+              progress: Callable[[int, int], None] | None = None) -> SweepResult:
+    """Run every config over ``trace``; returns (and writes) the tables of all points.
 
     ``executor`` may be any ``concurrent.futures.Executor`` (a Dask ``distributed`` client's
     ``get_executor()`` included); by default a local process pool of ``workers``.
@@ -92,25 +166,45 @@ def run_sweep(network: Network, trace: str | Path, configs: Sequence[HardwareCon
     points.mkdir(parents=True, exist_ok=True)
     digest = file_digest(trace)
     schedulers = tuple(schedulers)
-    tasks = [_Task(network, str(trace), config, schedulers, images, point_key(config, digest, schedulers, images))
-             for config in configs]
-    pending = [task for task in tasks if not (resume and (points / f"{task.key}.csv").exists())]
-    done = len(tasks) - len(pending)
+    keys = [point_key(config, digest, schedulers, images) for config in configs]
+    if len(set(keys)) != len(keys):
+        raise ConfigError("sweep: the grid holds the same point twice")
+    groups: dict[tuple, list[int]] = {}
+    for index, (config, key) in enumerate(zip(configs, keys)):
+        if not (resume and (points / f"{key}.csv").exists()):
+            groups.setdefault(plan_key(config), []).append(index)
+    tasks = [_Task(network, str(trace), tuple(configs[i] for i in members), schedulers, images,
+                   tuple(keys[i] for i in members)) for members in groups.values()]
+    done = len(configs) - sum(len(task.keys) for task in tasks)
     if progress is not None:
-        progress(done, len(tasks))
-    if pending:
+        progress(done, len(configs))
+    if tasks:
         owned = executor is None
         pool = executor or ProcessPoolExecutor(max_workers=workers)
         try:
-            futures = {pool.submit(_simulate, task): task for task in pending}
+            futures = [pool.submit(_simulate, task) for task in tasks]
             for future in as_completed(futures):
-                _write_atomically(future.result(), points / f"{futures[future].key}.csv")
-                done += 1
-                if progress is not None:
-                    progress(done, len(tasks))
+                for key, layers, summary in future.result():
+                    _write_atomically(summary, points / f"{key}.summary.csv")
+                    _write_atomically(layers, points / f"{key}.csv")
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(configs))
         finally:
             if owned:
                 pool.shutdown(cancel_futures=True)
-    table = pd.concat([pd.read_csv(points / f"{task.key}.csv") for task in tasks], ignore_index=True)
-    _write_atomically(table, out / "results.csv")
-    return table
+    result = SweepResult(
+        pd.concat([pd.read_csv(points / f"{key}.csv") for key in keys], ignore_index=True),
+        pd.concat([pd.read_csv(points / f"{key}.summary.csv") for key in keys], ignore_index=True))
+    _write_atomically(result.layers, out / "results.csv")
+    _write_atomically(result.summary, out / "summary.csv")
+    return result
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """All points of a sweep: ``layers`` (``results.csv``) and ``summary`` (``summary.csv``),
+    each with the point columns :data:`POINT_COLUMNS`."""
+
+    layers: pd.DataFrame
+    summary: pd.DataFrame

@@ -15,7 +15,6 @@ from accelsim.sweep import grid, run_sweep
 from accelsim.trace import as_trace_layer, gateable_layers, synthesize
 
 NET = get_network("resnet20")
-KEY = ["point", "layer", "image", "scheduler"]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,8 @@ def test_grid_is_the_cartesian_product():
 
 def test_sweep_table_and_resume_skip(trace, tmp_path):
     configs = grid(DEFAULT_CONFIG, {"array_rows": [8, 16], "dram_bandwidth_bytes_per_cycle": [8.0, 32.0]})
-    table = run_sweep(NET, trace, configs, tmp_path, ["pixel-skip"], workers=2)
+    result = run_sweep(NET, trace, configs, tmp_path, ["pixel-skip"], workers=2)
+    table = result.layers
     assert table["point"].nunique() == 4
     assert len(table) == 4 * 2 * 2 * len(NET)  # points × images × (dense, pixel-skip) × layers
     on_disk = pd.read_csv(tmp_path / "results.csv")
@@ -42,7 +42,30 @@ def test_sweep_table_and_resume_skip(trace, tmp_path):
     again = run_sweep(NET, trace, configs, tmp_path, ["pixel-skip"], resume=True,
                       progress=lambda done, total: calls.append((done, total)))
     assert calls == [(4, 4)]  # nothing left to run
-    pd.testing.assert_frame_equal(again, table)
+    pd.testing.assert_frame_equal(again.layers, table)
+    pd.testing.assert_frame_equal(again.summary, result.summary)
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert len(summary) == 4 * 2 and set(summary["scheduler"]) == {"dense", "pixel-skip"}
+    # the per-point summary agrees with its layer rows
+    for (point, scheduler), rows in table.groupby(["point", "scheduler"]):
+        row = summary[(summary["point"] == point) & (summary["scheduler"] == scheduler)].iloc[0]
+        assert row["cycles_total"] == rows["cycles_total"].sum()
+
+
+def test_points_sharing_a_plan_give_what_separate_runs_give(trace):
+    """Plans are made once per array and dataflow; every point must still equal its own run."""
+    from accelsim.simulate import run, run_configs
+    from accelsim.trace import open_trace
+    configs = grid(DEFAULT_CONFIG.replace(array_rows=8, array_cols=8),
+                   {"array_cols": [8, 16], "dram_bandwidth_bytes_per_cycle": [4.0, float("inf")],
+                    "ifmap_sram_kib": [8.0, 64.0]})
+    schedulers = ["clock-gate", "pixel-skip", "balanced", "balanced-oracle"]
+    with open_trace(trace) as opened:
+        together = run_configs(NET, configs, schedulers, opened)
+        for config, result in zip(configs, together):
+            alone = run(NET, config, schedulers, opened)
+            pd.testing.assert_frame_equal(result.layers, alone.layers)
+            pd.testing.assert_frame_equal(result.summary, alone.summary)
 
 
 def test_killed_sweep_resumes_to_the_same_table(trace, tmp_path):
@@ -55,21 +78,21 @@ def test_killed_sweep_resumes_to_the_same_table(trace, tmp_path):
                                start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        finished = list((killed / "points").glob("*.csv")) if (killed / "points").exists() else []
+        finished = list((killed / "points").glob("*[0-9a-f].csv")) if (killed / "points").exists() else []
         if finished:
             break
         time.sleep(0.02)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    finished = list((killed / "points").glob("*.csv"))
+    finished = [path for path in (killed / "points").glob("*.csv") if not path.name.endswith(".summary.csv")]
     assert 1 <= len(finished) < 12, "the sweep should be stopped midway"
     assert not (killed / "results.csv").exists()
-    for path in finished:  # every point file that exists is whole
+    for path in finished:  # every point file that exists is whole, and so is its summary
         assert len(pd.read_csv(path)) == 2 * 3 * len(NET)
+        assert len(pd.read_csv(path.with_name(path.stem + ".summary.csv"))) == 3
     assert main([*args, "--out", str(killed), "--resume"]) == 0
-    whole = pd.read_csv(reference / "results.csv").sort_values(KEY).reset_index(drop=True)
-    resumed = pd.read_csv(killed / "results.csv").sort_values(KEY).reset_index(drop=True)
-    pd.testing.assert_frame_equal(resumed, whole)
+    for name in ("results.csv", "summary.csv"):  # byte for byte the uninterrupted tables
+        assert (killed / name).read_bytes() == (reference / name).read_bytes()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -82,3 +105,70 @@ def test_sweep_bad_input(trace, tmp_path, capsys, args, message):
     assert main(["sweep", str(trace), *args, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+GRID = """
+[base]
+timing = "physical"
+[axes]
+array = ["4x4", "8x8"]
+dram_bandwidth_bytes_per_cycle = [4, 16]
+[[points]]
+array = "16x8"
+dataflow = "ws"
+"""
+
+
+def test_grid_file_gives_the_product_and_the_extra_points(tmp_path):
+    from accelsim.sweep import load_grid
+    path = tmp_path / "grid.toml"
+    path.write_text(GRID)
+    configs = load_grid(path, DEFAULT_CONFIG)
+    assert [(c.array, c.dram_bandwidth_bytes_per_cycle, c.dataflow) for c in configs] == [
+        ("4x4", 4, "os"), ("4x4", 16, "os"), ("8x8", 4, "os"), ("8x8", 16, "os"), ("16x8", DEFAULT_CONFIG.dram_bandwidth_bytes_per_cycle, "ws")]
+    assert all(c.timing == "physical" for c in configs)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[axes]\narray = ['4x4', '0x2']\n", "axes.array: expected ROWSxCOLS"),
+    ("[axes]\nifmap = [1, 2]\n", "ifmap: unknown key"),
+    ("[axes]\ndataflow = []\n", "axes.dataflow: expected a non-empty list"),
+    ("[grid]\n", "grid: unknown table"),
+    ("[base]\ntiming = 'fast'\n[axes]\narray = ['4x4']\n", "timing"),
+    ("[base]\n", "no points"),
+    ("[axes\n", "not valid TOML"),
+])
+def test_bad_grid_files_name_the_file_and_key(tmp_path, capsys, trace, text, message):
+    path = tmp_path / "grid.toml"
+    path.write_text(text)
+    assert main(["sweep", str(trace), "--grid", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and message in err
+
+
+def test_grid_and_list_options_do_not_mix(tmp_path, capsys, trace):
+    path = tmp_path / "grid.toml"
+    path.write_text(GRID)
+    assert main(["sweep", str(trace), "--grid", str(path), "--array", "4x4", "--out", str(tmp_path / "o")]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_sweep_runs_unchanged_on_a_dask_local_cluster(trace, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    path = tmp_path / "grid.toml"
+    path.write_text(GRID)
+    args = ["sweep", str(trace), "--grid", str(path), "--scheduler", "pixel-skip", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "local"), "--workers", "2"]) == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        assert main([*args, "--out", str(tmp_path / "dask"), "--dask", cluster.scheduler_address]) == 0
+    for name in ("results.csv", "summary.csv"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+
+
+def test_unreachable_dask_scheduler_is_one_line(trace, tmp_path, capsys):
+    pytest.importorskip("distributed")
+    assert main(["sweep", str(trace), "--array", "4x4", "--dask", "tcp://127.0.0.1:9",
+                 "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach the scheduler" in err

@@ -55,7 +55,7 @@ class BalancedScheduler(PixelSkipScheduler):
     name = "balanced"
 
     def __init__(self) -> None:
-        self._orders: dict[tuple[str, int], np.ndarray] = {}
+        self._orders: dict[tuple[str, int, int], np.ndarray] = {}
 
     def _activity(self, geometry: GateGeometry, channels: np.ndarray) -> np.ndarray:
         if geometry.calibration is None:
@@ -65,7 +65,8 @@ class BalancedScheduler(PixelSkipScheduler):
         return calibration.transpose(1, 0, 2, 3).reshape(len(channels), -1)
 
     def channel_order(self, geometry: GateGeometry, group: int) -> np.ndarray:
-        key = (geometry.layer.name, group)
+        # one order per tile width: configs with different arrays share this instance
+        key = (geometry.layer.name, group, geometry.channel_set_size)
         if key not in self._orders:
             channels = geometry.group_channels(group)
             self._orders[key] = greedy_channel_order(self._activity(geometry, channels), channels,
