@@ -145,9 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_parser.add_argument("--resume", action="store_true", help="skip points already in DIR")
     sweep_parser.add_argument("--quiet", action="store_true", help="no progress bar or notes")
 
-    plot_parser = commands.add_parser("plot", help="figures from the tables of accelsim run --out")
+    plot_parser = commands.add_parser("plot", help="figures from the tables of accelsim run or sweep --out")
     plot_parser.add_argument("results", metavar="RESULTS", type=_nonempty,
-                             help="a folder with layers.csv and summary.csv")
+                             help="the --out folder of accelsim run (layers.csv, summary.csv) "
+                                  "or of accelsim sweep (results.csv, summary.csv)")
     plot_parser.add_argument("--out", metavar="DIR", type=_nonempty, required=True)
     plot_parser.add_argument("--format", default="png,svg", type=_nonempty, help="png, svg or both (default)")
     plot_parser.add_argument("--clock-mhz", type=float, default=1000.0, help="clock of the latency axis")
@@ -569,13 +570,14 @@ def _command_sweep(args: argparse.Namespace) -> int:
 
 def _command_plot(args: argparse.Namespace) -> int:
     folder = Path(args.results)
+    sweep = (folder / "results.csv").exists()
     tables = {}
-    for name in ("layers", "summary"):
-        path = folder / f"{name}.csv"
+    for name, file_name in (("layers", "results.csv" if sweep else "layers.csv"), ("summary", "summary.csv")):
+        path = folder / file_name
         try:
             tables[name] = pd.read_csv(path)
         except FileNotFoundError:
-            raise UsageError(f"{path}: no such file; expected the output folder of accelsim run --out") from None
+            raise UsageError(f"{path}: no such file; expected the output folder of accelsim run or sweep --out") from None
         except (OSError, ValueError) as error:
             raise UsageError(f"{path}: cannot be read as a results table ({error})") from None
     missing = [column for column in ("scheduler", "speedup_vs_dense", "energy_total_pj")
@@ -585,10 +587,13 @@ def _command_plot(args: argparse.Namespace) -> int:
     formats = [value.strip() for value in args.format.split(",") if value.strip()]
     if not formats or any(value not in ("png", "svg") for value in formats):
         raise UsageError(f"--format: expected png, svg or both, got {args.format!r}")
-    from accelsim.plots import write_figures
+    from accelsim.plots import write_figures, write_sweep_figures
 
+    if sweep and "point" not in tables["summary"].columns:
+        raise UsageError(f"{folder / 'summary.csv'}: point: missing; expected a summary from accelsim sweep")
+    writer = write_sweep_figures if sweep else write_figures
     try:
-        written = write_figures(tables["layers"], tables["summary"], args.out, formats, args.clock_mhz)
+        written = writer(tables["layers"], tables["summary"], args.out, formats, args.clock_mhz)
     except OSError as error:
         raise UsageError(f"--out {args.out}: cannot write the figures ({error.strerror})") from None
     print(f"wrote {len(written)} figures to {args.out}")

@@ -129,19 +129,118 @@ def latency_figure(layers: pd.DataFrame, clock_mhz: float) -> Figure:
     return figure
 
 
-def write_figures(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path,
-                  formats: Sequence[str] = ("png", "svg"), clock_mhz: float = 1000.0) -> list[Path]:
-    """Write every figure in each format into ``out_dir``; returns the paths."""
-    out = Path(out_dir)
+#: swept parameters besides the array, and how a figure labels them
+SETTINGS = (("dataflow", "{}"), ("ifmap_sram_kib", "I{:g}"), ("filter_sram_kib", "F{:g}"),
+            ("ofmap_sram_kib", "O{:g}KiB"), ("dram_bandwidth_bytes_per_cycle", "{:g}B/cyc"))
+
+
+def _array_order(summary: pd.DataFrame) -> list[str]:
+    arrays = summary[["array_rows", "array_cols"]].drop_duplicates()
+    arrays = arrays.assign(pes=arrays["array_rows"] * arrays["array_cols"]).sort_values(["pes", "array_rows"])
+    return [f"{r}x{c}" for r, c in zip(arrays["array_rows"], arrays["array_cols"])]
+
+
+def _with_labels(summary: pd.DataFrame) -> pd.DataFrame:
+    """``array`` (``"RxC"``) and ``setting``: the other swept parameters that vary, as text."""
+    table = summary.assign(array=summary["array_rows"].astype(str) + "x" + summary["array_cols"].astype(str))
+    varying = [(column, pattern) for column, pattern in SETTINGS
+               if column in table.columns and table[column].nunique() > 1]
+    table["setting"] = [" ".join(pattern.format(row[column]) for column, pattern in varying) or "all"
+                        for _, row in table.iterrows()]
+    return table
+
+
+def sweep_speedup_figure(summary: pd.DataFrame) -> Figure:
+    """Speedup against dense vs array size, one line per scheduler (mean over the other swept
+    parameters, band: their range), with the theoretical FLOP reduction as a reference."""
+    table = _with_labels(summary)
+    arrays = _array_order(table)
+    dataflows = list(dict.fromkeys(table["dataflow"]))
+    names = [name for name in dict.fromkeys(table["scheduler"]) if name != "dense"]
+    colours = _colours(list(dict.fromkeys(table["scheduler"])))
+    figure, axes = plt.subplots(1, len(dataflows), figsize=(6 * len(dataflows), 4), squeeze=False, sharey=True)
+    x = np.arange(len(arrays))
+    for axis, dataflow in zip(axes[0], dataflows):
+        chosen = table[table["dataflow"] == dataflow]
+        for name in names:
+            speed = chosen[chosen["scheduler"] == name].groupby("array")["speedup_vs_dense"]
+            mean, low, high = (speed.mean().reindex(arrays), speed.min().reindex(arrays), speed.max().reindex(arrays))
+            axis.plot(x, mean, marker="o", label=name, color=colours[name])
+            axis.fill_between(x, low, high, color=colours[name], alpha=0.15)
+        reduction = chosen[chosen["scheduler"] != "dense"].groupby("array")["flop_reduction"].mean().reindex(arrays)
+        axis.plot(x, reduction, linestyle="--", color="black", label="FLOP reduction (theoretical)")
+        axis.axhline(1.0, color="grey", linewidth=0.8)
+        axis.set_xticks(x, arrays)
+        axis.set_xlabel("array size (rows x columns of PEs)")
+        axis.set_title(f"{str(dataflow).upper()} dataflow")
+    axes[0][0].set_ylabel("speedup vs dense on the same hardware, ×")
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    figure.suptitle(f"{summary['network'].iloc[0]}: speedup vs array size "
+                    f"(line: mean over the other swept parameters, band: their range)", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def heatmap_figure(summary: pd.DataFrame, value: str = "speedup_vs_dense") -> Figure:
+    """Per non-dense scheduler, ``value`` over array size × the other swept parameters."""
+    table = _with_labels(summary)
+    arrays = _array_order(table)
+    names = [name for name in dict.fromkeys(table["scheduler"]) if name != "dense"] or ["dense"]
+    settings = list(dict.fromkeys(table["setting"]))
+    scale, unit = (100.0, "%") if value == "pe_utilization" else (1.0, "×")
+    figure, axes = plt.subplots(1, len(names), figsize=(1.2 + 0.9 * len(arrays) * len(names) + 1.6,
+                                                         1.5 + 0.4 * len(settings)), squeeze=False)
+    grids = {name: table[table["scheduler"] == name].pivot_table(index="setting", columns="array", values=value,
+                                                                 aggfunc="mean").reindex(index=settings, columns=arrays) * scale
+             for name in names}
+    low = min(float(np.nanmin(g.to_numpy())) for g in grids.values())
+    high = max(float(np.nanmax(g.to_numpy())) for g in grids.values())
+    for axis, name in zip(axes[0], names):
+        data = grids[name].to_numpy(dtype=float)
+        image = axis.imshow(data, cmap="viridis", vmin=low, vmax=high, aspect="auto")
+        for (row, column), number in np.ndenumerate(data):
+            if np.isfinite(number):
+                axis.text(column, row, f"{number:.2f}" if unit == "×" else f"{number:.0f}", ha="center",
+                          va="center", fontsize=7, color="white" if number < (low + high) / 2 else "black")
+        axis.set_xticks(range(len(arrays)), arrays, rotation=45)
+        axis.set_yticks(range(len(settings)), settings if axis is axes[0][0] else [""] * len(settings))
+        axis.set_xlabel("array size")
+        axis.set_title(name)
+    label = {"speedup_vs_dense": "speedup vs dense, ×", "pe_utilization": "PE utilisation, %"}.get(value, value)
+    figure.colorbar(image, ax=list(axes[0]), label=label)
+    figure.suptitle(f"{summary['network'].iloc[0]}: {label} over array × buffers/bandwidth", fontsize=10)
+    return figure
+
+
+def write_sweep_figures(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path,
+                        formats: Sequence[str] = ("png", "svg"), clock_mhz: float = 1000.0) -> list[Path]:
+    """The sweep figures (speedup vs array, heatmaps of speedup and utilisation) and, for the
+    sweep's first point, every figure of :func:`write_figures` under ``first-point/``."""
+    figures = {"speedup_vs_array": sweep_speedup_figure(summary),
+               "heatmap_speedup": heatmap_figure(summary, "speedup_vs_dense"),
+               "heatmap_utilization": heatmap_figure(summary, "pe_utilization")}
+    written = _save(figures, Path(out_dir), formats)
+    first = summary["point"].iloc[0]
+    return written + write_figures(layers[layers["point"] == first], summary[summary["point"] == first],
+                                   Path(out_dir) / "first-point", formats, clock_mhz)
+
+
+def _save(figures: dict[str, Figure], out: Path, formats: Sequence[str]) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    figures = {"speedup": speedup_figure(summary), "attribution": attribution_figure(summary),
-               "energy": energy_figure(summary), "layers": layers_figure(layers),
-               "latency": latency_figure(layers, clock_mhz)}
     written = []
     for name, figure in figures.items():
         for extension in formats:
             path = out / f"{name}.{extension}"
-            figure.savefig(path, dpi=120)
+            figure.savefig(path, dpi=120, bbox_inches="tight")
             written.append(path)
         plt.close(figure)
     return written
+
+
+def write_figures(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path,
+                  formats: Sequence[str] = ("png", "svg"), clock_mhz: float = 1000.0) -> list[Path]:
+    """Write every figure in each format into ``out_dir``; returns the paths."""
+    figures = {"speedup": speedup_figure(summary), "attribution": attribution_figure(summary),
+               "energy": energy_figure(summary), "layers": layers_figure(layers),
+               "latency": latency_figure(layers, clock_mhz)}
+    return _save(figures, Path(out_dir), formats)

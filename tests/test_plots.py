@@ -47,3 +47,21 @@ def test_plot_bad_input(tmp_path, capsys, make, message):
 def test_plot_bad_format(results, tmp_path, capsys):
     assert main(["plot", str(results), "--out", str(tmp_path), "--format", "gif"]) == 2
     assert "--format: expected png, svg or both" in capsys.readouterr().err
+
+
+def test_plot_of_a_sweep_writes_the_sweep_figures(tmp_path, capsys):
+    net = get_network("resnet20")
+    layers = [as_trace_layer(layer, 4) for layer in gateable_layers(net)]
+    trace = synthesize(tmp_path / "t.npz", net, layers, 2, {layer.name: 0.3 for layer in layers}, seed=7)
+    assert main(["sweep", str(trace), "--array", "8x8,16x16", "--ifmap-kb", "8,64", "--dataflow", "os,ws",
+                 "--scheduler", "tile-skip,pixel-skip", "--out", str(tmp_path / "sweep"), "--quiet"]) == 0
+    assert main(["plot", str(tmp_path / "sweep"), "--out", str(tmp_path / "figs"), "--format", "svg"]) == 0
+    assert "wrote 8 figures" in capsys.readouterr().out
+    names = sorted(path.name for path in (tmp_path / "figs").iterdir())
+    assert names == ["first-point", "heatmap_speedup.svg", "heatmap_utilization.svg", "speedup_vs_array.svg"]
+    heatmap = (tmp_path / "figs" / "heatmap_speedup.svg").read_text()
+    # rows name the swept settings, columns the arrays, one panel per gated scheduler
+    assert "os I8" in heatmap and "ws I64" in heatmap and "16x16" in heatmap and "pixel-skip" in heatmap
+    speedup = (tmp_path / "figs" / "speedup_vs_array.svg").read_text()
+    assert "FLOP reduction (theoretical)" in speedup and "WS dataflow" in speedup
+    assert len(list((tmp_path / "figs" / "first-point").iterdir())) == 5
