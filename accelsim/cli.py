@@ -587,6 +587,9 @@ def _command_plot(args: argparse.Namespace) -> int:
     formats = [value.strip() for value in args.format.split(",") if value.strip()]
     if not formats or any(value not in ("png", "svg") for value in formats):
         raise UsageError(f"--format: expected png, svg or both, got {args.format!r}")
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never open a window
     from accelsim.plots import write_figures, write_sweep_figures
 
     if sweep and "point" not in tables["summary"].columns:

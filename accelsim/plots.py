@@ -10,16 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from accelsim.energy.account import ENERGY_COMPONENTS  # noqa: E402
-from accelsim.report import LOST_COLUMNS  # noqa: E402
+from accelsim.energy.account import ENERGY_COMPONENTS
+from accelsim.report import LOST_COLUMNS
 
 ATTRIBUTION = (("cycles_ideal", "ideal (needed MACs / PEs)"), ("lost_fill_drain", "fill and drain"),
                ("lost_partial_tiles", "partial tiles"), ("lost_group_boundary", "group boundary"),

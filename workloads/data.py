@@ -36,6 +36,12 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
 def load_fashion_mnist(split: str, root: Path | str = FASHION_MNIST_DIR) -> tuple[torch.Tensor, torch.Tensor]:
     """``(images, labels)``: float32 ``(N, 1, 28, 28)`` normalised with :data:`MEAN`/:data:`STD`,
     and int64 labels."""
+    pixels, labels = load_pixels(split, root)
+    return normalize(pixels), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_pixels(split: str, root: Path | str = FASHION_MNIST_DIR) -> tuple[np.ndarray, np.ndarray]:
+    """The raw ``uint8`` pixels ``(N, 28, 28)`` and labels of a split."""
     root = Path(root)
     paths = [root / name for name in FILES[split]]
     missing = [str(path) for path in paths if not path.is_file()]
@@ -44,10 +50,13 @@ def load_fashion_mnist(split: str, root: Path | str = FASHION_MNIST_DIR) -> tupl
             f"Fashion-MNIST not found ({', '.join(missing)}). Install the Debian package: "
             "sudo apt-get install dataset-fashion-mnist, or set FASHION_MNIST_DIR to a folder "
             "holding the four *-ubyte.gz files")
-    images = _read_idx(paths[0], 0x803).astype(np.float32) / 255.0
-    labels = _read_idx(paths[1], 0x801).astype(np.int64)
-    images = (images - MEAN) / STD
-    return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels)
+    return _read_idx(paths[0], 0x803), _read_idx(paths[1], 0x801)
+
+
+def normalize(pixels: np.ndarray) -> torch.Tensor:
+    """``uint8`` pixels ``(N, 28, 28)`` → float32 ``(N, 1, 28, 28)`` with :data:`MEAN`/:data:`STD`."""
+    images = (np.asarray(pixels, np.uint8).astype(np.float32) / np.float32(255.0) - np.float32(MEAN)) / np.float32(STD)
+    return torch.from_numpy(images).unsqueeze(1)
 
 
 def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 2) -> torch.Tensor:

@@ -141,26 +141,32 @@ def sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path, images: int = 256) -> Path:
-    """Export the first ``images`` Fashion-MNIST test images through a ``workloads.train``
-    model, with its recipe, accuracy and per-layer MACs as provenance."""
-    from workloads.data import load_fashion_mnist
+def export_checkpoint(checkpoint: str | Path, out: str | Path, images: int = 256,
+                      pixels: np.ndarray | None = None, labels: np.ndarray | None = None) -> Path:
+    """Export a ``workloads.train`` model's decisions on Fashion-MNIST test images 0 to
+    ``images − 1`` (or on the given ``uint8`` ``pixels``, ``(N, 28, 28)``, and their
+    ``labels``), with its recipe, accuracy and per-layer MACs as provenance."""
+    from workloads.data import load_pixels, normalize
     from workloads.train import load_model
 
     model, meta = load_model(checkpoint)
-    test_x, test_y = load_fashion_mnist("test")
-    if not 0 < images <= len(test_x):
-        raise ExportError(f"--images {images}: expected 1 to {len(test_x)}")
-    x, labels = test_x[:images], test_y[:images]
+    if pixels is None:
+        pixels, labels = load_pixels("test")
+        if not 0 < images <= len(pixels):
+            raise ExportError(f"--images {images}: expected 1 to {len(pixels)}")
+        pixels, labels = pixels[:images], labels[:images]
+    x = normalize(pixels)
     with torch.no_grad():
-        predictions = torch.cat([model(x[i:i + 256]).argmax(1) for i in range(0, images, 256)])
+        predictions = torch.cat([model(x[i:i + 256]).argmax(1) for i in range(0, len(x), 256)])
     provenance = {
         "checkpoint": Path(checkpoint).name, "checkpoint_sha256": sha256(checkpoint),
-        "recipe": meta["recipe"], "torch": meta["torch"], "train_seconds": meta["train_seconds"],
-        "train_threads": meta["threads"], "mac_reduction_test_set": meta["mac_reduction"],
-        "images": f"Fashion-MNIST test images 0 to {images - 1}",
-        "labels": [int(v) for v in labels], "predictions": [int(v) for v in predictions],
+        "recipe": meta["recipe"], "stage": meta.get("stage"), "torch": meta["torch"],
+        "train_seconds": meta["train_seconds"], "train_threads": meta["threads"],
+        "mac_reduction_test_set": meta["mac_reduction"],
         "dense_twin_accuracy": meta.get("dense_twin_accuracy"),
+        "images": f"Fashion-MNIST test images 0 to {len(x) - 1}",
+        "inputs_sha256": hashlib.sha256(np.ascontiguousarray(pixels, np.uint8).tobytes()).hexdigest(),
+        "labels": [int(v) for v in labels], "predictions": [int(v) for v in predictions],
     }
     return export_trace(model, x, out, model_name=f"cg-resnet20-{meta['recipe']['variant']}",
                         dataset="fashion-mnist", accuracy=meta["test_accuracy"] / 100,

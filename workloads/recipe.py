@@ -34,6 +34,8 @@ THRESHOLDS = (0.5, 0.7)
 ACCURACY_MARGIN = 1.5
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "resnet20-fmnist-cg.pt"
 SHIPPED_TRACE = Path(__file__).resolve().parent.parent / "traces" / "resnet20-fmnist.npz"
+#: the trace's input images (uint8 pixels and labels), so it can be re-exported without the dataset
+SHIPPED_INPUTS = SHIPPED_TRACE.with_suffix(".inputs.npz")
 
 
 def stages(runs: Path) -> dict[str, Recipe]:
@@ -66,6 +68,9 @@ def ship(runs: Path, checkpoint: Path = SHIPPED_CHECKPOINT, trace: Path = SHIPPE
     per-layer MACs, and the other stages' results) and export its trace."""
     import torch
 
+    import numpy as np
+
+    from workloads.data import load_pixels
     from workloads.export import export_checkpoint
 
     def meta(stage: str) -> dict:
@@ -84,7 +89,9 @@ def ship(runs: Path, checkpoint: Path = SHIPPED_CHECKPOINT, trace: Path = SHIPPE
                  candidates={name: summary(m) for name, m in candidates.items()})
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     _atomic_save(saved, checkpoint)
-    export_checkpoint(checkpoint, trace, images)
+    pixels, labels = load_pixels("test")
+    np.savez(trace.with_suffix(".inputs.npz"), pixels=pixels[:images], labels=labels[:images])
+    export_checkpoint(checkpoint, trace, images, pixels[:images], labels[:images])
     print(f"{chosen}: {saved['test_accuracy']:.2f} % vs dense twin {twin['test_accuracy']:.2f} %, "
           f"MAC reduction {saved['mac_reduction']:.2f}x; wrote {checkpoint} and {trace}")
     return checkpoint

@@ -1,0 +1,57 @@
+"""The shipped model and trace: a real export with its provenance, reproducible bit for bit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accelsim import get_network, open_trace
+from accelsim.cli import DEFAULT_TRACE
+from accelsim.trace.network import match_trace
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINT = ROOT / "workloads" / "checkpoints" / "resnet20-fmnist-cg.pt"
+INPUTS = DEFAULT_TRACE.with_suffix(".inputs.npz")
+
+
+def test_shipped_trace_is_a_valid_real_export():
+    with open_trace(DEFAULT_TRACE) as trace:
+        assert not trace.validate()
+        assert trace.images >= 256 and trace.info.dataset == "fashion-mnist"
+        assert trace.info.network == "resnet20-fmnist"
+        gated = match_trace(get_network("resnet20-fmnist"), trace.layers, trace.path)
+        assert len(gated) == 18
+        provenance = trace.info.provenance
+        assert set(provenance["labels"]) == set(range(10)), "all 10 classes"
+        for key in ("recipe", "checkpoint_sha256", "inputs_sha256", "dense_twin_accuracy", "train_seconds"):
+            assert provenance[key] is not None, key
+        json.dumps(provenance)
+        assert all(layer.thresholds is not None for layer in trace.layers)
+
+
+def test_shipped_inputs_are_the_traced_images():
+    import hashlib
+    with np.load(INPUTS) as inputs, open_trace(DEFAULT_TRACE) as trace:
+        assert hashlib.sha256(inputs["pixels"].tobytes()).hexdigest() == trace.info.provenance["inputs_sha256"]
+        assert inputs["labels"].tolist() == trace.info.provenance["labels"]
+
+
+def test_shipped_checkpoint_reproduces_the_trace_bit_for_bit(tmp_path):
+    pytest.importorskip("torch")
+    from workloads.export import export_checkpoint, sha256
+    with open_trace(DEFAULT_TRACE) as trace:
+        assert sha256(CHECKPOINT) == trace.info.provenance["checkpoint_sha256"]
+    with np.load(INPUTS) as inputs:
+        path = export_checkpoint(CHECKPOINT, tmp_path / "again.npz", pixels=inputs["pixels"], labels=inputs["labels"])
+    assert path.read_bytes() == DEFAULT_TRACE.read_bytes()
+
+
+def test_shipped_checkpoint_meets_the_targets():
+    torch = pytest.importorskip("torch")
+    saved = torch.load(CHECKPOINT, map_location="cpu", weights_only=False)
+    assert saved["test_accuracy"] >= saved["dense_twin_accuracy"] - 1.5
+    assert saved["mac_reduction"] >= 2.0
+    assert CHECKPOINT.stat().st_size < 5_000_000
