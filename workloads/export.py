@@ -155,7 +155,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, images: int = 256
         if not 0 < images <= len(pixels):
             raise ExportError(f"--images {images}: expected 1 to {len(pixels)}")
         pixels, labels = pixels[:images], labels[:images]
-    x = normalize(pixels)
+    x = normalize(pixels).contiguous(memory_format=torch.channels_last)  # as in training
     with torch.no_grad():
         predictions = torch.cat([model(x[i:i + 256]).argmax(1) for i in range(0, len(x), 256)])
     provenance = {

@@ -5,7 +5,8 @@
         --warm-start runs/dense/model.pt --lr 0.02
 
 ``OUT/checkpoint.pt`` (model, optimiser, schedule, RNG, history) is replaced atomically after
-every epoch; running the same command again resumes from it. ``OUT/model.pt`` holds the final
+every epoch; running the same command again resumes from it (with the same ``--threads``, the
+resumed weights equal an uninterrupted run's bit for bit). ``OUT/model.pt`` holds the final
 weights with the recipe, accuracy and per-layer MACs; ``OUT/history.json`` one record per epoch.
 """
 
@@ -29,6 +30,10 @@ from workloads.macs import layer_macs, mac_reduction
 from workloads.models import VARIANTS, resnet20
 
 
+#: SGD's Nesterov momentum, cycled by the one-cycle schedule against the learning rate
+MOMENTUM = (0.85, 0.95)
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything that decides the trained weights (stored beside them)."""
@@ -37,7 +42,6 @@ class Recipe:
     epochs: int = 4
     batch_size: int = 128
     lr: float = 0.1
-    momentum: float = 0.9
     weight_decay: float = 1e-4
     partitions: int = 4
     threshold_init: float = 1.0
@@ -81,7 +85,7 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
 def load_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
     """A trained model and its metadata (recipe, accuracy, MACs) from ``model.pt``."""
     saved = torch.load(path, map_location="cpu", weights_only=False)
-    model = Recipe(**saved["recipe"]).model()
+    model = Recipe(**saved["recipe"]).model().to(memory_format=torch.channels_last)
     model.load_state_dict(saved["state"])
     return model.eval(), saved
 
@@ -110,11 +114,12 @@ def train(recipe: Recipe, out: Path, threads: int = 2, log=print, data=None) -> 
     others = [p for n, p in model.named_parameters() if not n.endswith("threshold")]
     optimizer = torch.optim.SGD([{"params": others, "weight_decay": recipe.weight_decay},
                                  {"params": thresholds, "weight_decay": 0.0}],
-                                lr=recipe.lr, momentum=recipe.momentum, nesterov=True)
+                                lr=recipe.lr, momentum=MOMENTUM[1], nesterov=True)
     steps_per_epoch = math.ceil(len(train_x) / recipe.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch,
-        pct_start=0.15 if not recipe.warm_start else 0.05, anneal_strategy="cos")
+        pct_start=0.15 if not recipe.warm_start else 0.05, anneal_strategy="cos",
+        base_momentum=MOMENTUM[0], max_momentum=MOMENTUM[1])
 
     checkpoint = out / "checkpoint.pt"
     history: list[dict] = []
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", choices=VARIANTS, default=defaults.variant)
     for name in ("epochs", "batch_size", "partitions", "train_images", "seed"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("lr", "momentum", "weight_decay", "threshold_init", "threshold_target",
+    for name in ("lr", "weight_decay", "threshold_init", "threshold_target",
                  "threshold_weight", "alpha"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--sparse-backward", action="store_true")
