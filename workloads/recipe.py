@@ -11,7 +11,8 @@ interruption (or in another session) and picks up where it stopped. Stages:
 3. ``gated-t<T>``: the post-activated channel-gated network (p = 4, both convs of every block
    gated), warm-started from ``pretrain`` and fine-tuned with the same budget as the twin,
    one per threshold target T in :data:`THRESHOLDS`;
-4. ``ship``: the chosen gated model becomes the shipped checkpoint; its trace is exported.
+4. ``ship``: the chosen gated model becomes the shipped checkpoint; its trace is exported;
+5. ``report`` (not part of ``all``): prints the shipped model's results as Markdown.
 
 Both final models have seen the same number of epochs, so their accuracies compare directly.
 """
@@ -97,6 +98,27 @@ def ship(runs: Path, checkpoint: Path = SHIPPED_CHECKPOINT, trace: Path = SHIPPE
     return checkpoint
 
 
+def report(checkpoint: Path = SHIPPED_CHECKPOINT) -> str:
+    """A Markdown account of the shipped model: recipe, accuracies, MACs per layer."""
+    import torch
+
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    lines = [f"| model | test accuracy | MAC reduction | training |", "|---|---|---|---|"]
+    for name, meta in [("pretrain (dense)", saved["pretrain"]), ("dense twin", saved["dense_twin"]),
+                       *[(f"{stage}{' (shipped)' if stage == saved['stage'] else ''}", meta)
+                         for stage, meta in saved["candidates"].items()]]:
+        lines.append(f"| {name} | {meta['test_accuracy']:.2f} % | {meta['mac_reduction']:.2f}x | "
+                     f"{meta['recipe']['epochs']} epochs, {meta['train_seconds'] / 60:.1f} min |")
+    lines += ["", "| layer | gated | on-rate | dense MACs | MACs (mean per image) |", "|---|---|---|---|---|"]
+    for row in saved["layers"]:
+        lines.append(f"| {row['layer']} | {'yes' if row['gated'] else 'no'} | {row['on_rate']:.3f} | "
+                     f"{row['dense_macs']:,} | {row['macs']:,.0f} |")
+    dense = sum(row["dense_macs"] for row in saved["layers"])
+    gated = sum(row["macs"] for row in saved["layers"])
+    lines.append(f"| **network** | | | {dense:,} | {gated:,.0f} ({dense / gated:.2f}x) |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workloads.recipe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,11 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         for stage in wanted:
             if stage == "ship":
                 ship(args.runs, args.checkpoint, args.trace)
+            elif stage == "report":
+                print(report(args.checkpoint))
             elif stage in recipes:
                 print(f"== {stage}", flush=True)
                 train(recipes[stage], args.runs / stage, args.threads)
             else:
-                raise ValueError(f"--stage {stage}: expected all, ship or one of {', '.join(recipes)}")
+                raise ValueError(f"--stage {stage}: expected all, ship, report or one of {', '.join(recipes)}")
     except (ValueError, OSError) as error:
         print(f"python -m workloads.recipe: {error}", file=sys.stderr)
         return 2
