@@ -547,12 +547,12 @@ def _command_sweep(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    client, executor = _dask_executor(args.dask) if args.dask else (None, None)
     bar = tqdm(total=len(configs), unit="point", disable=args.quiet, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
         bar.update(done - bar.n)
 
-    client, executor = _dask_executor(args.dask) if args.dask else (None, None)
     try:
         result = run_sweep(network, args.trace, configs, args.out, schedulers, images, args.resume,
                            executor=executor, workers=args.workers, progress=progress)

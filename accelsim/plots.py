@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from accelsim.config import FIELD_NAMES
 from accelsim.energy.account import ENERGY_COMPONENTS
 from accelsim.report import LOST_COLUMNS
 
@@ -140,7 +141,10 @@ def _array_order(summary: pd.DataFrame) -> list[str]:
 def _with_labels(summary: pd.DataFrame) -> pd.DataFrame:
     """``array`` (``"RxC"``) and ``setting``: the other swept parameters that vary, as text."""
     table = summary.assign(array=summary["array_rows"].astype(str) + "x" + summary["array_cols"].astype(str))
-    varying = [(column, pattern) for column, pattern in SETTINGS
+    named = dict(SETTINGS)
+    others = [(column, f"{column}={{}}") for column in FIELD_NAMES
+              if column not in named and column not in ("array_rows", "array_cols")]
+    varying = [(column, pattern) for column, pattern in [*SETTINGS, *others]
                if column in table.columns and table[column].nunique() > 1]
     table["setting"] = [" ".join(pattern.format(row[column]) for column, pattern in varying) or "all"
                         for _, row in table.iterrows()]
@@ -190,8 +194,9 @@ def heatmap_figure(summary: pd.DataFrame, value: str = "speedup_vs_dense") -> Fi
     grids = {name: table[table["scheduler"] == name].pivot_table(index="setting", columns="array", values=value,
                                                                  aggfunc="mean").reindex(index=settings, columns=arrays) * scale
              for name in names}
-    low = min(float(np.nanmin(g.to_numpy())) for g in grids.values())
-    high = max(float(np.nanmax(g.to_numpy())) for g in grids.values())
+    values = np.concatenate([g.to_numpy(dtype=float).ravel() for g in grids.values()])
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     for axis, name in zip(axes[0], names):
         data = grids[name].to_numpy(dtype=float)
         image = axis.imshow(data, cmap="viridis", vmin=low, vmax=high, aspect="auto")

@@ -26,15 +26,24 @@ from typing import Any
 
 import pandas as pd
 
-from accelsim.config import HardwareConfig, config_from_dict, dumps_config, parse_array
+from accelsim.config import FIELD_NAMES, HardwareConfig, config_from_dict, dumps_config, parse_array
+from accelsim.energy.table import energy_table
 from accelsim.errors import ConfigError
 from accelsim.simulate import plan_key, run_configs
 from accelsim.trace.format import open_trace
 from accelsim.workload.layer import Network
 
-#: Columns added to every row: the swept parameters of its point.
+#: Columns added to every row: the point's key and memory parameters; any other config field
+#: that varies over the sweep (and is not already a column) follows them.
 POINT_COLUMNS = ("point", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib",
                  "dram_bandwidth_bytes_per_cycle")
+
+
+def swept_fields(configs: Sequence[HardwareConfig]) -> tuple[str, ...]:
+    """:data:`POINT_COLUMNS`' fields, then every other config field that differs between points."""
+    varying = [name for name in FIELD_NAMES
+               if name not in POINT_COLUMNS and len({getattr(config, name) for config in configs}) > 1]
+    return (*POINT_COLUMNS[1:], *varying)
 
 
 def grid(base: HardwareConfig, axes: Mapping[str, Iterable]) -> list[HardwareConfig]:
@@ -81,28 +90,39 @@ def load_grid(path: str | Path, base: HardwareConfig) -> list[HardwareConfig]:
     unknown = sorted(set(document) - {"base", "axes", "points"})
     if unknown:
         raise ConfigError(f"{path}: {unknown[0]}: unknown table; expected base, axes or points")
-    configs = []
-    try:
-        shared = config_from_dict(_point_fields("base", document.get("base", {})), base)
-        axes = document.get("axes", {})
-        if not isinstance(axes, dict):
-            raise ConfigError("axes: expected a table of lists")
-        for name, values in axes.items():
-            if not isinstance(values, list) or not values:
-                raise ConfigError(f"axes.{name}: expected a non-empty list of values")
-        if axes:
-            for values in itertools.product(*axes.values()):
-                configs.append(config_from_dict(_point_fields("axes", dict(zip(axes, values))), shared))
-        points = document.get("points", [])
-        if not isinstance(points, list):
-            raise ConfigError("points: expected an array of tables ([[points]])")
-        for index, point in enumerate(points):
-            configs.append(config_from_dict(_point_fields(f"points[{index}]", point), shared))
-    except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
-    if not configs:
+    def point(where: str, fields: Any, over: HardwareConfig) -> HardwareConfig:
+        try:
+            config = config_from_dict(_point_fields(where, fields), over)
+            energy_table(config)  # the [energy] entries are checked here, not in a worker
+            return config
+        except ConfigError as error:
+            message = str(error)
+            raise ConfigError(f"{path}: {message if message.startswith(where) else f'{where}.{message}'}") from None
+
+    shared = point("base", document.get("base", {}), base)
+    axes = document.get("axes", {})
+    if not isinstance(axes, dict):
+        raise ConfigError(f"{path}: axes: expected a table of lists")
+    for name, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{path}: axes.{name}: expected a non-empty list of values")
+    places = []
+    if axes:
+        for values in itertools.product(*axes.values()):
+            places.append(("axes", point("axes", dict(zip(axes, values)), shared)))
+    points = document.get("points", [])
+    if not isinstance(points, list):
+        raise ConfigError(f"{path}: points: expected an array of tables ([[points]])")
+    for index, fields in enumerate(points):
+        places.append((f"points[{index}]", point(f"points[{index}]", fields, shared)))
+    if not places:
         raise ConfigError(f"{path}: no points; expected an [axes] table or [[points]]")
-    return configs
+    seen: dict[HardwareConfig, str] = {}
+    for where, config in places:
+        if config in seen:
+            raise ConfigError(f"{path}: {where}: the same point as one from {seen[config]}")
+        seen[config] = where
+    return [config for _, config in places]
 
 
 def file_digest(path: str | Path) -> str:
@@ -129,19 +149,24 @@ class _Task:
     schedulers: tuple[str, ...]
     images: slice
     keys: tuple[str, ...]
+    columns: tuple[str, ...]
 
 
-def _with_point(table: pd.DataFrame, key: str, config: HardwareConfig) -> pd.DataFrame:
+def _with_point(table: pd.DataFrame, key: str, config: HardwareConfig, columns: Sequence[str]) -> pd.DataFrame:
     table.insert(0, "point", key)
-    for column in POINT_COLUMNS[1:]:
-        table.insert(len(table.columns), column, getattr(config, column))
+    for column in columns:
+        value = getattr(config, column)
+        if column in table.columns:
+            continue
+        table.insert(len(table.columns), column, value if not isinstance(value, tuple) else repr(dict(value)))
     return table
 
 
 def _simulate(task: _Task) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
     with open_trace(task.trace) as trace:
         results = run_configs(task.network, task.configs, task.schedulers, trace, task.images)
-    return [(key, _with_point(result.layers, key, config), _with_point(result.summary, key, config))
+    return [(key, _with_point(result.layers, key, config, task.columns),
+             _with_point(result.summary, key, config, task.columns))
             for key, config, result in zip(task.keys, task.configs, results)]
 
 
@@ -158,23 +183,33 @@ def run_sweep(network: Network, trace: str | Path, configs: Sequence[HardwareCon
     """Run every config over ``trace``; returns (and writes) the tables of all points.
 
     ``executor`` may be any ``concurrent.futures.Executor`` (a Dask ``distributed`` client's
-    ``get_executor()`` included); by default a local process pool of ``workers``.
-    ``progress(done, total)`` is called as points finish.
+    ``get_executor()`` included); by default a local process pool of ``workers``. Points that
+    share a fold plan are cut into at most ``workers`` tasks. ``progress(done, total)`` is
+    called as points finish.
     """
     out = Path(out_dir)
     points = out / "points"
     points.mkdir(parents=True, exist_ok=True)
+    trace = Path(trace).resolve()  # workers may run in another directory
     digest = file_digest(trace)
     schedulers = tuple(schedulers)
     keys = [point_key(config, digest, schedulers, images) for config in configs]
     if len(set(keys)) != len(keys):
         raise ConfigError("sweep: the grid holds the same point twice")
+    columns = swept_fields(configs)
+
+    def finished(key: str) -> bool:
+        return (points / f"{key}.csv").exists() and (points / f"{key}.summary.csv").exists()
+
     groups: dict[tuple, list[int]] = {}
     for index, (config, key) in enumerate(zip(configs, keys)):
-        if not (resume and (points / f"{key}.csv").exists()):
+        if not (resume and finished(key)):
             groups.setdefault(plan_key(config), []).append(index)
-    tasks = [_Task(network, str(trace), tuple(configs[i] for i in members), schedulers, images,
-                   tuple(keys[i] for i in members)) for members in groups.values()]
+    # share plans within a group, but cut it so that every worker has work and a kill loses little
+    chunks = [members[start:start + size] for members in groups.values()
+              for size in [max(1, -(-len(members) // workers))] for start in range(0, len(members), size)]
+    tasks = [_Task(network, str(trace), tuple(configs[i] for i in chunk), schedulers, images,
+                   tuple(keys[i] for i in chunk), columns) for chunk in chunks]
     done = len(configs) - sum(len(task.keys) for task in tasks)
     if progress is not None:
         progress(done, len(configs))
@@ -204,7 +239,7 @@ def run_sweep(network: Network, trace: str | Path, configs: Sequence[HardwareCon
 @dataclass(frozen=True)
 class SweepResult:
     """All points of a sweep: ``layers`` (``results.csv``) and ``summary`` (``summary.csv``),
-    each with the point columns :data:`POINT_COLUMNS`."""
+    each with the point columns (:func:`swept_fields`)."""
 
     layers: pd.DataFrame
     summary: pd.DataFrame

@@ -143,8 +143,7 @@ trace = accelsim.open_trace(DEFAULT_TRACE)
 network = accelsim.get_network(trace.info.network)
 base = accelsim.DEFAULT_CONFIG
 table = energy_table(base)
-dram_bit = float(table.loc[table["name"] == "dram_bit", "value"].iloc[0])
-mac = float(table.loc[table["name"] == "mac", "value"].iloc[0])
+dram_bit, mac = table["dram_bit"], table["mac"]
 rows = []
 for factor in (0.1, 0.3, 1.0, 3.0, 10.0):
     config = base.replace(energy_overrides={"dram_bit": dram_bit * factor})

@@ -137,6 +137,9 @@ def test_grid_file_gives_the_product_and_the_extra_points(tmp_path):
     ("[base]\ntiming = 'fast'\n[axes]\narray = ['4x4']\n", "timing"),
     ("[base]\n", "no points"),
     ("[axes\n", "not valid TOML"),
+    ("[axes]\narray = ['4x4']\n[[points]]\narray = '4x4'\n", "points[0]: the same point as one from axes"),
+    ("[[points]]\narray = '4x4'\n[[points]]\nifmap_sram_kib = -1\n", "points[1].ifmap_sram_kib"),
+    ("[base.energy]\nwarp_drive = 1.0\n[axes]\narray = ['4x4']\n", "warp_drive"),
 ])
 def test_bad_grid_files_name_the_file_and_key(tmp_path, capsys, trace, text, message):
     path = tmp_path / "grid.toml"
@@ -203,3 +206,27 @@ def test_shipped_trace_grid_survives_a_kill_and_runs_on_dask(tmp_path):
         reference = (whole / name).read_bytes()
         assert (killed / name).read_bytes() == reference
         assert (tmp_path / "dask" / name).read_bytes() == reference
+
+
+def test_every_varying_field_is_a_column_and_plans_are_shared_in_chunks(trace, tmp_path):
+    configs = grid(DEFAULT_CONFIG.replace(array_rows=8, array_cols=8),
+                   {"dram_latency_cycles": [10, 200, 400], "ifmap_sram_kib": [16.0, 64.0]})
+    calls = []
+    result = run_sweep(NET, trace, configs, tmp_path, ["pixel-skip"], workers=2,
+                       progress=lambda done, total: calls.append(done))
+    assert calls[0] == 0 and calls[-1] == 6 and len(calls) >= 3  # one group, cut into two tasks
+    summary = result.summary
+    assert sorted(summary["dram_latency_cycles"].unique()) == [10, 200, 400]
+    assert summary.groupby("point")["dram_latency_cycles"].nunique().eq(1).all()
+
+
+def test_resume_reruns_a_point_whose_summary_is_missing(trace, tmp_path):
+    configs = grid(DEFAULT_CONFIG, {"array_rows": [4, 8]})
+    first = run_sweep(NET, trace, configs, tmp_path, ["pixel-skip"], workers=1)
+    victim = next((tmp_path / "points").glob("*.summary.csv"))
+    victim.unlink()
+    calls = []
+    again = run_sweep(NET, trace, configs, tmp_path, ["pixel-skip"], resume=True, workers=1,
+                      progress=lambda done, total: calls.append(done))
+    assert calls[0] == 1  # only the whole point was skipped
+    pd.testing.assert_frame_equal(again.summary, first.summary)
