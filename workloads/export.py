@@ -182,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         path = export_checkpoint(args.checkpoint, args.out, args.images)
-    except (ExportError, TraceError, OSError, KeyError) as error:
-        print(f"python -m workloads.export: {args.checkpoint}: {error}", file=sys.stderr)
+    except (ExportError, TraceError, OSError, KeyError, ValueError) as error:
+        message = str(error)
+        if not message.startswith(str(args.checkpoint)):
+            message = f"{args.checkpoint}: {message}"
+        print(f"python -m workloads.export: {message}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     return 0

@@ -85,8 +85,11 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
 def load_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
     """A trained model and its metadata (recipe, accuracy, MACs) from ``model.pt``."""
     saved = torch.load(path, map_location="cpu", weights_only=False)
-    model = Recipe(**saved["recipe"]).model().to(memory_format=torch.channels_last)
-    model.load_state_dict(saved["state"])
+    try:
+        model = Recipe(**saved["recipe"]).model().to(memory_format=torch.channels_last)
+        model.load_state_dict(saved["state"])
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise ValueError(f"{path}: not a model.pt written by workloads.train ({error})") from None
     return model.eval(), saved
 
 
