@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     pool.add_argument("--workers", type=_positive_int, default=2, help="local worker processes (default 2)")
     pool.add_argument("--dask", metavar="ADDRESS", type=_nonempty,
                       help="run on a Dask distributed scheduler, e.g. tcp://host:8786 (extra: dask)")
+    sweep_parser.add_argument("--parquet", action="store_true",
+                              help="also write results.parquet and summary.parquet (extra: parquet)")
     sweep_parser.add_argument("--resume", action="store_true", help="skip points already in DIR")
     sweep_parser.add_argument("--quiet", action="store_true", help="no progress bar or notes")
 
@@ -547,6 +549,11 @@ def _command_sweep(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    if args.parquet:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UsageError("--parquet: needs pyarrow (pip install 'accelsim[parquet]')") from None
     client, executor = _dask_executor(args.dask) if args.dask else (None, None)
     bar = tqdm(total=len(configs), unit="point", disable=args.quiet, file=sys.stderr)
 
@@ -555,7 +562,7 @@ def _command_sweep(args: argparse.Namespace) -> int:
 
     try:
         result = run_sweep(network, args.trace, configs, args.out, schedulers, images, args.resume,
-                           executor=executor, workers=args.workers, progress=progress)
+                           executor=executor, workers=args.workers, progress=progress, parquet=args.parquet)
     finally:
         bar.close()
         if client is not None:

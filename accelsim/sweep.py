@@ -179,13 +179,14 @@ def _write_atomically(table: pd.DataFrame, path: Path) -> None:
 def run_sweep(network: Network, trace: str | Path, configs: Sequence[HardwareConfig], out_dir: str | Path,
               schedulers: Sequence[str] = ("dense",), images: slice = slice(None), resume: bool = False,
               executor: Executor | None = None, workers: int = 2,
-              progress: Callable[[int, int], None] | None = None) -> SweepResult:
+              progress: Callable[[int, int], None] | None = None, parquet: bool = False) -> SweepResult:
     """Run every config over ``trace``; returns (and writes) the tables of all points.
 
     ``executor`` may be any ``concurrent.futures.Executor`` (a Dask ``distributed`` client's
     ``get_executor()`` included); by default a local process pool of ``workers``. Points that
     share a fold plan are cut into at most ``workers`` tasks. ``progress(done, total)`` is
-    called as points finish.
+    called as points finish. ``parquet`` also writes the two tables as ``.parquet`` (needs
+    pyarrow: the ``parquet`` extra).
     """
     out = Path(out_dir)
     points = out / "points"
@@ -233,6 +234,11 @@ def run_sweep(network: Network, trace: str | Path, configs: Sequence[HardwareCon
         pd.concat([pd.read_csv(points / f"{key}.summary.csv") for key in keys], ignore_index=True))
     _write_atomically(result.layers, out / "results.csv")
     _write_atomically(result.summary, out / "summary.csv")
+    if parquet:
+        for table, name in ((result.layers, "results.parquet"), (result.summary, "summary.parquet")):
+            partial = out / f".{name}.partial"
+            table.to_parquet(partial, index=False)
+            partial.replace(out / name)
     return result
 
 

@@ -230,3 +230,12 @@ def test_resume_reruns_a_point_whose_summary_is_missing(trace, tmp_path):
                       progress=lambda done, total: calls.append(done))
     assert calls[0] == 1  # only the whole point was skipped
     pd.testing.assert_frame_equal(again.summary, first.summary)
+
+
+def test_parquet_tables_equal_the_csv_ones(trace, tmp_path):
+    pytest.importorskip("pyarrow")
+    assert main(["sweep", str(trace), "--array", "4x4,8x8", "--scheduler", "pixel-skip", "--parquet",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    for csv, parquet in (("results.csv", "results.parquet"), ("summary.csv", "summary.parquet")):
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / parquet), pd.read_csv(tmp_path / csv),
+                                      check_dtype=False)
