@@ -96,8 +96,16 @@ def test_run_trace_bad_input(trace_path, capsys, args, message):
 
 
 def test_images_need_a_trace(capsys):
-    assert main(["run", "--images", "0:2"]) == 2
+    assert main(["run", "--network", "resnet20", "--images", "0:2"]) == 2
     assert "--images and --calibration need a TRACE" in capsys.readouterr().err
+
+
+def test_run_alone_uses_the_shipped_trace(tmp_path, capsys):
+    from accelsim.cli import DEFAULT_TRACE
+    assert main(["run", "--images", "0:2", "--scheduler", "pixel-skip", "--out", str(tmp_path)]) == 0
+    assert f"with gates from {DEFAULT_TRACE}" in capsys.readouterr().out
+    layers = pd.read_csv(tmp_path / "layers.csv")
+    assert set(layers["image"]) == {0, 1} and set(layers["scheduler"]) == {"dense", "pixel-skip"}
 
 
 def test_no_arguments_runs_the_default_trace(trace_path, tmp_path, monkeypatch, capsys):
