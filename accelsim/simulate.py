@@ -90,16 +90,17 @@ def run_configs(network: Network, configs: Sequence[HardwareConfig],
         indices = _image_range(trace, images)
         window = _image_range(trace, calibration or slice(0, DEFAULT_CALIBRATION_IMAGES), "calibration")
         reference = {name: trace.read(name, slice(window.start, window.stop)) for name in gated}
-        dense_rows = [[] for _ in configs]
+        # dense runs no gates: plan and time it once per config, reuse it for every image
+        dense: list[tuple] = [()] * len(configs)
         for members in groups.values():
             plans = [instances["dense"].plan(layer, configs[members[0]]) for layer in network]
             for index in members:
-                dense_rows[index] = (plans, simulate(plans, configs[index]))
+                dense[index] = (plans, simulate(plans, configs[index]))
         for chunk_start in range(indices.start, indices.stop, IMAGE_CHUNK):
             chunk = slice(chunk_start, min(chunk_start + IMAGE_CHUNK, indices.stop))
             masks = {name: trace.read(name, chunk) for name in gated}
             for offset, image in enumerate(range(chunk.start, chunk.stop)):
-                for index, (plans, timeline) in enumerate(dense_rows):
+                for index, (plans, timeline) in enumerate(dense):
                     rows[index].extend(layer_rows(network.name, image, plans, timeline, configs[index]))
                 for name, scheduler in instances.items():
                     if name == "dense":

@@ -154,10 +154,8 @@ class _Task:
 
 def _with_point(table: pd.DataFrame, key: str, config: HardwareConfig, columns: Sequence[str]) -> pd.DataFrame:
     table.insert(0, "point", key)
-    for column in columns:
+    for column in (column for column in columns if column not in table.columns):
         value = getattr(config, column)
-        if column in table.columns:
-            continue
         table.insert(len(table.columns), column, value if not isinstance(value, tuple) else repr(dict(value)))
     return table
 

@@ -41,9 +41,10 @@ def test_shipped_inputs_are_the_traced_images():
 
 def test_shipped_checkpoint_reproduces_the_trace_bit_for_bit(tmp_path):
     pytest.importorskip("torch")
-    from workloads.export import export_checkpoint, sha256
+    from accelsim.sweep import file_digest
+    from workloads.export import export_checkpoint
     with open_trace(DEFAULT_TRACE) as trace:
-        assert sha256(CHECKPOINT) == trace.info.provenance["checkpoint_sha256"]
+        assert file_digest(CHECKPOINT) == trace.info.provenance["checkpoint_sha256"]
     with np.load(INPUTS) as inputs:
         path = export_checkpoint(CHECKPOINT, tmp_path / "again.npz", pixels=inputs["pixels"], labels=inputs["labels"])
     assert path.read_bytes() == DEFAULT_TRACE.read_bytes()

@@ -14,8 +14,6 @@ FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 #: mean and standard deviation of the training pixels in [0, 1]
 MEAN, STD = 0.2860, 0.3530
-CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-           "Bag", "Ankle boot")
 
 
 class DatasetMissing(FileNotFoundError):

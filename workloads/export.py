@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from accelsim.errors import TraceError
+from accelsim.sweep import file_digest
 from accelsim.trace.format import TraceInfo, TraceLayer, TraceWriter, pack_masks
 
 REQUIRED = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "gate_groups",
@@ -137,10 +138,6 @@ def export_trace(model: nn.Module, images: torch.Tensor, path: str | Path, *, mo
     return Path(path)
 
 
-def sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def export_checkpoint(checkpoint: str | Path, out: str | Path, images: int = 256,
                       pixels: np.ndarray | None = None, labels: np.ndarray | None = None) -> Path:
     """Export a ``workloads.train`` model's decisions on Fashion-MNIST test images 0 to
@@ -159,7 +156,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, images: int = 256
     with torch.no_grad():
         predictions = torch.cat([model(x[i:i + 256]).argmax(1) for i in range(0, len(x), 256)])
     provenance = {
-        "checkpoint": Path(checkpoint).name, "checkpoint_sha256": sha256(checkpoint),
+        "checkpoint": Path(checkpoint).name, "checkpoint_sha256": file_digest(checkpoint),
         "recipe": meta["recipe"], "stage": meta.get("stage"), "torch": meta["torch"],
         "train_seconds": meta["train_seconds"], "train_threads": meta["threads"],
         "mac_reduction_test_set": meta["mac_reduction"],

@@ -84,7 +84,9 @@ def ship(runs: Path, checkpoint: Path = SHIPPED_CHECKPOINT, trace: Path = SHIPPE
     candidates = {name: meta(name) for name in stages(runs) if name.startswith("gated")}
     chosen = choose(twin, candidates)
     saved = dict(candidates[chosen])
-    summary = lambda m: {key: m[key] for key in ("recipe", "test_accuracy", "mac_reduction", "train_seconds")}  # noqa: E731
+    def summary(stage_meta: dict) -> dict:
+        return {key: stage_meta[key] for key in ("recipe", "test_accuracy", "mac_reduction", "train_seconds")}
+
     saved.update(stage=chosen, dense_twin_accuracy=twin["test_accuracy"], dense_twin=summary(twin),
                  pretrain=summary(pretrain),
                  candidates={name: summary(m) for name, m in candidates.items()})
