@@ -18,7 +18,7 @@ from workloads.export import ExportError, capture_decisions, export_trace  # noq
 from workloads.gating import CGConv2d, gated_convs, threshold_loss  # noqa: E402
 from workloads.macs import layer_macs, mac_reduction  # noqa: E402
 from workloads.models import resnet20  # noqa: E402
-from workloads.train import Recipe, load_model, train  # noqa: E402
+from workloads.train import Recipe, distillation_loss, load_model, train  # noqa: E402
 
 
 def _gated_conv(seed=0, **options):
@@ -206,6 +206,42 @@ def test_resume_refuses_a_different_recipe(tmp_path):
     with pytest.raises(ValueError, match="different recipe"):
         train(Recipe(epochs=3, batch_size=16, train_images=48, variant="dense"), tmp_path,
               threads=1, log=lambda _: None, data=data)
+
+
+def test_a_recipe_saved_before_a_field_existed_still_resumes():
+    saved = {key: value for key, value in Recipe().__dict__.items() if not key.startswith(("teacher", "distill"))}
+    assert Recipe(**saved) == Recipe()
+
+
+def test_distillation_loss_is_the_documented_mixture():
+    generator = torch.Generator().manual_seed(1)
+    logits, teacher = torch.randn(6, 10, generator=generator), torch.randn(6, 10, generator=generator)
+    labels = torch.randint(0, 10, (6,), generator=generator)
+    ce = torch.nn.functional.cross_entropy(logits, labels)
+    assert torch.allclose(distillation_loss(logits, teacher, labels, 0.0, 4.0), ce)
+    # agreeing with the teacher leaves only the hard term
+    assert torch.allclose(distillation_loss(logits, logits, labels, 0.9, 4.0), 0.1 * ce, atol=1e-6)
+    # by hand: KL(p || q) with p, q the softmaxes at temperature 2, scaled by 2²
+    p, q = torch.softmax(teacher / 2, 1), torch.softmax(logits / 2, 1)
+    kl = (p * (p.log() - q.log())).sum(1).mean()
+    assert torch.allclose(distillation_loss(logits, teacher, labels, 0.5, 2.0), 0.5 * ce + 0.5 * 4 * kl)
+
+
+def test_training_with_a_teacher_distils(tmp_path):
+    data = _random_data()
+    teacher = train(Recipe(variant="dense", epochs=1, batch_size=16, train_images=48), tmp_path / "teacher",
+                    threads=1, log=lambda _: None, data=data)
+    recipe = Recipe(variant="postact", epochs=1, batch_size=16, train_images=48, threshold_init=0.5,
+                    warm_start=str(tmp_path / "teacher" / "model.pt"),
+                    teacher=str(tmp_path / "teacher" / "model.pt"))
+    plain = train(Recipe(**{**recipe.__dict__, "teacher": None}), tmp_path / "plain", threads=1,
+                  log=lambda _: None, data=data)
+    distilled = train(recipe, tmp_path / "distilled", threads=1, log=lambda _: None, data=data)
+    assert distilled["recipe"]["teacher"].endswith("model.pt") and teacher["test_accuracy"] >= 0
+    assert distilled["history"][0]["train_loss"] != plain["history"][0]["train_loss"]
+    a, _ = load_model(tmp_path / "plain" / "model.pt")
+    b, _ = load_model(tmp_path / "distilled" / "model.pt")
+    assert not torch.equal(a.fc.weight, b.fc.weight)
 
 
 # -- the exporter --------------------------------------------------------------------------------

@@ -52,12 +52,27 @@ class Recipe:
     train_images: int = 60000
     seed: int = 0
     warm_start: str | None = None
+    #: ``model.pt`` of a trained teacher to distil from (Hinton et al. 2015), or None
+    teacher: str | None = None
+    distill_weight: float = 0.9
+    distill_temperature: float = 4.0
 
     def model(self) -> torch.nn.Module:
         gating = {} if self.variant == "dense" else {
             "partitions": self.partitions, "threshold_init": self.threshold_init,
             "alpha": self.alpha, "sparse_backward": self.sparse_backward}
         return resnet20(self.variant, in_channels=1, classes=10, **gating)
+
+
+def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                      weight: float, temperature: float) -> torch.Tensor:
+    """(1 − w)·CE(labels) + w·τ²·KL(teacher ‖ student) on τ-softened outputs; the τ² keeps the
+    soft term's gradient on the scale of the hard one."""
+    hard = F.cross_entropy(logits, labels)
+    soft = F.kl_div(F.log_softmax(logits / temperature, dim=1),
+                    F.log_softmax(teacher_logits / temperature, dim=1),
+                    reduction="batchmean", log_target=True)
+    return (1 - weight) * hard + weight * temperature ** 2 * soft
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -113,6 +128,7 @@ def train(recipe: Recipe, out: Path, threads: int = 2, log=print, data=None) -> 
                                                 "bn.num_batches_tracked")) for key in missing):
             raise ValueError(f"{recipe.warm_start}: does not fit variant {recipe.variant!r} "
                              f"(missing {missing}, unexpected {unexpected})")
+    teacher = load_model(recipe.teacher)[0] if recipe.teacher else None
     thresholds = [p for n, p in model.named_parameters() if n.endswith("threshold")]
     others = [p for n, p in model.named_parameters() if not n.endswith("threshold")]
     optimizer = torch.optim.SGD([{"params": others, "weight_decay": recipe.weight_decay},
@@ -129,7 +145,7 @@ def train(recipe: Recipe, out: Path, threads: int = 2, log=print, data=None) -> 
     first_epoch = 0
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state["recipe"] != asdict(recipe):
+        if Recipe(**state["recipe"]) != recipe:
             raise ValueError(f"{checkpoint}: written by a different recipe; use another --out")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -146,7 +162,14 @@ def train(recipe: Recipe, out: Path, threads: int = 2, log=print, data=None) -> 
         for step in range(steps_per_epoch):
             index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
             batch = augment(train_x[index], generator).contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(model(batch), train_y[index])
+            logits = model(batch)
+            if teacher is None:
+                loss = F.cross_entropy(logits, train_y[index])
+            else:
+                with torch.no_grad():
+                    teacher_logits = teacher(batch)
+                loss = distillation_loss(logits, teacher_logits, train_y[index],
+                                         recipe.distill_weight, recipe.distill_temperature)
             total = loss + threshold_loss(model, recipe.threshold_target, recipe.threshold_weight)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
@@ -184,10 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("epochs", "batch_size", "partitions", "train_images", "seed"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("lr", "weight_decay", "threshold_init", "threshold_target",
-                 "threshold_weight", "alpha"):
+                 "threshold_weight", "alpha", "distill_weight", "distill_temperature"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--sparse-backward", action="store_true")
     parser.add_argument("--warm-start", help="model.pt of a dense twin to start from")
+    parser.add_argument("--teacher", help="model.pt of a trained model to distil from")
     parser.add_argument("--out", type=Path, required=True, help="folder for checkpoints and the model")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads (default 2)")
     args = vars(parser.parse_args(argv))
