@@ -9,8 +9,8 @@ interruption (or in another session) and picks up where it stopped. Stages:
 1. ``pretrain``: dense ResNet-20, :data:`PRETRAIN_EPOCHS` epochs from scratch;
 2. ``dense-twin``: the dense network fine-tuned :data:`FINETUNE_EPOCHS` more epochs;
 3. ``gated-t<T>``: the post-activated channel-gated network (p = 4, both convs of every block
-   gated), warm-started from ``pretrain`` and fine-tuned with the same budget as the twin,
-   one per threshold target T in :data:`THRESHOLDS`;
+   gated), warm-started from ``pretrain`` and fine-tuned with the same budget as the twin while
+   distilling from ``pretrain``, one per threshold target T in :data:`THRESHOLDS`;
 4. ``ship``: the chosen gated model becomes the shipped checkpoint; its trace is exported;
 5. ``report`` (not part of ``all``): prints the shipped model's results as Markdown.
 
