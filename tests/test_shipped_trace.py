@@ -50,13 +50,13 @@ def test_shipped_checkpoint_reproduces_the_trace_bit_for_bit(tmp_path):
     assert path.read_bytes() == DEFAULT_TRACE.read_bytes()
 
 
-def test_shipped_checkpoint_meets_the_mac_target_and_records_its_accuracy():
+def test_shipped_checkpoint_meets_the_targets_and_records_its_accuracy():
     torch = pytest.importorskip("torch")
     saved = torch.load(CHECKPOINT, map_location="cpu", weights_only=False)
     assert saved["mac_reduction"] >= 2.0
+    assert saved["test_accuracy"] >= saved["dense_twin_accuracy"] - 1.5
+    assert saved["dense_twin"]["recipe"]["epochs"] == saved["recipe"]["epochs"]  # the same budget
     assert CHECKPOINT.stat().st_size < 5_000_000
-    # accuracy against the twin is reported in traces/README.md (the 1.5-point target is not met)
-    assert 0 < saved["test_accuracy"] <= 100 and 0 < saved["dense_twin_accuracy"] <= 100
     with open_trace(DEFAULT_TRACE) as trace:
         provenance = trace.info.provenance
         assert trace.info.accuracy == pytest.approx(saved["test_accuracy"] / 100)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -209,7 +210,7 @@ def test_resume_refuses_a_different_recipe(tmp_path):
 
 
 def test_a_recipe_saved_before_a_field_existed_still_resumes():
-    saved = {key: value for key, value in Recipe().__dict__.items() if not key.startswith(("teacher", "distill"))}
+    saved = {key: value for key, value in asdict(Recipe()).items() if not key.startswith(("teacher", "distill"))}
     assert Recipe(**saved) == Recipe()
 
 
@@ -229,15 +230,15 @@ def test_distillation_loss_is_the_documented_mixture():
 
 def test_training_with_a_teacher_distils(tmp_path):
     data = _random_data()
-    teacher = train(Recipe(variant="dense", epochs=1, batch_size=16, train_images=48), tmp_path / "teacher",
-                    threads=1, log=lambda _: None, data=data)
+    train(Recipe(variant="dense", epochs=1, batch_size=16, train_images=48), tmp_path / "teacher",
+          threads=1, log=lambda _: None, data=data)
     recipe = Recipe(variant="postact", epochs=1, batch_size=16, train_images=48, threshold_init=0.5,
                     warm_start=str(tmp_path / "teacher" / "model.pt"),
                     teacher=str(tmp_path / "teacher" / "model.pt"))
-    plain = train(Recipe(**{**recipe.__dict__, "teacher": None}), tmp_path / "plain", threads=1,
+    plain = train(replace(recipe, teacher=None), tmp_path / "plain", threads=1,
                   log=lambda _: None, data=data)
     distilled = train(recipe, tmp_path / "distilled", threads=1, log=lambda _: None, data=data)
-    assert distilled["recipe"]["teacher"].endswith("model.pt") and teacher["test_accuracy"] >= 0
+    assert distilled["recipe"]["teacher"].endswith("model.pt")
     assert distilled["history"][0]["train_loss"] != plain["history"][0]["train_loss"]
     a, _ = load_model(tmp_path / "plain" / "model.pt")
     b, _ = load_model(tmp_path / "distilled" / "model.pt")
