@@ -50,6 +50,42 @@ def test_shipped_checkpoint_reproduces_the_trace_bit_for_bit(tmp_path):
     assert path.read_bytes() == DEFAULT_TRACE.read_bytes()
 
 
+def test_shipped_decisions_do_not_depend_on_the_order_of_summation():
+    """Every gate's float64 pre-threshold value, recomputed by an independent GEMM (another
+    order of summation), lies on the same side of its threshold as in the trace, and farther
+    from it than any CPU's float64 kernels can move it: the export reproduces on any CPU."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+    from workloads.data import normalize
+    from workloads.export import EXPORT_DTYPE, float64_copy
+    from workloads.gating import gated_convs
+    from workloads.train import load_model
+
+    model = float64_copy(load_model(CHECKPOINT)[0])
+    inputs: dict[str, list] = {name: [] for name, _ in gated_convs(model)}
+    hooks = [module.register_forward_hook(lambda m, i, o, name=name: inputs[name].append(i[0]))
+             for name, module in gated_convs(model)]
+    with np.load(INPUTS) as shipped, torch.no_grad():
+        model(normalize(shipped["pixels"]).to(EXPORT_DTYPE))
+    for hook in hooks:
+        hook.remove()
+    smallest = np.inf
+    with open_trace(DEFAULT_TRACE) as trace:
+        for name, module in gated_convs(model):
+            x = torch.cat(inputs[name])
+            columns = F.unfold(x, module.kernel_size, padding=module.padding, stride=module.stride).numpy()
+            weights = (module.weight * module.base_mask).detach().reshape(module.out_channels, -1).numpy()
+            partial = np.einsum("ok,nkp->nop", weights, columns, optimize=False)  # not torch's order
+            scale = np.sqrt(module.bn.running_var.numpy() + module.bn.eps)
+            z = (partial - module.bn.running_mean.numpy()[:, None]) / scale[:, None] \
+                - module.threshold.detach().numpy()[:, None]
+            bits = trace.read(name).reshape(z.shape)
+            np.testing.assert_array_equal(z > 0, bits, err_msg=name)
+            smallest = min(smallest, float(np.abs(z).min()))
+    # float64 kernels differ by ~1e-13 here; a margin of 1e-9 leaves four orders of magnitude
+    assert smallest > 1e-9, smallest
+
+
 def test_shipped_checkpoint_meets_the_targets_and_records_its_accuracy():
     torch = pytest.importorskip("torch")
     saved = torch.load(CHECKPOINT, map_location="cpu", weights_only=False)

@@ -15,7 +15,7 @@ F = torch.nn.functional
 from accelsim.trace.format import open_trace  # noqa: E402
 from accelsim.workload.networks import get_network  # noqa: E402
 from workloads.data import DatasetMissing, _read_idx, augment, load_fashion_mnist  # noqa: E402
-from workloads.export import ExportError, capture_decisions, export_trace  # noqa: E402
+from workloads.export import ExportError, capture_decisions, export_trace, float64_copy  # noqa: E402
 from workloads.gating import CGConv2d, gated_convs, threshold_loss  # noqa: E402
 from workloads.macs import layer_macs, mac_reduction  # noqa: E402
 from workloads.models import resnet20  # noqa: E402
@@ -277,7 +277,7 @@ def _forward_decisions(model, images):
 def test_exported_bits_are_the_forward_pass_decisions(tmp_path):
     model = _tiny_gated_model()
     images = torch.randn(5, 1, 28, 28)
-    expected = _forward_decisions(model, images)
+    expected = _forward_decisions(float64_copy(model), images.double())  # the precision of export
     path = export_trace(model, images, tmp_path / "t.npz", model_name="tiny", dataset="random",
                         network="resnet20-fmnist", batch_size=2)
     with open_trace(path) as trace:
@@ -338,13 +338,15 @@ def test_a_second_gated_module_written_differently_exports(tmp_path):
     images = torch.randn(5, 1, 9, 7)
     path = export_trace(model, images, tmp_path / "toy.npz", model_name="toy", dataset="random",
                         batch_size=5)
-    toy = model[1]
+    exact = float64_copy(model)  # the export decides in float64
+    with torch.no_grad():
+        exact(images.double())
     with open_trace(path) as trace:
         assert trace.layer_names == ["1"]
         layer = trace.layer("1")
         assert (layer.in_h, layer.in_w, layer.out_h, layer.out_w, layer.stride) == (9, 7, 5, 4, 2)
         assert layer.thresholds is None
-        np.testing.assert_array_equal(trace.read("1"), toy.recorded[-1].numpy())
+        np.testing.assert_array_equal(trace.read("1"), exact[1].recorded[-1].numpy())
 
 
 def test_a_module_missing_protocol_attributes_is_named():

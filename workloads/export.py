@@ -17,11 +17,18 @@ gated layer. It must provide:
 A forward hook on each such module calls ``gate_decision`` on the module's own input in
 eval mode, so the trace holds exactly the decisions of the model's forward pass. Layers are
 named by their module path (``layer2.0.conv1``), matching accelsim's network shapes.
+
+**Reproducible on any CPU.** The export runs a float64 copy of the model. float32 kernels
+differ from CPU to CPU in their order of summation, and partial sums that land within float32
+rounding of a threshold flip between machines; in float64 the kernels differ by about 1e-13
+relative, far below the smallest distance of a shipped partial sum from its threshold (see
+``docs/workloads.md``), so the same checkpoint and inputs give the same bits everywhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import sys
 from collections.abc import Mapping
@@ -38,6 +45,11 @@ from accelsim.trace.format import TraceInfo, TraceLayer, TraceWriter, pack_masks
 
 REQUIRED = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "gate_groups",
             "base_fraction")
+
+
+#: The precision every export computes in: float64, so decisions do not depend on a CPU's
+#: float32 kernels.
+EXPORT_DTYPE = torch.float64
 
 
 class ExportError(ValueError):
@@ -85,11 +97,18 @@ def _trace_layer(name: str, module: nn.Module, x: torch.Tensor, decisions: torch
                       thresholds=thresholds)
 
 
+def float64_copy(model: nn.Module) -> nn.Module:
+    """An eval-mode float64 copy of ``model``: the one every export runs."""
+    return copy.deepcopy(model).to(EXPORT_DTYPE).eval()
+
+
 @torch.no_grad()
 def capture_decisions(model: nn.Module, images: torch.Tensor, batch_size: int = 64
                       ) -> tuple[dict[str, TraceLayer], dict[str, np.ndarray]]:
-    """Run ``images`` through ``model`` in eval mode; per gated layer, its geometry and its
-    packed decisions ``(images, bytes per image)``."""
+    """Run ``images`` through a float64 copy of ``model`` in eval mode; per gated layer, its
+    geometry and its packed decisions ``(images, bytes per image)``."""
+    model = float64_copy(model)
+    images = images.to(EXPORT_DTYPE)
     modules = gated_modules(model)
     layers: dict[str, TraceLayer] = {}
     packed: dict[str, list[np.ndarray]] = {name: [] for name, _ in modules}
@@ -108,8 +127,6 @@ def capture_decisions(model: nn.Module, images: torch.Tensor, batch_size: int = 
             packed[name].append(pack_masks(decisions.cpu().numpy().astype(bool)))
         return hook
 
-    was_training = model.training
-    model.eval()
     hooks = [module.register_forward_hook(hook_for(name)) for name, module in modules]
     try:
         for start in range(0, len(images), batch_size):
@@ -117,7 +134,6 @@ def capture_decisions(model: nn.Module, images: torch.Tensor, batch_size: int = 
     finally:
         for hook in hooks:
             hook.remove()
-        model.train(was_training)
     missing = [name for name, chunks in packed.items() if not chunks]
     if missing:
         raise ExportError(f"gated modules never called in forward: {', '.join(missing)}")
@@ -152,9 +168,10 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, images: int = 256
         if not 0 < images <= len(pixels):
             raise ExportError(f"--images {images}: expected 1 to {len(pixels)}")
         pixels, labels = pixels[:images], labels[:images]
-    x = normalize(pixels).contiguous(memory_format=torch.channels_last)  # as in training
-    with torch.no_grad():
-        predictions = torch.cat([model(x[i:i + 256]).argmax(1) for i in range(0, len(x), 256)])
+    x = normalize(pixels)
+    with torch.no_grad():  # in the precision of the decisions, so they too reproduce on any CPU
+        exact = float64_copy(model)
+        predictions = torch.cat([exact(x[i:i + 256].to(EXPORT_DTYPE)).argmax(1) for i in range(0, len(x), 256)])
     provenance = {
         "checkpoint": Path(checkpoint).name, "checkpoint_sha256": file_digest(checkpoint),
         "recipe": meta["recipe"], "stage": meta.get("stage"), "torch": meta["torch"],
