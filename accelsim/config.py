@@ -20,13 +20,16 @@ from typing import Any
 from accelsim.arch.dataflow import DATAFLOWS
 from accelsim.arch.timing import TIMINGS
 from accelsim.errors import ConfigError
+from accelsim.limits import (BANDWIDTH_RANGE, CLOCK_MHZ_RANGE, MAX_CONFIG_BYTES, MAX_ENERGY_PJ,
+                             SRAM_KIB_RANGE, read_bounded)
 
 
 MAX_ARRAY_SIDE = 1 << 16  # PEs along one side; larger arrays are surely a typo
 
 
-def _describe(text: str, kind: str, allow_inf: bool = False) -> dict[str, Any]:
-    return {"doc": text, "kind": kind, "allow_inf": allow_inf}
+def _describe(text: str, kind: str, allow_inf: bool = False,
+              bounds: tuple[float, float] | None = None) -> dict[str, Any]:
+    return {"doc": text, "kind": kind, "allow_inf": allow_inf, "bounds": bounds}
 
 
 @dataclass(frozen=True)
@@ -44,16 +47,18 @@ class HardwareConfig:
     timing: str = field(default="physical", metadata=_describe(
         "cycle-counting convention: physical or scalesim", "timing"))
     ifmap_sram_kib: float = field(default=64.0, metadata=_describe(
-        "input feature-map SRAM, KiB (both halves of the double buffer)", "positive"))
+        "input feature-map SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE))
     filter_sram_kib: float = field(default=64.0, metadata=_describe(
-        "filter SRAM, KiB (both halves of the double buffer)", "positive"))
+        "filter SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE))
     ofmap_sram_kib: float = field(default=64.0, metadata=_describe(
-        "output/partial-sum SRAM, KiB (both halves of the double buffer)", "positive"))
+        "output/partial-sum SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE))
     dram_bandwidth_bytes_per_cycle: float = field(default=16.0, metadata=_describe(
-        "DRAM bandwidth, bytes per array cycle (inf: never a stall)", "positive", allow_inf=True))
+        "DRAM bandwidth, bytes per array cycle (inf: never a stall)", "positive", allow_inf=True,
+        bounds=BANDWIDTH_RANGE))
     dram_latency_cycles: int = field(default=100, metadata=_describe(
         "DRAM latency, array cycles", "count"))
-    clock_mhz: float = field(default=1000.0, metadata=_describe("array clock, MHz", "positive"))
+    clock_mhz: float = field(default=1000.0, metadata=_describe("array clock, MHz", "positive",
+                                                                  bounds=CLOCK_MHZ_RANGE))
     operand_bits: int = field(default=8, metadata=_describe("bits per input and weight", "bits"))
     accumulator_bits: int = field(default=32, metadata=_describe(
         "bits per partial sum / accumulator", "bits"))
@@ -107,6 +112,11 @@ def _positive(name: str, value: Any, meta: Any) -> float:
     if not ok or math.isnan(value) or value <= 0 or (math.isinf(value) and not meta["allow_inf"]):
         kind = "a positive number" + (" or inf" if meta["allow_inf"] else "")
         raise ConfigError(f"{name}: expected {kind}, got {value!r}")
+    low, high = meta["bounds"] or (0.0, math.inf)
+    # outside these, cycle and energy totals overflow or lose all meaning
+    if not math.isinf(value) and not low <= value <= high:
+        raise ConfigError(f"{name}: expected a number from {low:g} to {high:g}"
+                          + (" or inf" if meta["allow_inf"] else "") + f", got {value!r}")
     return float(value)
 
 
@@ -132,9 +142,11 @@ def _overrides(name: str, value: Any, meta: Any) -> tuple[tuple[str, float], ...
         raise ConfigError(f"{name}: expected a table of entry = number") from None
     checked = []
     for key, entry in items:
-        ok = isinstance(entry, (int, float)) and not isinstance(entry, bool) and math.isfinite(entry) and entry >= 0
+        ok = (isinstance(entry, (int, float)) and not isinstance(entry, bool)
+              and math.isfinite(entry) and 0 <= entry <= MAX_ENERGY_PJ)
         if not isinstance(key, str) or not ok:
-            raise ConfigError(f"energy.{key}: expected a non-negative number, got {entry!r}")
+            raise ConfigError(f"energy.{key}: expected a non-negative number up to {MAX_ENERGY_PJ:g}, "
+                              f"got {entry!r}")
         checked.append((key, float(entry)))
     return tuple(sorted(checked))
 
@@ -288,6 +300,11 @@ def load_scalesim_config(path: str | Path, base: HardwareConfig = DEFAULT_CONFIG
         if not bandwidth > 0:
             raise ConfigError(f"{path}: Bandwidth: expected a positive number, got {bandwidth!r}")
         values["dram_bandwidth_bytes_per_cycle"] = bandwidth * base.word_bytes
+        try:
+            base.replace(dram_bandwidth_bytes_per_cycle=values["dram_bandwidth_bytes_per_cycle"])
+        except ConfigError as error:
+            raise ConfigError(f"{path}: Bandwidth (times word_bytes = {base.word_bytes}): "
+                              f"{str(error).split(': ', 1)[1]}") from None
     else:
         raise ConfigError(f"{path}: Bandwidth: expected a number when InterfaceBandwidth = USER")
     sparsity = section("sparsity").get("sparsitysupport", ("", "false"))[1]
@@ -297,18 +314,20 @@ def load_scalesim_config(path: str | Path, base: HardwareConfig = DEFAULT_CONFIG
     used = set(SCALESIM_KEYS) | set(SCALESIM_BANDWIDTH_KEYS)
     ignored = sorted(written for name in parser.sections() for key, (written, _) in section(name).items()
                      if not (name in ("architecture_presets", "run_presets") and key in used))
-    return base.replace(**values), ignored
+    try:
+        return base.replace(**values), ignored
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
 
 
 def _read_text(path: Path) -> str:
-    """A config file's text; a missing or unreadable file is a :class:`ConfigError`."""
+    """A config file's text; a missing, unreadable, non-regular or oversized file is a
+    :class:`ConfigError`."""
+    data = read_bounded(path, ConfigError, MAX_CONFIG_BYTES)
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or type(error).__name__
-        raise ConfigError(f"{path}: cannot be read ({reason})") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: cannot be read ({type(error).__name__})") from None
 
 
 def _number(path: Path, key: str, text: str, integer: bool) -> float | int:

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from accelsim.errors import ConfigError
+from accelsim.limits import MAX_ENERGY_PJ
 
 PROFILES = ("accelergy45", "horowitz45")
 SRAM_BUFFERS = ("ifmap", "filter", "ofmap")
@@ -36,7 +37,16 @@ def load_profile(name: str) -> dict[str, Any]:
         inherited = {key: {**entry, "source": f"{entry['source']} [from {base_name}]"}
                      for key, entry in base["entries"].items() if key not in profile["entries"]}
         profile = {**base, **profile, "entries": {**inherited, **profile["entries"]}}
+    for key, entry in profile["entries"].items():
+        if not _sane(entry.get("value")):
+            raise ConfigError(f"energy profile {name}: {key}: expected a non-negative number up to "
+                              f"{MAX_ENERGY_PJ:g}, got {entry.get('value')!r}")
     return profile
+
+
+def _sane(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and 0 <= value <= MAX_ENERGY_PJ)
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,20 @@ def _logic_scale(profile: dict, node: int) -> float:
 
 def energy_table(config) -> EnergyTable:
     """The energy of every action for ``config`` (profile, node, widths, SRAM sizes, DRAM
-    type, clock, overrides)."""
+    type, clock, overrides). Every action must come out a finite number of at most
+    :data:`~accelsim.limits.MAX_ENERGY_PJ` pJ, so that no total overflows."""
+    try:
+        table = _resolve(config)
+    except (OverflowError, ZeroDivisionError) as error:  # e.g. an overridden exponent
+        raise ConfigError(f"energy: the overridden entries give no finite energy table ({error.args[-1]})") from None
+    for action in table.actions:
+        if not _sane(action.value):
+            raise ConfigError(f"energy.{action.name}: resolves to {action.value:g} pJ; expected a "
+                              f"non-negative number up to {MAX_ENERGY_PJ:g} (check the sizes, clock and [energy] entries)")
+    return table
+
+
+def _resolve(config) -> EnergyTable:
     profile = load_profile(config.energy_profile)
     raw = {key: entry["value"] for key, entry in profile["entries"].items()}
     overrides = dict(config.energy_overrides)

@@ -20,7 +20,7 @@ import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 
 from accelsim.errors import TraceError
+from accelsim.limits import (INFLATE_ALLOWANCE, MAX_INFLATE_RATIO, MAX_LAYERS, MAX_MANIFEST_BYTES,
+                             MAX_IMAGE_DECISIONS, check_regular_file)
 
 FORMAT_NAME = "accelsim-gate-trace"
 FORMAT_VERSION = 1
@@ -35,6 +37,8 @@ MANIFEST_MEMBER = "manifest.npy"
 GATES_PREFIX = "gates/"
 MAX_SIZE = 1 << 31
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+#: bytes read at a time by :meth:`GateTrace.validate`
+VALIDATE_CHUNK_BYTES = 16 << 20
 #: what zipfile and zlib raise on a damaged archive (a flipped compression method is a
 #: NotImplementedError, a flipped encryption flag a RuntimeError)
 ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError,
@@ -108,11 +112,14 @@ class TraceInfo:
 
 # -- validation of the manifest ------------------------------------------------------------
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    for key in keys:
-        if keys.count(key) > 1:
-            raise ValueError(f"key {key!r} appears twice")
-    return dict(pairs)
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"key {key!r} appears twice")
+            seen.add(key)
+    return result
 
 
 def _no_constant(name: str) -> Any:
@@ -173,6 +180,11 @@ def _parse_layer(path: Path, index: int, record: Any) -> TraceLayer:
         if values[f"out_{axis}"] != out:
             raise _fail(path, f"{where}.out_{axis}", f"expected {out} (from in_{axis}, "
                         f"kernel_{axis}, stride, padding_{axis}), got {values[f'out_{axis}']}")
+    decisions = values["out_channels"] * values["out_h"] * values["out_w"]
+    if decisions > MAX_IMAGE_DECISIONS:
+        raise _fail(path, f"{where}.out_channels", f"{decisions:,} decisions per image (out_channels·"
+                    f"out_h·out_w), more than the {MAX_IMAGE_DECISIONS:,} allowed "
+                    "(accelsim.limits.MAX_IMAGE_DECISIONS)")
     groups = values["gate_groups"]
     if values["out_channels"] % groups or values["in_channels"] % groups:
         raise _fail(path, f"{where}.gate_groups", f"expected a divisor of in_channels "
@@ -212,11 +224,15 @@ def parse_manifest(path: Path, manifest: Any) -> tuple[TraceInfo, tuple[TraceLay
         raise _fail(path, "manifest.provenance", "expected an object")
     if not isinstance(manifest["layers"], list) or not manifest["layers"]:
         raise _fail(path, "manifest.layers", "expected a non-empty list")
+    if len(manifest["layers"]) > MAX_LAYERS:
+        raise _fail(path, "manifest.layers", f"{len(manifest['layers']):,} layers, more than the "
+                    f"{MAX_LAYERS:,} allowed (accelsim.limits.MAX_LAYERS)")
     layers = tuple(_parse_layer(path, i, record) for i, record in enumerate(manifest["layers"]))
-    names = [layer.name for layer in layers]
-    for name in names:
-        if names.count(name) > 1:
-            raise _fail(path, "manifest.layers", f"layer {name!r} appears twice")
+    names: set[str] = set()
+    for layer in layers:
+        if layer.name in names:
+            raise _fail(path, "manifest.layers", f"layer {layer.name!r} appears twice")
+        names.add(layer.name)
     info = TraceInfo(model=_text(path, "manifest.model", manifest["model"]),
                      dataset=_text(path, "manifest.dataset", manifest["dataset"]), images=images,
                      accuracy=None if accuracy is None else float(accuracy), network=network,
@@ -234,6 +250,7 @@ class GateTrace:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        check_regular_file(self.path, TraceError)
         try:
             self._zip = zipfile.ZipFile(self.path)
         except FileNotFoundError:
@@ -241,13 +258,16 @@ class GateTrace:
         except ARCHIVE_ERRORS as error:
             raise TraceError(f"{self.path}: not a gate trace (not a readable .npz archive: {error})") from None
         try:
+            names = self._zip.namelist()
+            if len(set(names)) != len(names):
+                seen: set[str] = set()
+                repeated = sorted({name for name in names if name in seen or seen.add(name)})
+                raise _fail(self.path, repeated[0], "member appears twice in the archive")
+            self._check_inflation()
             self.info, self.layers = parse_manifest(self.path, self._read_manifest())
+            self._by_name = {layer.name: layer for layer in self.layers}
             self._offsets = {layer.name: self._check_member(layer) for layer in self.layers}
             self._verified: set[str] = set()
-            names = self._zip.namelist()
-            repeated = sorted({name for name in names if names.count(name) > 1})
-            if repeated:
-                raise _fail(self.path, repeated[0], "member appears twice in the archive")
             members = set(names) - {MANIFEST_MEMBER} - {layer.member for layer in self.layers}
             if members:
                 raise _fail(self.path, sorted(members)[0], "member not described in the manifest")
@@ -274,10 +294,20 @@ class GateTrace:
         return [layer.name for layer in self.layers]
 
     def layer(self, name: str) -> TraceLayer:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
+        layer = self._by_name.get(name)
+        if layer is not None:
+            return layer
         raise TraceError(f"{self.path}: no gated layer {name!r}; the trace has: {', '.join(self.layer_names)}")
+
+    def _check_inflation(self) -> None:
+        """Refuse, before inflating anything, a compressed member that would inflate to far
+        more than it occupies in the file (a "zip bomb")."""
+        for info in self._zip.infolist():
+            if (info.compress_type != zipfile.ZIP_STORED
+                    and info.file_size > MAX_INFLATE_RATIO * info.compress_size + INFLATE_ALLOWANCE):
+                raise _fail(self.path, info.filename, f"compressed {info.compress_size:,} bytes would "
+                            f"inflate to {info.file_size:,}, more than {MAX_INFLATE_RATIO} times "
+                            "(accelsim.limits.MAX_INFLATE_RATIO); store members uncompressed")
 
     def _member_header(self, member: str):
         """Open a member and read its .npy header; returns (handle, shape, dtype, fortran)."""
@@ -300,10 +330,19 @@ class GateTrace:
         return handle, shape, dtype, fortran
 
     def _read_manifest(self) -> Any:
+        try:
+            size = self._zip.getinfo(MANIFEST_MEMBER).file_size
+        except KeyError:
+            raise _fail(self.path, MANIFEST_MEMBER, "missing from the archive") from None
+        if size > MAX_MANIFEST_BYTES:
+            raise _fail(self.path, MANIFEST_MEMBER, f"{size:,} bytes, more than the {MAX_MANIFEST_BYTES:,} "
+                        "allowed (accelsim.limits.MAX_MANIFEST_BYTES)")
         handle, shape, dtype, fortran = self._member_header(MANIFEST_MEMBER)
         with handle:
             if dtype != np.uint8 or len(shape) != 1:
                 raise _fail(self.path, MANIFEST_MEMBER, f"expected a 1-D uint8 array, got {dtype} {shape}")
+            if shape[0] > size:
+                raise _fail(self.path, MANIFEST_MEMBER, "size does not match its header")
             try:
                 raw = handle.read(shape[0])
                 rest = handle.read()  # reading to the end makes zipfile check the CRC
@@ -319,6 +358,8 @@ class GateTrace:
 
     def _check_member(self, layer: TraceLayer) -> int:
         """Check a layer member's header; returns the byte offset of its data."""
+        # only the header is read here (numpy bounds its size); the data's size is checked
+        # against the manifest's images × bytes per image before any of it is read
         handle, shape, dtype, fortran = self._member_header(layer.member)
         with handle:
             offset = handle.tell()
@@ -406,9 +447,10 @@ class GateTrace:
         Returns the problems found, one line each."""
         problems = []
         for layer in self.layers:
+            step = max(1, min(256, VALIDATE_CHUNK_BYTES // layer.bytes_per_image))
             try:
-                for start in range(0, self.images, 256):
-                    self.read_packed(layer.name, slice(start, start + 256))
+                for start in range(0, self.images, step):
+                    self.read_packed(layer.name, slice(start, start + step))
             except TraceError as error:
                 problems.append(str(error))
         return problems
@@ -467,6 +509,28 @@ class TraceWriter:
     def add_packed(self, name: str, packed: np.ndarray) -> None:
         """Add already packed decisions ``(images, bytes_per_image)`` of layer ``name``."""
         self._store(self._take(name), packed)
+
+    def add_packed_chunks(self, name: str, chunks: Iterable[np.ndarray]) -> None:
+        """Add the packed decisions of layer ``name`` as consecutive chunks of images, each
+        ``(n, bytes_per_image)`` uint8: memory holds one chunk, not the layer."""
+        layer = self._take(name)
+        row = layer.bytes_per_image
+        info = zipfile.ZipInfo(layer.member, date_time=ZIP_EPOCH)
+        info.external_attr = 0o644 << 16
+        written = 0
+        with self._zip.open(info, "w", force_zip64=True) as handle:
+            np.lib.format.write_array_header_1_0(
+                handle, {"descr": "|u1", "fortran_order": False, "shape": (self.info.images, row)})
+            for chunk in chunks:
+                if chunk.dtype != np.uint8 or chunk.ndim != 2 or chunk.shape[1] != row:
+                    raise TraceError(f"{self.path}: {name}: expected packed uint8 chunks of {row} bytes "
+                                     f"per image, got {chunk.dtype} {chunk.shape}")
+                written += len(chunk)
+                if written > self.info.images:
+                    break
+                handle.write(np.ascontiguousarray(chunk).tobytes())
+        if written != self.info.images:
+            raise TraceError(f"{self.path}: {name}: expected {self.info.images} images, got {written}")
 
     def _take(self, name: str) -> TraceLayer:
         layer = self._pending.pop(name, None)

@@ -19,8 +19,10 @@ Per gated layer (columns of :func:`layer_statistics`; rates are fractions of dec
 ``flop_reduction``                dense MACs / gated MACs of the layer = 1 / (η + (1 − η)·r)
 ================================  ==============================================================
 
-Correlations use the first :data:`CORRELATION_IMAGES` images (they cost C²·pixels per image);
-everything else uses every image, read in chunks so memory stays bounded.
+Correlations use the first :data:`CORRELATION_IMAGES` images (they cost C²·pixels per image)
+and are left undefined (NaN) for a layer of more than :data:`CORRELATION_CHANNELS` channels;
+everything else uses every image, read in chunks of at most :data:`CHUNK_DECISIONS` decisions
+(or one image) so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from accelsim.trace.format import GateTrace, TraceLayer
 from accelsim.workload.layer import Network
 
 CORRELATION_IMAGES = 64
+#: beyond this many channels the C×C correlation matrices are not computed
+CORRELATION_CHANNELS = 4096
+#: decisions read at once (fewer images per chunk for a large layer)
+CHUNK_DECISIONS = 1 << 22
 STATISTICS = ("on_rate", "on_rate_image_std", "channel_rate_std", "morans_i",
               "corr_within_groups", "corr_across_groups", "no_channel_pixel_fraction",
               "channels_off_fraction")
@@ -45,9 +51,11 @@ class _Accumulator:
     def __init__(self, layer: TraceLayer) -> None:
         self.layer = layer
         channels = layer.out_channels
-        group = np.arange(channels) // (channels // layer.gate_groups)
-        self.same_group = group[:, None] == group[None, :]
-        self.off_diagonal = ~np.eye(channels, dtype=bool)
+        self.correlate = channels <= CORRELATION_CHANNELS
+        if self.correlate:
+            group = np.arange(channels) // (channels // layer.gate_groups)
+            self.same_group = group[:, None] == group[None, :]
+            self.off_diagonal = ~np.eye(channels, dtype=bool)
         self.image_rates: list[np.ndarray] = []
         self.channel_on = np.zeros(channels)
         self.moran_num = self.moran_den = 0.0
@@ -69,7 +77,7 @@ class _Accumulator:
                                     + (deviation[..., 1:, :] * deviation[..., :-1, :]).sum())
         self.moran_den += float((deviation ** 2).sum())
         room = CORRELATION_IMAGES - (self.images - images)
-        if room > 0:
+        if room > 0 and self.correlate:
             self._add_correlations(deviation[:room].reshape(min(room, images), channels, -1))
 
     def _add_correlations(self, deviation: np.ndarray) -> None:
@@ -120,7 +128,8 @@ def mask_statistics(layer: TraceLayer, chunks) -> dict[str, float]:
 
 def layer_statistics(trace: GateTrace, chunk_images: int = 64) -> pd.DataFrame:
     """One row per gated layer of ``trace`` (columns documented in this module)."""
-    rows = [mask_statistics(layer, (masks for _, masks in trace.iter_chunks(layer.name, chunk_images)))
+    rows = [mask_statistics(layer, (masks for _, masks in trace.iter_chunks(
+                layer.name, max(1, min(chunk_images, CHUNK_DECISIONS // layer.decisions_per_image)))))
             for layer in trace.layers]
     return pd.DataFrame(rows)
 

@@ -35,10 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.errors import TraceError
+from accelsim.limits import MAX_SYNTH_BYTES, MAX_SYNTH_IMAGE_DECISIONS, MAX_SYNTH_IMAGES
 from accelsim.trace.format import TraceInfo, TraceLayer, TraceWriter, pack_masks
 from accelsim.workload.layer import Network
 
 CHUNK_IMAGES = 16
+#: decisions generated at once (a chunk holds fewer images of a large layer)
+CHUNK_DECISIONS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -196,8 +199,11 @@ def synthesize(path: str | Path, network: Network, layers: Sequence[TraceLayer],
                provenance: Mapping[str, object] | None = None) -> Path:
     """Write a synthetic trace of ``images`` images for the gated ``layers`` of ``network``.
 
-    ``rates[name]`` is each layer's target on-rate. Returns the path written.
+    ``rates[name]`` is each layer's target on-rate. Returns the path written. The trace's size
+    is checked against :mod:`accelsim.limits` before anything is drawn, and memory holds one
+    chunk of images of one layer at a time.
     """
+    check_synth_size(images, layers, path)
     record = {"generator": "accelsim.trace.synth", "seed": seed, "knobs": asdict(knobs),
               "rates": {layer.name: rates[layer.name] for layer in layers}, **(provenance or {})}
     info = TraceInfo(model="synthetic", dataset="synthetic", images=images, accuracy=None,
@@ -205,7 +211,25 @@ def synthesize(path: str | Path, network: Network, layers: Sequence[TraceLayer],
     with TraceWriter(path, info, layers) as writer:
         for index, layer in enumerate(layers):
             generator = LayerGenerator(layer, rates[layer.name], knobs, seed, index, images)
-            packed = np.concatenate([pack_masks(generator.masks(start, min(start + CHUNK_IMAGES, images)))
-                                     for start in range(0, images, CHUNK_IMAGES)])
-            writer.add_packed(layer.name, packed)
+            step = max(1, min(CHUNK_IMAGES, CHUNK_DECISIONS // layer.decisions_per_image))
+            writer.add_packed_chunks(layer.name, (pack_masks(generator.masks(start, min(start + step, images)))
+                                                  for start in range(0, images, step)))
     return Path(path)
+
+
+def check_synth_size(images: int, layers: Sequence[TraceLayer], path: str | Path = "synthetic trace") -> None:
+    """Raise :class:`TraceError` if a synthetic trace of ``images`` images of ``layers`` would
+    exceed the limits on images, on decisions per image of a layer, or on bytes."""
+    if not isinstance(images, int) or isinstance(images, bool) or not 1 <= images <= MAX_SYNTH_IMAGES:
+        raise TraceError(f"{path}: images: expected an integer from 1 to {MAX_SYNTH_IMAGES:,} "
+                         f"(accelsim.limits.MAX_SYNTH_IMAGES), got {images!r}")
+    for layer in layers:
+        if layer.decisions_per_image > MAX_SYNTH_IMAGE_DECISIONS:
+            raise TraceError(f"{path}: layer {layer.name!r}: {layer.decisions_per_image:,} decisions per image, more "
+                             f"than the {MAX_SYNTH_IMAGE_DECISIONS:,} a synthetic trace draws "
+                             "(accelsim.limits.MAX_SYNTH_IMAGE_DECISIONS)")
+    total = images * sum(layer.bytes_per_image for layer in layers)
+    if total > MAX_SYNTH_BYTES:
+        raise TraceError(f"{path}: images: {images:,} images × {total // images:,} bytes per image is {total:,} "
+                         f"bytes, more than the {MAX_SYNTH_BYTES:,} a synthetic trace may hold "
+                         "(accelsim.limits.MAX_SYNTH_BYTES)")

@@ -20,10 +20,29 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from accelsim.errors import WorkloadError
+from accelsim.limits import MAX_GEMM_DIMENSION, MAX_LAYERS, MAX_OPERAND_ELEMENTS
 
 LAYER_KINDS = ("conv", "fc", "gemm")
 MAX_DIMENSION = 1 << 31  # any one size, channel count or padding
 MAX_MACS = 1 << 62  # keeps every 64-bit counter of a layer exact
+
+
+def gemm_size_problem(m: int, n: int, k: int, groups: int = 1,
+                      terms: tuple[str, str, str] = ("M", "N", "K")) -> str | None:
+    """Why a layer whose GEMM is ``M×N×K`` (N all filters, K per group, ``groups`` groups)
+    is too large to simulate, or None. ``terms`` say how M, N and K were given, for the message."""
+    if m * n * k > MAX_MACS:
+        return f"{m * n * k:,} MACs per image is more than the {MAX_MACS:,} that counters can hold"
+    for name, term, value in zip("MNK", terms, (m, n, k)):
+        if value > MAX_GEMM_DIMENSION:
+            return (f"{term} = {value:,} is more than the {MAX_GEMM_DIMENSION:,} allowed "
+                    f"for {name} (accelsim.limits.MAX_GEMM_DIMENSION)")
+    for operand, elements in (("input", m * k * groups), ("weight", k * n), ("output", m * n)):
+        if elements > MAX_OPERAND_ELEMENTS:
+            return (f"the {operand} operand has {elements:,} elements ({terms[0]} = {m:,}, "
+                    f"{terms[1]} = {n:,}, {terms[2]} = {k:,}), more than the {MAX_OPERAND_ELEMENTS:,} "
+                    "allowed (accelsim.limits.MAX_OPERAND_ELEMENTS)")
+    return None
 
 
 def _integer(value: object) -> int | None:
@@ -103,9 +122,10 @@ class Layer:
             raise WorkloadError(
                 f"{where}: kernel {self.kernel_h}x{self.kernel_w} is larger than the padded input "
                 f"{self.in_h + self.pad_h}x{self.in_w + self.pad_w}")
-        if self.macs > MAX_MACS:
-            raise WorkloadError(f"{where}: {self.macs:,} MACs per image is more than the "
-                                f"{MAX_MACS:,} that counters can hold")
+        problem = gemm_size_problem(self.M, self.N, self.K, self.groups, (
+            "M (out_h·out_w)", "N (out_channels)", "K (in_channels/groups·kernel_h·kernel_w)"))
+        if problem:
+            raise WorkloadError(f"{where}: {problem}")
 
     # -- constructors -----------------------------------------------------------------------
     @classmethod
@@ -175,11 +195,15 @@ class Network:
         object.__setattr__(self, "layers", tuple(self.layers))
         if not self.layers:
             raise WorkloadError(f"network {self.name!r} has no layers")
-        seen: set[str] = set()
+        if len(self.layers) > MAX_LAYERS:
+            raise WorkloadError(f"network {self.name!r}: {len(self.layers):,} layers, more than the "
+                                f"{MAX_LAYERS:,} allowed (accelsim.limits.MAX_LAYERS)")
+        by_name: dict[str, Layer] = {}
         for layer in self.layers:
-            if layer.name in seen:
+            if layer.name in by_name:
                 raise WorkloadError(f"network {self.name!r}: duplicate layer name {layer.name!r}")
-            seen.add(layer.name)
+            by_name[layer.name] = layer
+        object.__setattr__(self, "_by_name", by_name)  # not a field: equality ignores it
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
@@ -188,9 +212,9 @@ class Network:
         return len(self.layers)
 
     def layer(self, name: str) -> Layer:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
+        layer = self._by_name.get(name)
+        if layer is not None:
+            return layer
         raise WorkloadError(f"network {self.name!r} has no layer {name!r}")
 
     @property

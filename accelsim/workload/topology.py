@@ -15,6 +15,10 @@ that this is SCALE-Sim's reading of "depthwise", not ``groups = Channels``; use 
 network or :class:`~accelsim.workload.Layer` for true grouped convolutions).
 
 GEMM form, with a header whose columns are ``Layer, M, N, K``: one ``M×K · K×N`` product per row.
+
+The file is read row by row; a network holds at most :data:`~accelsim.limits.MAX_LAYERS`
+layers (after the expansion of ``DP`` rows) and each layer stays within the GEMM bounds of
+:mod:`accelsim.limits`, checked before the layer is built (see docs/limits.md).
 """
 
 from __future__ import annotations
@@ -24,8 +28,12 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
+from collections.abc import Iterator
+from typing import TextIO
+
 from accelsim.errors import TopologyError, WorkloadError
-from accelsim.workload.layer import Layer, Network
+from accelsim.limits import MAX_LAYERS, MAX_TOPOLOGY_LINE, check_regular_file
+from accelsim.workload.layer import MAX_DIMENSION, Layer, Network, gemm_size_problem
 
 CONV_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width",
                 "Channels", "Num Filter", "Strides")
@@ -52,7 +60,7 @@ def _integers(path: Path, line: int, names: tuple[str, ...], cells: list[str]) -
     return values
 
 
-def _conv_layers(path: Path, line: int, cells: list[str]) -> list[Layer]:
+def _conv_layers(path: Path, line: int, cells: list[str], room: int) -> list[Layer]:
     name = cells[0]
     height, width, kernel_h, kernel_w, channels, filters, stride = _integers(
         path, line, CONV_COLUMNS[1:], cells[1:8])
@@ -63,15 +71,46 @@ def _conv_layers(path: Path, line: int, cells: list[str]) -> list[Layer]:
     out_w = -(-(width - kernel_w + stride) // stride)
     pad_h = (out_h - 1) * stride + kernel_h - height
     pad_w = (out_w - 1) * stride + kernel_w - width
-    if "DP" in name:
+    depthwise = "DP" in name
+    if depthwise and channels > room:
+        raise TopologyError(f"{path}:{line}: Channels: a DP row becomes one layer per channel; "
+                            f"{channels:,} more layers exceed the {MAX_LAYERS:,} a network may have "
+                            "(accelsim.limits.MAX_LAYERS)")
+    # checked on the row's own numbers, before any layer (or list of them) is built; a
+    # number beyond any layer's bounds is left to Layer, which names its field
+    problem = max(height, width, channels, filters, stride) <= MAX_DIMENSION and gemm_size_problem(
+        out_h * out_w, filters, (1 if depthwise else channels) * kernel_h * kernel_w,
+        terms=("output pixels (from IFMAP Height, IFMAP Width, Filter Height, Filter Width, Strides)",
+               "Num Filter", "Filter Height × Filter Width" + ("" if depthwise else " × Channels")))
+    if problem:
+        raise TopologyError(f"{path}:{line}: layer {name!r}: {problem}")
+    if depthwise:
         return [Layer(f"{name}Channel_{index}", 1, filters, height, width, kernel_h, kernel_w,
                       stride, pad_h, pad_w) for index in range(channels)]
     return [Layer(name, channels, filters, height, width, kernel_h, kernel_w, stride, pad_h, pad_w)]
 
 
-def _gemm_layers(path: Path, line: int, cells: list[str]) -> list[Layer]:
+def _gemm_layers(path: Path, line: int, cells: list[str], room: int) -> list[Layer]:
     m, n, k = _integers(path, line, GEMM_COLUMNS[1:], cells[1:4])
+    problem = max(m, n, k) <= MAX_DIMENSION and gemm_size_problem(m, n, k)
+    if problem:
+        raise TopologyError(f"{path}:{line}: layer {cells[0]!r}: {problem}")
     return [Layer.gemm(cells[0], m, n, k)]
+
+
+def _lines(path: Path, handle: TextIO) -> Iterator[str]:
+    """The file's lines, each read with a bounded length: a file without line breaks is an
+    error, not a single huge line."""
+    number = 0
+    while True:
+        line = handle.readline(MAX_TOPOLOGY_LINE + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_TOPOLOGY_LINE:
+            raise TopologyError(f"{path}:{number}: line longer than {MAX_TOPOLOGY_LINE:,} characters "
+                                "(accelsim.limits.MAX_TOPOLOGY_LINE)")
+        yield line
 
 
 def load_topology(path: str | Path, name: str | None = None) -> Network:
@@ -80,18 +119,36 @@ def load_topology(path: str | Path, name: str | None = None) -> Network:
     Errors name the file and the line: ``file.csv:7: Strides: expected a positive integer``.
     """
     path = Path(path)
+    check_regular_file(path, TopologyError)
     try:
-        text = path.read_text()
+        with path.open(newline="") as handle:
+            layers, sparsity_seen = _read_rows(path, csv.reader(_lines(path, handle)))
     except FileNotFoundError:
         raise TopologyError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise TopologyError(f"{path}: cannot be read ({error})") from None
-    rows = [(number, _strip_trailing(cells))
-            for number, cells in enumerate(csv.reader(text.splitlines()), start=1)]
-    rows = [(number, cells) for number, cells in rows if cells]
-    if not rows:
+    if sparsity_seen:
+        warnings.warn(f"{path}: the Sparsity column is ignored: layers run dense "
+                      "(static weight sparsity is not modelled)", stacklevel=2)
+    try:
+        return Network(name or path.stem, tuple(_unique_names(path, layers)))
+    except WorkloadError as error:
+        raise TopologyError(f"{path}: {error}") from None
+
+
+def _read_rows(path: Path, reader) -> tuple[list[Layer], bool]:
+    """The layers of every row after the header, and whether a Sparsity field was seen."""
+    header_line, header = 0, []
+    try:
+        for cells in reader:
+            header = _strip_trailing(cells)
+            if header:
+                header_line = reader.line_num
+                break
+    except csv.Error as error:
+        raise TopologyError(f"{path}:{reader.line_num}: not valid CSV ({error})") from None
+    if not header:
         raise TopologyError(f"{path}: empty topology; expected a header row and one row per layer")
-    header_line, header = rows[0]
     gemm = [cell.upper() for cell in header[1:4]] == ["M", "N", "K"]
     columns = GEMM_COLUMNS if gemm else CONV_COLUMNS
     if not gemm and (len(header) < len(CONV_COLUMNS) or header[1].lower() != "ifmap height"):
@@ -103,22 +160,33 @@ def load_topology(path: str | Path, name: str | None = None) -> Network:
                             f"expected {', '.join(columns)} and optionally Sparsity")
     layers: list[Layer] = []
     sparsity_seen = False
-    for number, cells in rows[1:]:
+    while True:
+        try:
+            cells = next(reader, None)
+        except csv.Error as error:
+            raise TopologyError(f"{path}:{reader.line_num}: not valid CSV ({error})") from None
+        if cells is None:
+            break
+        cells = _strip_trailing(cells)
+        if not cells:
+            continue
+        number = reader.line_num
         # SCALE-Sim reads a trailing Sparsity field whether or not the header names it
         if not len(columns) <= len(cells) <= len(columns) + 1:
             raise TopologyError(f"{path}:{number}: expected {len(columns)} fields "
                                 f"({', '.join(columns)}) and optionally Sparsity, got {len(cells)}")
         sparsity_seen |= len(cells) > len(columns)
+        room = MAX_LAYERS - len(layers)
+        if room <= 0:
+            raise TopologyError(f"{path}:{number}: more than {MAX_LAYERS:,} layers "
+                                "(accelsim.limits.MAX_LAYERS)")
         try:
-            layers.extend((_gemm_layers if gemm else _conv_layers)(path, number, cells))
+            layers.extend((_gemm_layers if gemm else _conv_layers)(path, number, cells, room))
         except WorkloadError as error:
             raise TopologyError(f"{path}:{number}: {error}") from None
     if not layers:
         raise TopologyError(f"{path}: no layers after the header row")
-    if sparsity_seen:
-        warnings.warn(f"{path}: the Sparsity column is ignored: layers run dense "
-                      "(static weight sparsity is not modelled)", stacklevel=2)
-    return Network(name or path.stem, tuple(_unique_names(path, layers)))
+    return layers, sparsity_seen
 
 
 def _unique_names(path: Path, layers: list[Layer]) -> list[Layer]:
