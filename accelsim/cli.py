@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import warnings
@@ -34,8 +35,13 @@ from accelsim.workload import NETWORKS, get_network, load_topology
 from accelsim.workload.layer import Network
 
 DEFAULT_NETWORK = "resnet20-fmnist"
+_TRACE_NAME = "resnet20-fmnist.npz"
+# the source tree's traces/ (a checkout, an editable install), else the copy an install ships
+# inside the package (pyproject.toml maps traces/ to accelsim._traces)
+_TRACE_PLACES = (Path(__file__).resolve().parent.parent / "traces" / _TRACE_NAME,
+                 Path(__file__).resolve().parent / "_traces" / _TRACE_NAME)
 #: The trace ``accelsim run`` uses when given nothing: exported from our trained model.
-DEFAULT_TRACE = Path(__file__).resolve().parent.parent / "traces" / "resnet20-fmnist.npz"
+DEFAULT_TRACE = next((place for place in _TRACE_PLACES if place.is_file()), _TRACE_PLACES[-1])
 
 
 class UsageError(AccelsimError):
@@ -72,6 +78,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
 
 
@@ -136,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                               help="points from a grid file ([base], [axes], [[points]]) instead of the lists")
     sweep_parser.add_argument("--scheduler", metavar="LIST", type=_nonempty, help="as for run (default all)")
     sweep_parser.add_argument("--images", metavar="A:B", type=_nonempty)
+    sweep_parser.add_argument("--calibration", metavar="A:B", type=_nonempty, help="as for run (default 0:16)")
+    sweep_parser.add_argument("--max-points", metavar="N", type=_positive_int, default=None,
+                              help="refuse a grid of more points (default 100,000)")
     sweep_parser.add_argument("--out", metavar="DIR", type=_nonempty, required=True,
                               help="folder for results.csv, summary.csv and the per-point files")
     pool = sweep_parser.add_mutually_exclusive_group()
@@ -153,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "or of accelsim sweep (results.csv, summary.csv)")
     plot_parser.add_argument("--out", metavar="DIR", type=_nonempty, required=True)
     plot_parser.add_argument("--format", default="png,svg", type=_nonempty, help="png, svg or both (default)")
-    plot_parser.add_argument("--clock-mhz", type=float, default=1000.0, help="clock of the latency axis")
+    plot_parser.add_argument("--clock-mhz", type=_positive_float, default=None,
+                             help="clock of the latency axis (default: the clock the results were run at)")
 
     table_parser = commands.add_parser("energy-table", help="print the energy table in force, with units and sources")
     _hardware_options(table_parser)
@@ -259,7 +279,10 @@ def _command_run(args: argparse.Namespace) -> int:
     images = _image_slice("--images", args.images)
     calibration = _image_slice("--calibration", args.calibration)
     nothing_given = args.trace is None and args.network is None and args.topology is None
-    if nothing_given and DEFAULT_TRACE.exists():
+    if nothing_given:
+        if not DEFAULT_TRACE.is_file():  # never fall back to a dense run unasked
+            raise UsageError(f"the shipped trace {DEFAULT_TRACE} is not installed; give a TRACE, "
+                             "or --network NAME for a dense run")
         args.trace = str(DEFAULT_TRACE)
     schedulers = _scheduler_names(args.scheduler, args.trace is not None)
     if args.trace is None:
@@ -494,21 +517,21 @@ def _sweep_axes(args: argparse.Namespace) -> dict[str, list]:
     return axes
 
 
-def _sweep_configs(args: argparse.Namespace, base: HardwareConfig) -> list[HardwareConfig]:
+def _sweep_configs(args: argparse.Namespace, base: HardwareConfig, max_points: int) -> list[HardwareConfig]:
+    from accelsim.sweep import check_points, grid, load_grid
+
     axes = _sweep_axes(args)
     if args.grid is not None:
         if axes:
             raise UsageError("--grid: give the points either in the grid file or as lists, not both")
-        from accelsim.sweep import load_grid
-
-        return load_grid(args.grid, base)
-    from accelsim.sweep import grid
-
+        return load_grid(args.grid, base, max_points)
     arrays = list(zip(axes.pop("array_rows", [base.array_rows]), axes.pop("array_cols", [base.array_cols])))
+    # counted, not built: a grid of 10^12 points must be refused before it fills the memory
+    check_points(len(arrays) * math.prod(len(values) for values in axes.values()), max_points, "sweep")
     configs = []
     for rows, cols in arrays:
         try:
-            configs += grid(base.replace(array_rows=rows, array_cols=cols), axes)
+            configs += grid(base.replace(array_rows=rows, array_cols=cols), axes, max_points)
         except ConfigError as error:
             raise ConfigError(f"--{error}") from None
     return configs
@@ -527,7 +550,7 @@ def _dask_executor(address: str):
 
 
 def _command_sweep(args: argparse.Namespace) -> int:
-    from accelsim.sweep import run_sweep
+    from accelsim.sweep import MAX_POINTS, run_sweep
 
     notes: list[str] = []
     base = DEFAULT_CONFIG
@@ -535,17 +558,20 @@ def _command_sweep(args: argparse.Namespace) -> int:
         base = load_config(args.config)
     elif args.scalesim_config is not None:
         base, _ = _noting_warnings(notes, load_scalesim_config, args.scalesim_config)
-    configs = _sweep_configs(args, base)
+    max_points = args.max_points or MAX_POINTS
+    configs = _sweep_configs(args, base, max_points)
     images = _image_slice("--images", args.images) or slice(None)
+    calibration = _image_slice("--calibration", args.calibration)
     schedulers = _scheduler_names(args.scheduler, True)
     with open_trace(args.trace) as trace:
         network = _trace_network(args, notes, trace.info.network)
         if network is None:
             raise TraceError(f"{args.trace}: give --network or --topology for the trace's network")
         match_trace(network, trace.layers, trace.path)
-        from accelsim.simulate import _image_range
+        from accelsim.simulate import _image_range, calibration_window
 
         _image_range(trace, images)
+        _image_range(trace, calibration_window(trace, calibration), "calibration")
 
     from tqdm import tqdm
 
@@ -555,16 +581,24 @@ def _command_sweep(args: argparse.Namespace) -> int:
         except ImportError:
             raise UsageError("--parquet: needs pyarrow (pip install 'accelsim[parquet]')") from None
     client, executor = _dask_executor(args.dask) if args.dask else (None, None)
-    bar = tqdm(total=len(configs), unit="point", disable=args.quiet, file=sys.stderr)
+    bars = []  # drawn from the first progress report, once the sweep has started
 
     def progress(done: int, total: int) -> None:
-        bar.update(done - bar.n)
+        if not bars:
+            bars.append(tqdm(total=total, unit="point", disable=args.quiet, file=sys.stderr))
+        bars[0].update(done - bars[0].n)
 
     try:
         result = run_sweep(network, args.trace, configs, args.out, schedulers, images, args.resume,
-                           executor=executor, workers=args.workers, progress=progress, parquet=args.parquet)
+                           executor=executor, workers=args.workers, progress=progress, parquet=args.parquet,
+                           calibration=calibration, max_points=max_points)
+    except BaseException:
+        for bar in bars:  # closed below without a trace: an error is one line
+            bar.leave = False
+        raise
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
         if client is not None:
             client.close()
     if not args.quiet:
@@ -576,36 +610,22 @@ def _command_sweep(args: argparse.Namespace) -> int:
 
 
 def _command_plot(args: argparse.Namespace) -> int:
-    folder = Path(args.results)
-    sweep = (folder / "results.csv").exists()
-    tables = {}
-    for name, file_name in (("layers", "results.csv" if sweep else "layers.csv"), ("summary", "summary.csv")):
-        path = folder / file_name
-        try:
-            tables[name] = pd.read_csv(path)
-        except FileNotFoundError:
-            raise UsageError(f"{path}: no such file; expected the output folder of accelsim run or sweep --out") from None
-        except (OSError, ValueError) as error:
-            raise UsageError(f"{path}: cannot be read as a results table ({error})") from None
-    missing = [column for column in ("scheduler", "speedup_vs_dense", "energy_total_pj")
-               if column not in tables["summary"].columns]
-    if missing:
-        raise UsageError(f"{folder / 'summary.csv'}: {missing[0]}: missing; expected a summary from accelsim run")
     formats = [value.strip() for value in args.format.split(",") if value.strip()]
     if not formats or any(value not in ("png", "svg") for value in formats):
         raise UsageError(f"--format: expected png, svg or both, got {args.format!r}")
+    from accelsim.plots import read_results
+
+    layers, summary, sweep = read_results(args.results)
     import matplotlib
 
     matplotlib.use("Agg")  # files only: never open a window
     from accelsim.plots import write_figures, write_sweep_figures
 
-    if sweep and "point" not in tables["summary"].columns:
-        raise UsageError(f"{folder / 'summary.csv'}: point: missing; expected a summary from accelsim sweep")
     writer = write_sweep_figures if sweep else write_figures
     try:
-        written = writer(tables["layers"], tables["summary"], args.out, formats, args.clock_mhz)
+        written = writer(layers, summary, args.out, formats, args.clock_mhz)
     except OSError as error:
-        raise UsageError(f"--out {args.out}: cannot write the figures ({error.strerror})") from None
+        raise UsageError(f"--out {args.out}: cannot write the figures ({error.strerror or error})") from None
     print(f"wrote {len(written)} figures to {args.out}")
     return 0
 

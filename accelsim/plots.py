@@ -2,11 +2,14 @@
 
 Each function takes the ``summary`` or ``layers`` table (columns in :mod:`accelsim.report`) and
 returns a matplotlib Figure; :func:`write_figures` writes them all. Axes carry units; schedulers
-keep the same colours in every figure.
+keep the same colours in every figure. :func:`read_results` reads and checks the tables of an
+``accelsim run`` or ``accelsim sweep`` output folder, so that no figure is drawn from a cut or
+foreign file.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +20,13 @@ from matplotlib.figure import Figure
 
 from accelsim.config import FIELD_NAMES
 from accelsim.energy.account import ENERGY_COMPONENTS
+from accelsim.errors import AccelsimError
 from accelsim.report import LOST_COLUMNS
+
+
+class ResultsError(AccelsimError, ValueError):
+    """A results table cannot be plotted; the message names the file and the column."""
+
 
 ATTRIBUTION = (("cycles_ideal", "ideal (needed MACs / PEs)"), ("lost_fill_drain", "fill and drain"),
                ("lost_partial_tiles", "partial tiles"), ("lost_group_boundary", "group boundary"),
@@ -49,7 +58,8 @@ def speedup_figure(summary: pd.DataFrame) -> Figure:
         axis.annotate(f"{row.realized_fraction:.0%}", (index, row.speedup_vs_dense), ha="center",
                       va="bottom", fontsize=8)
     axis.set_xticks(x, names, rotation=20)
-    top = float(max(summary["flop_reduction"].max(), summary["speedup_vs_dense"].max()))
+    heights = summary[["flop_reduction", "speedup_vs_dense"]].to_numpy(dtype=float)
+    top = float(heights[np.isfinite(heights)].max()) if np.isfinite(heights).any() else 1.0
     axis.set_ylim(0, top * 1.35)
     axis.set_ylabel("× against dense on the same hardware")
     axis.set_title(f"Speedup and FLOP reduction — {_title(summary)}\n(labels: realized fraction)")
@@ -114,13 +124,29 @@ def layers_figure(layers: pd.DataFrame) -> Figure:
     return figure
 
 
-def latency_figure(layers: pd.DataFrame, clock_mhz: float) -> Figure:
-    """Distribution over images of the network latency, per scheduler."""
-    per_image = layers.groupby(["scheduler", "image"], sort=False)["cycles_total"].sum() / clock_mhz / 1e3
+def results_clock_mhz(layers: pd.DataFrame, summary: pd.DataFrame | None = None) -> float | None:
+    """The clock the results were run at: the summary's ``clock_mhz`` column if it has one
+    value, else cycles over latency in ``layers`` (None if they ran no cycles)."""
+    if summary is not None and "clock_mhz" in summary.columns and summary["clock_mhz"].nunique() == 1:
+        return float(summary["clock_mhz"].iloc[0])
+    if "clock_mhz" in layers.columns and layers["clock_mhz"].nunique() == 1:
+        return float(layers["clock_mhz"].iloc[0])
+    latency = float(layers["latency_us"].sum())
+    return float(layers["cycles_total"].sum()) / latency if latency > 0 else None
+
+
+def latency_figure(layers: pd.DataFrame, clock_mhz: float | None = None) -> Figure:
+    """Distribution over images of the network latency, per scheduler: at ``clock_mhz`` if
+    given, else at the clock of the results (their ``latency_us``)."""
+    if clock_mhz is None:
+        per_image = layers.groupby(["scheduler", "image"], sort=False)["latency_us"].sum() / 1e3
+        clock_mhz = results_clock_mhz(layers)
+    else:
+        per_image = layers.groupby(["scheduler", "image"], sort=False)["cycles_total"].sum() / clock_mhz / 1e3
     names = list(dict.fromkeys(layers["scheduler"]))
     figure, axis = plt.subplots(figsize=(7, 4))
     axis.boxplot([per_image.xs(name).to_numpy() for name in names], tick_labels=names)
-    axis.set_ylabel(f"latency per image, ms at {clock_mhz:g} MHz")
+    axis.set_ylabel("latency per image, ms" + (f" at {clock_mhz:g} MHz" if clock_mhz else ""))
     axis.set_title("Latency over images")
     axis.tick_params(axis="x", rotation=20)
     figure.tight_layout()
@@ -215,7 +241,7 @@ def heatmap_figure(summary: pd.DataFrame, value: str = "speedup_vs_dense") -> Fi
 
 
 def write_sweep_figures(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path,
-                        formats: Sequence[str] = ("png", "svg"), clock_mhz: float = 1000.0) -> list[Path]:
+                        formats: Sequence[str] = ("png", "svg"), clock_mhz: float | None = None) -> list[Path]:
     """The sweep figures (speedup vs array, heatmaps of speedup and utilisation) and, for the
     sweep's first point, every figure of :func:`write_figures` under ``first-point/``."""
     figures = {"speedup_vs_array": sweep_speedup_figure(summary),
@@ -240,9 +266,91 @@ def _save(figures: dict[str, Figure], out: Path, formats: Sequence[str]) -> list
 
 
 def write_figures(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path,
-                  formats: Sequence[str] = ("png", "svg"), clock_mhz: float = 1000.0) -> list[Path]:
-    """Write every figure in each format into ``out_dir``; returns the paths."""
+                  formats: Sequence[str] = ("png", "svg"), clock_mhz: float | None = None) -> list[Path]:
+    """Write every figure in each format into ``out_dir``; returns the paths. Latency is at
+    ``clock_mhz`` if given, else at the clock the results were run at."""
     figures = {"speedup": speedup_figure(summary), "attribution": attribution_figure(summary),
                "energy": energy_figure(summary), "layers": layers_figure(layers),
                "latency": latency_figure(layers, clock_mhz)}
     return _save(figures, Path(out_dir), formats)
+
+
+# What the figures read. Counts and energies are never missing in a whole table; a ratio is NaN
+# where its denominator is 0 (a layer of 0 cycles), so it need only be a number.
+_TEXT = {"summary": ("scheduler", "network", "dataflow"), "layers": ("scheduler", "layer")}
+_FINITE = {"summary": ("images", "layers", "array_rows", "array_cols", "cycles_total", "cycles_ideal",
+                       *LOST_COLUMNS, *(f"energy_{component}_pj" for component in ENERGY_COMPONENTS)),
+           "layers": ("image", "cycles_total", "latency_us")}
+_NUMBERS = {"summary": ("speedup_vs_dense", "flop_reduction", "realized_fraction", "pe_utilization"),
+            "layers": ("speedup_vs_dense", "pe_utilization")}
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such file; expected the output folder of accelsim run or sweep --out") from None
+    except OSError as error:
+        raise ResultsError(f"{path}: cannot read ({error.strerror or error})") from None
+    if not data.strip():
+        raise ResultsError(f"{path}: empty; expected a results table")
+    if not data.endswith(b"\n"):  # every table accelsim writes ends with a newline
+        raise ResultsError(f"{path}: truncated (the last row is cut off); rerun to rewrite it")
+    try:
+        table = pd.read_csv(io.BytesIO(data), encoding="utf-8")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ResultsError(f"{path}: cannot be read as a results table ({' '.join(str(error).split())})") from None
+    if table.empty:
+        raise ResultsError(f"{path}: no rows; expected a results table")
+    return table
+
+
+def _check_columns(table: pd.DataFrame, path: Path, kind: str, sweep: bool) -> None:
+    wanted = (*(("point",) if sweep else ()), *_TEXT[kind], *_FINITE[kind], *_NUMBERS[kind])
+    source = "accelsim sweep" if sweep else "accelsim run"
+    for column in wanted:
+        if column not in table.columns:
+            raise ResultsError(f"{path}: {column}: missing; expected a {kind} table from {source}")
+    for column in (*(("point",) if sweep else ()), *_TEXT[kind]):
+        empty = table[column].isna()
+        if empty.any():
+            raise ResultsError(f"{path}: {column}: empty in row {int(empty.to_numpy().argmax()) + 2}")
+    for column in (*_FINITE[kind], *_NUMBERS[kind]):
+        values = pd.to_numeric(table[column], errors="coerce")
+        wrong = values.isna() & table[column].notna()
+        if wrong.any():
+            row = int(wrong.to_numpy().argmax())
+            raise ResultsError(f"{path}: {column}: expected numbers, got {table[column].iloc[row]!r} in row {row + 2}")
+        table[column] = values
+    for column in _FINITE[kind]:
+        bad = ~np.isfinite(table[column].to_numpy(dtype=float))
+        if bad.any():
+            row = int(bad.argmax())
+            raise ResultsError(f"{path}: {column}: expected a finite number in row {row + 2}, got "
+                               f"{table[column].iloc[row]!r}")
+
+
+def read_results(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """``(layers, summary, sweep)`` of an ``accelsim run`` folder (``layers.csv``,
+    ``summary.csv``) or an ``accelsim sweep`` one (``results.csv``, ``summary.csv``), checked:
+    whole files, the columns the figures read, numbers where numbers belong, and one layer row
+    per layer, image and scheduler of the summary. Errors name the file and the column."""
+    folder = Path(folder)
+    sweep = (folder / "results.csv").exists()
+    summary_path, layers_path = folder / "summary.csv", folder / ("results.csv" if sweep else "layers.csv")
+    layers, summary = _read_table(layers_path), _read_table(summary_path)
+    _check_columns(summary, summary_path, "summary", sweep)
+    _check_columns(layers, layers_path, "layers", sweep)
+    by = ["point", "scheduler"] if sweep else ["scheduler"]
+    expected = summary.set_index(by)
+    if expected.index.duplicated().any():
+        raise ResultsError(f"{summary_path}: scheduler: a {'point and ' if sweep else ''}scheduler appears twice")
+    expected = (expected["images"] * expected["layers"]).astype(int)
+    found = layers.groupby(by, sort=False).size()
+    for index in expected.index.union(found.index, sort=False):
+        want, have = int(expected.get(index, 0)), int(found.get(index, 0))
+        if want != have:
+            name = f"{index[1]} of point {index[0]}" if sweep else index
+            raise ResultsError(f"{layers_path}: {have} rows for scheduler {name}, expected {want} "
+                               f"(images x layers in {summary_path.name}): cut short, or from another run")
+    return layers, summary, sweep

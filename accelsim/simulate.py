@@ -31,12 +31,21 @@ class RunResult:
 
 def _image_range(trace: GateTrace, images: slice, what: str = "images") -> range:
     start, stop, step = images.indices(trace.images)
-    beyond = images.start is not None and images.start >= trace.images
+    # a bound past the end is refused, not clipped: 0:999999 must not silently mean 0:N
+    beyond = ((images.start is not None and images.start >= trace.images)
+              or (images.stop is not None and images.stop > trace.images))
     if step != 1 or start >= stop or beyond:
         shown = f"{'' if images.start is None else images.start}:{'' if images.stop is None else images.stop}"
         raise TraceError(f"{trace.path}: {what}: expected a non-empty range of images within "
                          f"0:{trace.images}, got {shown}")
     return range(start, stop)
+
+
+def calibration_window(trace: GateTrace, calibration: slice | None) -> slice:
+    """``calibration``, or by default the first 16 images (fewer if the trace is shorter)."""
+    if calibration is not None:
+        return calibration
+    return slice(0, min(DEFAULT_CALIBRATION_IMAGES, trace.images))
 
 
 def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
@@ -88,7 +97,7 @@ def run_configs(network: Network, configs: Sequence[HardwareConfig],
     else:
         gated = match_trace(network, trace.layers, trace.path)
         indices = _image_range(trace, images)
-        window = _image_range(trace, calibration or slice(0, DEFAULT_CALIBRATION_IMAGES), "calibration")
+        window = _image_range(trace, calibration_window(trace, calibration), "calibration")
         reference = {name: trace.read(name, slice(window.start, window.stop)) for name in gated}
         # dense runs no gates: plan and time it once per config, reuse it for every image
         dense: list[tuple] = [()] * len(configs)

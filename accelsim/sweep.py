@@ -5,33 +5,64 @@ form one task, which reads the trace and plans every fold once and then times th
 its points; tasks run in the workers of any ``concurrent.futures.Executor`` (local processes by
 default, or a Dask ``distributed`` cluster). As each point finishes, its summary and its layer
 rows are written to ``OUT/points/<key>.summary.csv`` and ``OUT/points/<key>.csv`` under
-temporary names and renamed (the layer file last: it marks the point done), so a killed sweep
-loses no finished point and leaves no half-written file; ``resume=True`` skips points whose
-files exist. The key hashes the config, the trace's bytes, the schedulers, the images and the
-accelsim version, so a resumed sweep never mixes in results of another setup. The tables of
-all points, ``OUT/results.csv`` (one row per point, layer, image and scheduler) and
-``OUT/summary.csv`` (one row per point and scheduler), are rebuilt from the point files.
+temporary names and renamed, then ``OUT/points/<key>.done`` records their SHA-256 digests; a
+point counts as done only when both files match that record, so a killed sweep loses no
+finished point and ``resume=True`` recomputes any point whose files are missing, truncated or
+altered. The key hashes every config field, the network's layers, the trace's bytes, the
+schedulers, the image and calibration ranges and the accelsim version, so a resumed sweep never
+mixes in results of another setup. The tables of all points, ``OUT/results.csv`` (one row per
+point, layer, image and scheduler) and ``OUT/summary.csv`` (one row per point and scheduler),
+are rebuilt from the point files.
+
+A sweep holds an exclusive lock on ``OUT/.lock`` while it runs (a second sweep into the same
+folder is refused; the lock dies with the process), local workers die with the sweep even when
+it is killed, and a grid of more than :data:`MAX_POINTS` points is refused before anything runs.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import io
 import itertools
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from accelsim.config import FIELD_NAMES, HardwareConfig, config_from_dict, dumps_config, parse_array
+from accelsim.config import FIELD_NAMES, HardwareConfig, config_from_dict, parse_array
 from accelsim.energy.table import energy_table
-from accelsim.errors import ConfigError
-from accelsim.simulate import plan_key, run_configs
+from accelsim.errors import AccelsimError, ConfigError
+from accelsim.simulate import _image_range, calibration_window, plan_key, run_configs
 from accelsim.trace.format import open_trace
 from accelsim.workload.layer import Network
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: sweeps run unlocked
+    fcntl = None  # type: ignore[assignment]
+
+#: Most points a sweep runs unless the caller raises the limit (``--max-points``): each point
+#: costs two files and a task, and a typo in a list can multiply a grid by thousands.
+MAX_POINTS = 100_000
+
+
+class SweepError(AccelsimError):
+    """A sweep cannot run or write its results; the message names the folder or file."""
 
 #: Columns added to every row: the point's key and memory parameters; any other config field
 #: that varies over the sweep (and is not already a column) follows them.
@@ -46,8 +77,19 @@ def swept_fields(configs: Sequence[HardwareConfig]) -> tuple[str, ...]:
     return (*POINT_COLUMNS[1:], *varying)
 
 
-def grid(base: HardwareConfig, axes: Mapping[str, Iterable]) -> list[HardwareConfig]:
-    """The Cartesian product of ``axes`` (config field → values) applied to ``base``."""
+def check_points(count: int, max_points: int, where: str) -> None:
+    """Refuse a sweep of more than ``max_points`` points before any of them is made."""
+    if count > max_points:
+        raise SweepError(f"{where}: {count:,} points, more than the limit of {max_points:,}; "
+                         "give fewer values (or raise --max-points)")
+
+
+def grid(base: HardwareConfig, axes: Mapping[str, Iterable],
+         max_points: int = MAX_POINTS) -> list[HardwareConfig]:
+    """The Cartesian product of ``axes`` (config field → values) applied to ``base``; more
+    than ``max_points`` points is a :class:`SweepError`, raised before the product is made."""
+    axes = {name: list(values) for name, values in axes.items()}
+    check_points(math.prod(len(values) for values in axes.values()), max_points, "grid")
     names = list(axes)
     return [base.replace(**dict(zip(names, values))) for values in itertools.product(*(axes[n] for n in names))]
 
@@ -65,7 +107,7 @@ def _point_fields(where: str, table: Any) -> dict[str, Any]:
     return fields
 
 
-def load_grid(path: str | Path, base: HardwareConfig) -> list[HardwareConfig]:
+def load_grid(path: str | Path, base: HardwareConfig, max_points: int = MAX_POINTS) -> list[HardwareConfig]:
     """The points of a grid file (TOML) over ``base``::
 
         [base]                 # fields every point shares (optional)
@@ -78,7 +120,8 @@ def load_grid(path: str | Path, base: HardwareConfig) -> list[HardwareConfig]:
         dram_bandwidth_bytes_per_cycle = 8
 
     Keys are :class:`~accelsim.config.HardwareConfig` fields, or ``array = "ROWSxCOLS"``.
-    Errors name the file and the key.
+    Errors name the file and the key; more than ``max_points`` points is refused before any
+    is made.
     """
     path = Path(path)
     try:
@@ -106,13 +149,15 @@ def load_grid(path: str | Path, base: HardwareConfig) -> list[HardwareConfig]:
     for name, values in axes.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{path}: axes.{name}: expected a non-empty list of values")
+    points = document.get("points", [])
+    if not isinstance(points, list):
+        raise ConfigError(f"{path}: points: expected an array of tables ([[points]])")
+    count = (math.prod(len(values) for values in axes.values()) if axes else 0) + len(points)
+    check_points(count, max_points, str(path))
     places = []
     if axes:
         for values in itertools.product(*axes.values()):
             places.append(("axes", point("axes", dict(zip(axes, values)), shared)))
-    points = document.get("points", [])
-    if not isinstance(points, list):
-        raise ConfigError(f"{path}: points: expected an array of tables ([[points]])")
     for index, fields in enumerate(points):
         places.append((f"points[{index}]", point(f"points[{index}]", fields, shared)))
     if not places:
@@ -133,12 +178,22 @@ def file_digest(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def point_key(config: HardwareConfig, trace_digest: str, schedulers: Sequence[str], images: slice) -> str:
+def network_digest(network: Network) -> str:
+    """A digest of the network's name and every field of every layer."""
+    return hashlib.sha256(repr(network).encode()).hexdigest()
+
+
+def point_key(config: HardwareConfig, trace_digest: str, schedulers: Sequence[str], images: range,
+              calibration: range, network: str) -> str:
+    """The name of a point's files: a hash of everything its result depends on (``network``
+    is :func:`network_digest`)."""
     from accelsim import __version__
 
-    text = "\n".join([dumps_config(config), trace_digest, ",".join(schedulers),
-                      f"{images.start}:{images.stop}", __version__])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    fields = repr([(name, getattr(config, name)) for name in FIELD_NAMES])
+    text = "\n".join([fields, network, trace_digest, ",".join(schedulers), f"{images.start}:{images.stop}",
+                      f"{calibration.start}:{calibration.stop}", __version__])
+    # the letter keeps a reader of the tables from taking a key of digits (and an "e") for a number
+    return "p" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -148,6 +203,7 @@ class _Task:
     configs: tuple[HardwareConfig, ...]
     schedulers: tuple[str, ...]
     images: slice
+    calibration: slice
     keys: tuple[str, ...]
     columns: tuple[str, ...]
 
@@ -162,81 +218,214 @@ def _with_point(table: pd.DataFrame, key: str, config: HardwareConfig, columns: 
 
 def _simulate(task: _Task) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
     with open_trace(task.trace) as trace:
-        results = run_configs(task.network, task.configs, task.schedulers, trace, task.images)
+        results = run_configs(task.network, task.configs, task.schedulers, trace, task.images, task.calibration)
     return [(key, _with_point(result.layers, key, config, task.columns),
              _with_point(result.summary, key, config, task.columns))
             for key, config, result in zip(task.keys, task.configs, results)]
 
 
-def _write_atomically(table: pd.DataFrame, path: Path) -> None:
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Initializer of the local workers: a worker must not outlive its sweep, even one killed
+    with SIGKILL (a forked worker waits on its task queue forever otherwise)."""
+    parent = parent or os.getppid()
+    if sys.platform.startswith("linux"):
+        try:  # the kernel kills us when the parent dies
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:  # portable fallback: an orphan is re-parented
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="accelsim-parent-watch", daemon=True).start()
+
+
+def _local_pool(workers: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context()
+    # under fork and spawn a worker's parent is this process; under forkserver it is the server
+    parent = os.getpid() if context.get_start_method() in ("fork", "spawn") else None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent,
+                               initargs=(parent,))
+
+
+def _write_bytes_atomically(data: bytes, path: Path) -> None:
     partial = path.with_name(f".{path.name}.partial")
-    table.to_csv(partial, index=False)
-    partial.replace(path)
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    except OSError as error:
+        raise SweepError(f"{path}: cannot write ({error.strerror or error})") from None
+
+
+def _write_atomically(table: pd.DataFrame, path: Path) -> None:
+    _write_bytes_atomically(table.to_csv(index=False).encode(), path)
+
+
+def _write_point(points: Path, key: str, layers: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """The point's two tables, then the record of their digests that marks the point done."""
+    record = {"point": key}
+    for name, table, path in (("summary", summary, points / f"{key}.summary.csv"),
+                              ("layers", layers, points / f"{key}.csv")):
+        data = table.to_csv(index=False).encode()
+        _write_bytes_atomically(data, path)
+        record[name] = {"sha256": hashlib.sha256(data).hexdigest(), "rows": len(table)}
+    _write_bytes_atomically(json.dumps(record).encode(), points / f"{key}.done")
+
+
+def _read_point(points: Path, key: str) -> tuple[bytes, bytes] | None:
+    """The bytes of a finished point's layer and summary files, or None unless both exist and
+    match their record (a cut, emptied or altered file must be recomputed, never read)."""
+    try:
+        record = json.loads((points / f"{key}.done").read_bytes())
+        files = [(points / f"{key}.csv").read_bytes(), (points / f"{key}.summary.csv").read_bytes()]
+        expected = [record["layers"]["sha256"], record["summary"]["sha256"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if record.get("point") != key or [hashlib.sha256(data).hexdigest() for data in files] != expected:
+        return None
+    return files[0], files[1]
+
+
+class _Folder:
+    """The output folder of a sweep: created only when the sweep starts, locked while it runs,
+    and removed again if the sweep fails before writing a point."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.created: list[Path] = []
+        self.lock = None
+
+    def __enter__(self) -> _Folder:
+        missing = []
+        for folder in (self.out / "points", self.out, *self.out.parents):
+            if folder.is_dir():
+                break
+            if folder.exists() or folder.is_symlink():
+                raise SweepError(f"{folder}: exists and is not a folder; give --out a folder")
+            missing.append(folder)
+        try:
+            for folder in reversed(missing):
+                folder.mkdir()
+                self.created.append(folder)
+            self._lock()
+        except OSError as error:
+            self._remove()
+            raise SweepError(f"{self.out}: cannot write the sweep folder ({error.strerror or error})") from None
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def _lock(self) -> None:
+        self.lock = open(self.out / ".lock", "a")
+        if fcntl is None:
+            return
+        try:
+            fcntl.flock(self.lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock.close()
+            self.lock = None
+            raise SweepError(f"{self.out}: another sweep is writing to this folder; wait for it to "
+                             "finish or give another --out") from None
+
+    def _remove(self) -> None:
+        """Remove the folders this sweep created: while it held the lock, all they hold is its own."""
+        if self.created:
+            shutil.rmtree(self.created[0], ignore_errors=True)
+        self.created = []
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is not None and not any((self.out / "points").glob("*.done")):
+            self._remove()
+        if self.lock is not None:
+            self.lock.close()  # releases the lock
 
 
 def run_sweep(network: Network, trace: str | Path, configs: Sequence[HardwareConfig], out_dir: str | Path,
               schedulers: Sequence[str] = ("dense",), images: slice = slice(None), resume: bool = False,
               executor: Executor | None = None, workers: int = 2,
-              progress: Callable[[int, int], None] | None = None, parquet: bool = False) -> SweepResult:
+              progress: Callable[[int, int], None] | None = None, parquet: bool = False,
+              calibration: slice | None = None, max_points: int = MAX_POINTS) -> SweepResult:
     """Run every config over ``trace``; returns (and writes) the tables of all points.
 
     ``executor`` may be any ``concurrent.futures.Executor`` (a Dask ``distributed`` client's
     ``get_executor()`` included); by default a local process pool of ``workers``. Points that
     share a fold plan are cut into at most ``workers`` tasks. ``progress(done, total)`` is
     called as points finish. ``parquet`` also writes the two tables as ``.parquet`` (needs
-    pyarrow: the ``parquet`` extra).
+    pyarrow: the ``parquet`` extra). ``calibration`` is as for :func:`accelsim.simulate.run`.
+    Everything is checked before ``out_dir`` is created; a second sweep into the same folder
+    is refused while this one runs.
     """
+    check_points(len(configs), max_points, "sweep")
     out = Path(out_dir)
     points = out / "points"
-    points.mkdir(parents=True, exist_ok=True)
     trace = Path(trace).resolve()  # workers may run in another directory
+    with open_trace(trace) as opened:
+        image_range = _image_range(opened, images)
+        window = _image_range(opened, calibration_window(opened, calibration), "calibration")
     digest = file_digest(trace)
     schedulers = tuple(schedulers)
-    keys = [point_key(config, digest, schedulers, images) for config in configs]
+    layout = network_digest(network)
+    keys = [point_key(config, digest, schedulers, image_range, window, layout) for config in configs]
     if len(set(keys)) != len(keys):
         raise ConfigError("sweep: the grid holds the same point twice")
     columns = swept_fields(configs)
-
-    def finished(key: str) -> bool:
-        return (points / f"{key}.csv").exists() and (points / f"{key}.summary.csv").exists()
-
-    groups: dict[tuple, list[int]] = {}
-    for index, (config, key) in enumerate(zip(configs, keys)):
-        if not (resume and finished(key)):
-            groups.setdefault(plan_key(config), []).append(index)
-    # share plans within a group, but cut it so that every worker has work and a kill loses little
-    chunks = [members[start:start + size] for members in groups.values()
-              for size in [max(1, -(-len(members) // workers))] for start in range(0, len(members), size)]
-    tasks = [_Task(network, str(trace), tuple(configs[i] for i in chunk), schedulers, images,
-                   tuple(keys[i] for i in chunk), columns) for chunk in chunks]
-    done = len(configs) - sum(len(task.keys) for task in tasks)
-    if progress is not None:
-        progress(done, len(configs))
-    if tasks:
-        owned = executor is None
-        pool = executor or ProcessPoolExecutor(max_workers=workers)
-        try:
-            futures = [pool.submit(_simulate, task) for task in tasks]
-            for future in as_completed(futures):
-                for key, layers, summary in future.result():
-                    _write_atomically(summary, points / f"{key}.summary.csv")
-                    _write_atomically(layers, points / f"{key}.csv")
-                    done += 1
-                    if progress is not None:
-                        progress(done, len(configs))
-        finally:
-            if owned:
-                pool.shutdown(cancel_futures=True)
-    result = SweepResult(
-        pd.concat([pd.read_csv(points / f"{key}.csv") for key in keys], ignore_index=True),
-        pd.concat([pd.read_csv(points / f"{key}.summary.csv") for key in keys], ignore_index=True))
-    _write_atomically(result.layers, out / "results.csv")
-    _write_atomically(result.summary, out / "summary.csv")
-    if parquet:
-        for table, name in ((result.layers, "results.parquet"), (result.summary, "summary.parquet")):
-            partial = out / f".{name}.partial"
-            table.to_parquet(partial, index=False)
-            partial.replace(out / name)
+    with _Folder(out):
+        groups: dict[tuple, list[int]] = {}
+        for index, (config, key) in enumerate(zip(configs, keys)):
+            if not (resume and _read_point(points, key) is not None):
+                groups.setdefault(plan_key(config), []).append(index)
+        # share plans within a group, but cut it so that every worker has work and a kill loses little
+        chunks = [members[start:start + size] for members in groups.values()
+                  for size in [max(1, -(-len(members) // workers))] for start in range(0, len(members), size)]
+        tasks = [_Task(network, str(trace), tuple(configs[i] for i in chunk), schedulers,
+                       slice(image_range.start, image_range.stop), slice(window.start, window.stop),
+                       tuple(keys[i] for i in chunk), columns) for chunk in chunks]
+        done = len(configs) - sum(len(task.keys) for task in tasks)
+        if progress is not None:
+            progress(done, len(configs))
+        if tasks:
+            owned = executor is None
+            pool = executor or _local_pool(workers)
+            try:
+                futures = [pool.submit(_simulate, task) for task in tasks]
+                for future in as_completed(futures):
+                    for key, layers, summary in future.result():
+                        _write_point(points, key, layers, summary)
+                        done += 1
+                        if progress is not None:
+                            progress(done, len(configs))
+            except BrokenProcessPool:
+                raise SweepError(f"{out}: a worker process died (killed, or out of memory); the finished "
+                                 "points are kept: rerun with --resume") from None
+            finally:
+                if owned:
+                    pool.shutdown(cancel_futures=True)
+        tables: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+        for key in keys:
+            files = _read_point(points, key)
+            if files is None:
+                raise SweepError(f"{points / key}.csv: changed while the sweep ran; rerun with --resume")
+            tables.append((pd.read_csv(io.BytesIO(files[0])), pd.read_csv(io.BytesIO(files[1]))))
+        result = SweepResult(pd.concat([layers for layers, _ in tables], ignore_index=True),
+                             pd.concat([summary for _, summary in tables], ignore_index=True))
+        _write_atomically(result.layers, out / "results.csv")
+        _write_atomically(result.summary, out / "summary.csv")
+        if parquet:
+            for table, name in ((result.layers, "results.parquet"), (result.summary, "summary.parquet")):
+                partial = out / f".{name}.partial"
+                try:
+                    table.to_parquet(partial, index=False)
+                    partial.replace(out / name)
+                except OSError as error:
+                    raise SweepError(f"{out / name}: cannot write ({error.strerror or error})") from None
     return result
 
 

@@ -65,7 +65,7 @@ def bad_inputs(tmp):
     return {
         "unknown network": (["--network", "resnet50"], "unknown network 'resnet50'; expected one of"),
         "unknown dataflow": (["--dataflow", "rs"], "--dataflow: expected one of os, ws, is, got 'rs'"),
-        "unknown timing": (["--timing", "fast"], "--timing: expected one of physical, scalesim"),
+        "unknown timing": (["--timing", "fast"], "physical, scalesim, got 'fast'"),
         "array 0x4": (["--array", "0x4"], "--array: expected ROWSxCOLS with integers from 1 to 65536"),
         "array abc": (["--array", "abc"], "--array: expected ROWSxCOLS"),
         "malformed csv row": (["--topology", str(tmp / "bad.csv")],

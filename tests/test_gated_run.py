@@ -116,9 +116,14 @@ def test_no_arguments_runs_the_default_trace(trace_path, tmp_path, monkeypatch, 
     assert main(["run", "--out", str(tmp_path)]) == 0
     assert f"with gates from {trace_path}" in capsys.readouterr().out
     assert set(pd.read_csv(tmp_path / "layers.csv")["scheduler"]) == set(SCHEDULERS.names())
+    # without the shipped trace, a bare `accelsim run` is an error, never a silent dense run
     monkeypatch.setattr(accelsim.cli, "DEFAULT_TRACE", tmp_path / "absent.npz")
-    assert main(["run", "--quiet", "--out", str(tmp_path)]) == 0
-    assert set(pd.read_csv(tmp_path / "layers.csv")["scheduler"]) == {"dense"}
+    assert main(["run", "--quiet", "--out", str(tmp_path / "dense")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "absent.npz is not installed" in err
+    assert not (tmp_path / "dense").exists()
+    assert main(["run", "--network", "resnet20", "--quiet", "--out", str(tmp_path / "dense")]) == 0
+    assert set(pd.read_csv(tmp_path / "dense" / "layers.csv")["scheduler"]) == {"dense"}
 
 
 @pytest.mark.parametrize("groups, expect_boundary", [(1, False), (4, True)])
