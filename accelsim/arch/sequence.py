@@ -1,0 +1,395 @@
+"""Per-cycle reference of the ``pipelined`` convention: one machine runs a whole sequence of
+folds back to back, with shadow registers, and optionally gates its PEs in one pass.
+
+Like :mod:`accelsim.arch.reference`, every cycle every register takes its neighbour's value
+and each PE acts on the operands it holds; the cycle count is read off the machine's state
+when the last result has left. The controller issues folds by the rule of the hardware it
+models (documented in ``docs/timing.md``), and the machine asserts, cycle by cycle, that no
+register is overwritten before it has been used:
+
+* **output-stationary**: a PE that has taken the last step of a fold hands its accumulator to
+  its shadow register in the next cycle, and starts the next fold from zero; each column's
+  output port reads one shadow register per cycle. The controller starts fold j + 1 so that
+  its results reach the ports no earlier than R cycles after fold j's:
+  ``s[j+1] = s[j] + T[j] + max(0, R − T[j+1])``.
+* **stationary-operand** (WS, IS): the next tile travels down a separate load chain (column
+  c skewed by c, the last row first, so a column's R values land in its shadow registers in
+  one cycle) while the current fold streams; a PE commits its shadow to its stationary
+  register when the first token of the new fold reaches it. The load of tile j + 1 starts
+  when fold j starts streaming (its shadow registers are then being committed, one
+  wavefront ahead of the load), and fold j + 1 streams once its tile has landed:
+  ``L[j+1] = max(L[j] + R, s[j])``, ``s[j+1] = max(s[j] + T[j], L[j+1] + R)``.
+
+**One-pass gating.** A fold may tag each MAC as a *base* MAC of its output (its reduction
+index lies on the output's base path) and give each output a decision. Base MACs go to a base
+accumulator (OS) or a base partial-sum chain (WS, IS), the others to a second one, so an
+output's base partial sum is exact whatever the order of the stream. When an output's last
+base MAC has been accumulated (OS: in its PE; WS/IS: when the last partial sum holding one
+leaves the array) its decision takes effect ``gate_latency`` + 1 cycles later: from then on a
+PE skips the conditional MACs of an output that is off (clock-gated). The result is
+``Yp + d·Yc``: exactly ``d·Y + (1 − d)·Yp``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.arch.dataflow import Dataflow, get_dataflow
+
+
+@dataclass(frozen=True)
+class SequenceFold:
+    """One fold of a sequence, in the machine's own layout.
+
+    OS: ``first`` is the left operand R×T (row i enters array row i), ``second`` the top
+    operand T×C. WS/IS: ``first`` is the stationary tile R×C, ``second`` the stream T×R.
+    ``first_real``/``second_real`` mark real data (the rest is zero padding). ``outputs``
+    names the global output each result belongs to (OS: R×C; WS/IS: T×C; −1: padding).
+    ``base`` (T×R×C, optional) tags the MAC of step t in PE (r, c) as a base MAC.
+    """
+
+    first: np.ndarray
+    second: np.ndarray
+    first_real: np.ndarray
+    second_real: np.ndarray
+    outputs: np.ndarray
+    base: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SequenceResult:
+    """What one sequence of folds produced."""
+
+    base: np.ndarray  #: per global output: the sum of its base MACs (all MACs when untagged)
+    conditional: np.ndarray  #: per global output: the sum of its conditional MACs that ran
+    cycles: int  #: from the first cycle to the last result leaving the array
+    pe_macs: int  #: MACs performed, padded lanes included, gated ones excluded
+    useful_macs: int  #: MACs on two real operands that ran (not gated)
+    gated_macs: int  #: MACs on two real operands that the gates skipped
+
+
+class _Gates:
+    """The decisions of the outputs and when each takes effect."""
+
+    def __init__(self, outputs: int, decisions: np.ndarray | None, base_needed: np.ndarray | None,
+                 latency: int) -> None:
+        self.decisions = decisions
+        self.base_needed = base_needed
+        self.latency = latency
+        self.base_done = np.zeros(outputs, dtype=np.int64)
+        self.effective = np.full(outputs, np.iinfo(np.int64).max, dtype=np.int64)
+
+    def base_accumulated(self, output: int, count: int, cycle: int) -> None:
+        if self.decisions is None or count == 0:
+            return
+        self.base_done[output] += count
+        if self.base_done[output] > self.base_needed[output]:
+            raise AssertionError(f"output {output} accumulated more base MACs than it has")
+        if self.base_done[output] == self.base_needed[output]:
+            self.effective[output] = cycle + 1 + self.latency
+
+    def gated(self, output: int, is_base: bool, cycle: int) -> bool:
+        """The MAC of ``output`` at ``cycle`` is skipped: conditional, its gate off and known."""
+        if self.decisions is None or is_base or output < 0:
+            return False
+        return not self.decisions[output] and cycle >= self.effective[output]
+
+
+def _lane_schedule(starts: list[int], steps: list[int], lanes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per lane and cycle: the fold and step entering that lane (−1: none). Lane ``i`` takes
+    step ``t`` of fold ``j`` at cycle ``starts[j] + t + i``."""
+    horizon = max(s + t for s, t in zip(starts, steps)) + lanes + 1
+    fold = np.full((lanes, horizon), -1, dtype=np.int64)
+    step = np.full((lanes, horizon), -1, dtype=np.int64)
+    for j, (start, count) in enumerate(zip(starts, steps)):
+        for lane in range(lanes):
+            window = slice(start + lane, start + lane + count)
+            if (fold[lane, window] >= 0).any():
+                raise AssertionError(f"folds overlap on lane {lane}")
+            fold[lane, window] = j
+            step[lane, window] = np.arange(count)
+    return fold, step
+
+
+def _shift(values: np.ndarray, edge: np.ndarray, axis: int) -> np.ndarray:
+    """Every register takes its neighbour's value one hop along ``axis``; ``edge`` enters."""
+    if axis == 1:
+        return np.concatenate([edge[:, None], values[:, :-1]], axis=1)
+    return np.concatenate([edge[None, :], values[:-1, :]], axis=0)
+
+
+def output_stationary_sequence(folds: list[SequenceFold], rows: int, cols: int, outputs: int,
+                               decisions: np.ndarray | None = None, base_needed: np.ndarray | None = None,
+                               gate_latency: int = 0) -> SequenceResult:
+    """Run OS folds back to back on an R×C array with shadow accumulators."""
+    steps = [fold.second.shape[0] for fold in folds]
+    starts = [0]
+    for j in range(1, len(folds)):
+        starts.append(starts[-1] + steps[j - 1] + max(0, rows - steps[j]))
+    lane_fold, lane_step = _lane_schedule(starts, steps, max(rows, cols))
+    gates = _Gates(outputs, decisions, base_needed, gate_latency)
+    dtype = np.result_type(*(fold.first for fold in folds), np.int64)
+    base_sum = np.zeros(outputs, dtype=dtype)
+    cond_sum = np.zeros(outputs, dtype=dtype)
+    none = np.full((rows, cols), -1, dtype=np.int64)
+    h_fold, h_step, v_fold, v_step = none.copy(), none.copy(), none.copy(), none.copy()
+    acc_fold = none.copy()  # fold whose results the accumulators hold (−1: none)
+    acc_last = np.zeros((rows, cols), dtype=bool)  # the accumulator has taken its fold's last step
+    acc_base = np.zeros((rows, cols), dtype=dtype)
+    acc_cond = np.zeros((rows, cols), dtype=dtype)
+    shadow_fold = none.copy()
+    shadow_base = np.zeros((rows, cols), dtype=dtype)
+    shadow_cond = np.zeros((rows, cols), dtype=dtype)
+    pending = sum(int(fold.outputs.size) for fold in folds)
+    pe_macs = useful = gated_macs = 0
+    cycle = last_read = 0
+    while pending:
+        if cycle < lane_fold.shape[1]:
+            west_fold, west_step = lane_fold[:rows, cycle], lane_step[:rows, cycle]
+            north_fold, north_step = lane_fold[:cols, cycle], lane_step[:cols, cycle]
+        else:
+            west_fold = west_step = np.full(rows, -1)
+            north_fold = north_step = np.full(cols, -1)
+        h_fold, h_step = _shift(h_fold, west_fold, 1), _shift(h_step, west_step, 1)
+        v_fold, v_step = _shift(v_fold, north_fold, 0), _shift(v_step, north_step, 0)
+        if not (np.array_equal(h_fold, v_fold) and np.array_equal(h_step, v_step)):
+            raise AssertionError(f"OS operands out of step at cycle {cycle}")
+        # a finished accumulator moves to its shadow register before anything else happens
+        handing = acc_last & (acc_fold >= 0)
+        if (handing & (shadow_fold >= 0)).any():
+            raise AssertionError(f"a shadow register still held a result at cycle {cycle}")
+        shadow_fold = np.where(handing, acc_fold, shadow_fold)
+        shadow_base = np.where(handing, acc_base, shadow_base)
+        shadow_cond = np.where(handing, acc_cond, shadow_cond)
+        acc_fold = np.where(handing, -1, acc_fold)
+        acc_last = acc_last & ~handing
+        acc_base = np.where(handing, 0, acc_base)
+        acc_cond = np.where(handing, 0, acc_cond)
+        for r, c in zip(*np.nonzero(h_fold >= 0)):
+            j, t = int(h_fold[r, c]), int(h_step[r, c])
+            fold = folds[j]
+            if acc_fold[r, c] not in (-1, j):
+                raise AssertionError(f"PE ({r}, {c}) mixed folds at cycle {cycle}")
+            acc_fold[r, c] = j
+            output = int(fold.outputs[r, c])
+            is_base = fold.base is None or bool(fold.base[t, r, c])
+            real = bool(fold.first_real[r, t] and fold.second_real[t, c])
+            if gates.gated(output, is_base, cycle):
+                gated_macs += int(real)
+            else:
+                product = fold.first[r, t] * fold.second[t, c]
+                if is_base:
+                    acc_base[r, c] += product
+                else:
+                    acc_cond[r, c] += product
+                pe_macs += 1
+                useful += int(real)
+                if is_base and real and output >= 0 and fold.base is not None:
+                    gates.base_accumulated(output, 1, cycle)
+            acc_last[r, c] = t == fold.second.shape[0] - 1
+        # each column's output port reads one result: the oldest fold's, top row first
+        for c in range(cols):
+            held = np.flatnonzero(shadow_fold[:, c] >= 0)
+            if len(held) == 0:
+                continue
+            r = held[np.lexsort((held, shadow_fold[held, c]))[0]]
+            output = int(folds[shadow_fold[r, c]].outputs[r, c])
+            if output >= 0:
+                base_sum[output] += shadow_base[r, c]
+                cond_sum[output] += shadow_cond[r, c]
+            shadow_fold[r, c] = -1
+            pending -= 1
+            last_read = cycle
+        cycle += 1
+        if cycle > 10 * (lane_fold.shape[1] + rows + cols + 10):
+            raise AssertionError("the sequence never finished")
+    return SequenceResult(base_sum, cond_sum, last_read + 1, pe_macs, useful, gated_macs)
+
+
+def stationary_operand_sequence(folds: list[SequenceFold], rows: int, cols: int, outputs: int,
+                                decisions: np.ndarray | None = None, base_needed: np.ndarray | None = None,
+                                gate_latency: int = 0) -> SequenceResult:
+    """Run WS/IS folds back to back on an R×C array with shadow stationary registers."""
+    steps = [fold.second.shape[0] for fold in folds]
+    loads, starts = [0], [rows]
+    for j in range(1, len(folds)):
+        loads.append(max(loads[-1] + rows, starts[-1]))
+        starts.append(max(starts[-1] + steps[j - 1], loads[-1] + rows))
+    lane_fold, lane_step = _lane_schedule(starts, steps, rows)
+    gates = _Gates(outputs, decisions, base_needed, gate_latency)
+    dtype = np.result_type(*(fold.first for fold in folds), np.int64)
+    base_sum = np.zeros(outputs, dtype=dtype)
+    cond_sum = np.zeros(outputs, dtype=dtype)
+    none = np.full((rows, cols), -1, dtype=np.int64)
+    # the load chain: value, destination row and tile of each register
+    chain_val = np.zeros((rows, cols), dtype=dtype)
+    chain_row, chain_fold = none.copy(), none.copy()
+    chain_real = np.zeros((rows, cols), dtype=bool)
+    shadow_val = np.zeros((rows, cols), dtype=dtype)
+    shadow_real = np.zeros((rows, cols), dtype=bool)
+    shadow_fold = none.copy()
+    shadow_used = np.ones((rows, cols), dtype=bool)  # committed (or empty): free to overwrite
+    active_val = np.zeros((rows, cols), dtype=dtype)
+    active_real = np.zeros((rows, cols), dtype=bool)
+    active_fold = none.copy()
+    h_fold, h_step = none.copy(), none.copy()
+    p_fold, p_step = none.copy(), none.copy()  # tags of the partial sums each PE passes down
+    p_base = np.zeros((rows, cols), dtype=dtype)
+    p_cond = np.zeros((rows, cols), dtype=dtype)
+    p_count = np.zeros((rows, cols), dtype=np.int64)  # base MACs inside the base partial sum
+    remaining = sum(int(fold.outputs.size) for fold in folds)
+    pe_macs = useful = gated_macs = 0
+    cycle = last_out = 0
+    load_order = [(j, load) for j, load in enumerate(loads)]
+    while remaining:
+        # 1. streamed operands move right, partial sums move down
+        if cycle < lane_fold.shape[1]:
+            west_fold, west_step = lane_fold[:, cycle], lane_step[:, cycle]
+        else:
+            west_fold = west_step = np.full(rows, -1)
+        h_fold, h_step = _shift(h_fold, west_fold, 1), _shift(h_step, west_step, 1)
+        in_fold, in_step = _shift(p_fold, h_fold[0], 0), _shift(p_step, h_step[0], 0)
+        in_base = _shift(p_base, np.zeros(cols, dtype=dtype), 0)
+        in_cond = _shift(p_cond, np.zeros(cols, dtype=dtype), 0)
+        in_count = _shift(p_count, np.zeros(cols, dtype=np.int64), 0)
+        if not (np.array_equal(in_fold, h_fold) and np.array_equal(in_step, h_step)):
+            raise AssertionError(f"partial sums out of step at cycle {cycle}")
+        # 2. PEs commit a new tile when its first token arrives, then multiply and accumulate
+        p_fold, p_step = h_fold.copy(), h_step.copy()
+        p_base, p_cond, p_count = np.zeros_like(in_base), np.zeros_like(in_cond), np.zeros_like(in_count)
+        for r, c in zip(*np.nonzero(h_fold >= 0)):
+            j, t = int(h_fold[r, c]), int(h_step[r, c])
+            fold = folds[j]
+            if active_fold[r, c] != j:
+                if shadow_fold[r, c] != j or shadow_used[r, c]:
+                    raise AssertionError(f"PE ({r}, {c}) found no tile {j} to commit at cycle {cycle}")
+                active_val[r, c], active_real[r, c] = shadow_val[r, c], shadow_real[r, c]
+                active_fold[r, c] = j
+                shadow_used[r, c] = True
+            output = int(fold.outputs[t, c])
+            is_base = fold.base is None or bool(fold.base[t, r, c])
+            real = bool(active_real[r, c] and fold.second_real[t, r])
+            base, cond, count = in_base[r, c], in_cond[r, c], in_count[r, c]
+            if gates.gated(output, is_base, cycle):
+                gated_macs += int(real)
+            else:
+                product = fold.second[t, r] * active_val[r, c]
+                if is_base:
+                    base += product
+                    count += int(real and fold.base is not None)
+                else:
+                    cond += product
+                pe_macs += 1
+                useful += int(real)
+            p_base[r, c], p_cond[r, c], p_count[r, c] = base, cond, count
+        # partial sums leaving the bottom row are results
+        for c in np.flatnonzero(p_fold[-1] >= 0):
+            j, t = int(p_fold[-1, c]), int(p_step[-1, c])
+            output = int(folds[j].outputs[t, c])
+            if output >= 0:
+                base_sum[output] += p_base[-1, c]
+                cond_sum[output] += p_cond[-1, c]
+                gates.base_accumulated(output, int(p_count[-1, c]), cycle)
+            remaining -= 1
+            last_out = cycle
+        # 3. the load chain shifts; values that reach their row land in the shadow registers
+        entering_val = np.zeros(cols, dtype=dtype)
+        entering_row = np.full(cols, -1)
+        entering_fold = np.full(cols, -1)
+        entering_real = np.zeros(cols, dtype=bool)
+        for j, load in load_order:
+            for c in range(cols):
+                offset = cycle - load - c
+                if 0 <= offset < rows:
+                    if entering_row[c] >= 0:
+                        raise AssertionError(f"two tiles load column {c} at cycle {cycle}")
+                    destination = rows - 1 - offset
+                    entering_val[c] = folds[j].first[destination, c]
+                    entering_real[c] = folds[j].first_real[destination, c]
+                    entering_row[c], entering_fold[c] = destination, j
+        chain_val, chain_row = _shift(chain_val, entering_val, 0), _shift(chain_row, entering_row, 0)
+        chain_fold, chain_real = _shift(chain_fold, entering_fold, 0), _shift(chain_real, entering_real, 0)
+        landing = (chain_row >= 0) & (chain_row == np.arange(rows)[:, None])
+        if (landing & ~shadow_used).any():
+            raise AssertionError(f"a tile overwrote a shadow register not yet committed at cycle {cycle}")
+        shadow_val = np.where(landing, chain_val, shadow_val)
+        shadow_real = np.where(landing, chain_real, shadow_real)
+        shadow_fold = np.where(landing, chain_fold, shadow_fold)
+        shadow_used = shadow_used & ~landing
+        chain_row = np.where(landing, -1, chain_row)
+        cycle += 1
+        if cycle > 10 * (lane_fold.shape[1] + 2 * rows + cols + 10):
+            raise AssertionError("the sequence never finished")
+    return SequenceResult(base_sum, cond_sum, last_out + 1, pe_macs, useful, gated_macs)
+
+
+def _padded(matrix: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    padded = np.zeros(shape, dtype=matrix.dtype)
+    real = np.zeros(shape, dtype=bool)
+    padded[: matrix.shape[0], : matrix.shape[1]] = matrix
+    real[: matrix.shape[0], : matrix.shape[1]] = True
+    return padded, real
+
+
+def gemm_folds(a: np.ndarray, w: np.ndarray, dataflow: str | Dataflow, rows: int, cols: int,
+               k_order=None, base: np.ndarray | None = None) -> list[SequenceFold]:
+    """The folds of ``a @ w`` (A is M×K, W is K×N), column fold outside, row fold inside.
+
+    ``k_order(columns)`` gives the order of the reduction indices for the fold column tile
+    whose GEMM columns are ``columns`` (default: natural order). ``base`` (K×N bool) tags the
+    base MACs. Outputs are numbered ``m·N + n``.
+    """
+    flow = get_dataflow(dataflow)
+    m, k = a.shape
+    n = w.shape[1]
+    extent = {"M": m, "N": n, "K": k}
+    folds = []
+    ids = np.arange(m * n).reshape(m, n)
+    for c0 in range(0, extent[flow.cols_dim], cols):
+        columns = np.arange(c0, min(c0 + cols, extent[flow.cols_dim]))
+        order = np.arange(k) if k_order is None else np.asarray(k_order(columns))
+        if flow.drains_accumulators:  # OS: rows are pixels, columns channels, K streams
+            for r0 in range(0, m, rows):
+                pixels = np.arange(r0, min(r0 + rows, m))
+                left, left_real = _padded(a[np.ix_(pixels, order)], (rows, k))
+                top, top_real = _padded(w[np.ix_(order, columns)], (k, cols))
+                out = np.full((rows, cols), -1, dtype=np.int64)
+                out[: len(pixels), : len(columns)] = ids[np.ix_(pixels, columns)]
+                tag = None
+                if base is not None:
+                    tag = np.zeros((k, rows, cols), dtype=bool)
+                    tag[:, : len(pixels), : len(columns)] = base[np.ix_(order, columns)][:, None, :]
+                folds.append(SequenceFold(left, top, left_real, top_real, out, tag))
+            continue
+        for r0 in range(0, k, rows):
+            ks = order[r0:r0 + rows]
+            if flow.cols_dim == "N":  # WS: W tile stationary, pixels stream
+                tile, tile_real = _padded(w[np.ix_(ks, columns)], (rows, cols))
+                stream, stream_real = _padded(a[:, ks], (m, rows))
+                out = np.full((m, cols), -1, dtype=np.int64)
+                out[:, : len(columns)] = ids[:, columns]
+                tag_of = None if base is None else base[np.ix_(ks, columns)][None, :, :].repeat(m, 0)
+            else:  # IS: A tile stationary (K × pixels), channels stream
+                tile, tile_real = _padded(a[np.ix_(columns, ks)].T, (rows, cols))
+                stream, stream_real = _padded(w[ks, :].T, (n, rows))
+                out = np.full((n, cols), -1, dtype=np.int64)
+                out[:, : len(columns)] = ids[columns, :].T
+                tag_of = None if base is None else np.broadcast_to(
+                    base[ks, :].T[:, :, None], (n, len(ks), len(columns)))
+            tag = None
+            if tag_of is not None:
+                tag = np.zeros((stream.shape[0], rows, cols), dtype=bool)
+                tag[:, : len(ks), : len(columns)] = tag_of
+            folds.append(SequenceFold(tile, stream, tile_real, stream_real, out, tag))
+    return folds
+
+
+def run_sequence(folds: list[SequenceFold], dataflow: str | Dataflow, rows: int, cols: int, outputs: int,
+                 decisions: np.ndarray | None = None, base_needed: np.ndarray | None = None,
+                 gate_latency: int = 0) -> SequenceResult:
+    """Run ``folds`` as one sequence on the machine of ``dataflow``."""
+    machine = (output_stationary_sequence if get_dataflow(dataflow).drains_accumulators
+               else stationary_operand_sequence)
+    return machine(folds, rows, cols, outputs, decisions, base_needed, gate_latency)
