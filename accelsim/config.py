@@ -44,8 +44,15 @@ class HardwareConfig:
     array_rows: int = field(default=32, metadata=_describe("PE rows (R)", "side"))
     array_cols: int = field(default=32, metadata=_describe("PE columns (C)", "side"))
     dataflow: str = field(default="os", metadata=_describe("os, ws or is", "dataflow"))
-    timing: str = field(default="physical", metadata=_describe(
-        "cycle-counting convention: physical or scalesim", "timing"))
+    timing: str = field(default="pipelined", metadata=_describe(
+        "cycle-counting convention: pipelined (folds overlap fill and drain), physical or scalesim",
+        "timing"))
+    gate_latency_cycles: int = field(default=2, metadata=_describe(
+        "cycles from a complete base partial sum to its decision taking effect (compare, then "
+        "latch the decision bit)", "latency"))
+    fallback: str = field(default="calibrated", metadata=_describe(
+        "per gated layer, run it in one pass where two would be slower on the calibration "
+        "images (calibrated), or always in two (off)", "fallback"))
     ifmap_sram_kib: float = field(default=64.0, metadata=_describe(
         "input feature-map SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE))
     filter_sram_kib: float = field(default=64.0, metadata=_describe(
@@ -151,10 +158,15 @@ def _overrides(name: str, value: Any, meta: Any) -> tuple[tuple[str, float], ...
     return tuple(sorted(checked))
 
 
+#: How a skipping scheduler may fall back to the one-pass path, per gated layer.
+FALLBACKS = ("calibrated", "off")
+
+
 def _registered(registry: Any) -> Any:
     def check(name: str, value: Any, meta: Any) -> str:
         if not isinstance(value, str) or value not in registry:
-            raise ConfigError(f"{name}: expected one of {', '.join(registry.names())}, got {value!r}")
+            names = registry.names() if hasattr(registry, "names") else registry
+            raise ConfigError(f"{name}: expected one of {', '.join(names)}, got {value!r}")
         return value
     return check
 
@@ -169,6 +181,8 @@ _VALIDATORS = {
     "overrides": _overrides,
     "dataflow": _registered(DATAFLOWS),
     "timing": _registered(TIMINGS),
+    "latency": lambda name, value, meta: _integer(name, value, 0, 1 << 20),
+    "fallback": _registered(FALLBACKS),
 }
 
 

@@ -17,8 +17,10 @@ A SimPy process issues each layer's folds run by run: an event per run of identi
 * **DRAM** is one server: a transfer of b bytes occupies it for b / bandwidth cycles and its
   data arrive ``dram_latency_cycles`` after it ends. Fold *i + 1*'s fetch is issued when fold
   *i* starts (its buffer half is then free) and the DRAM is idle.
-* **Writes**: a layer's output feature map goes to DRAM when the layer ends (posted: the array
-  does not wait, later fetches queue behind it).
+* **Writes**: a layer's output feature map goes to DRAM when its last fold ends, and the next
+  layer, which reads it, starts when it is written (on a whole cycle, with the array and the
+  DRAM idle). So a layer's cycles depend on its own plan alone, whatever ran before it: the
+  property a per-layer choice between two plans needs to be exact.
 * **Partial sums between the passes** of a gated layer stay in the ofmap SRAM when they fit
   in half of it; otherwise they go to DRAM and each conditional output tile reads its share
   back once. Decision bits (one per output) are written to and read from SRAM.
@@ -105,16 +107,15 @@ class _Memory:
         return max(self.array_free, self.dram_free + self.latency)
 
     def issue(self, runs: np.ndarray, per_fold: np.ndarray, once: float, offset: int = 0):
-        """Issue a layer's runs; yields after each run the time its last fold ends. The
-        timing convention's ``offset`` (scalesim: −1) shortens the layer's end."""
+        """Issue a layer's runs; yields after each run the time its last fold ends. The plan's
+        ``offset`` (the fill and drain of its sequences under ``pipelined``, the gate latency
+        between two passes, scalesim's −1) moves the layer's end, once."""
         first = True
         last = max((i for i, count in enumerate(runs["count"].tolist()) if count), default=-1)
         for index, (count, cycles, fetch) in enumerate(zip(runs["count"].tolist(), runs["cycles"].tolist(),
                                                            per_fold.tolist())):
             if count == 0:
                 continue
-            if index == last:
-                cycles += offset  # trims the last fold, once
             fold_start = self._first_fold(fetch + (once if first else 0))
             first = False
             # the run's later folds: each prefetch is issued as its predecessor starts
@@ -124,6 +125,8 @@ class _Memory:
             if steady and count > 1:
                 self.dram_free = self.last_start - period + self._transfer(fetch)
             self.array_free = self.last_start + cycles
+            if index == last:  # the layer's offset, once: fill and drain, gate latency, scalesim's −1
+                self.array_free += offset
             yield self.array_free
 
     def write_back(self, size: float) -> None:
@@ -202,7 +205,12 @@ def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], memory: _
         for run_end in memory.issue(plan.runs, traffic.per_fold, traffic.once, plan.offset_cycles):
             yield env.timeout(max(0.0, run_end - env.now))  # one event per run of identical folds
         memory.write_back(traffic.written)
-        elapsed = int(math.ceil(env.now - begin - 1e-9))  # a partly used cycle is a cycle
+        # the next layer reads this one's outputs: it starts once they are written, on a whole
+        # cycle, with the array and the DRAM idle, so a layer's cycles depend on itself alone
+        end = math.ceil(max(env.now, memory.dram_free if not memory.ideal else 0.0) - 1e-9)
+        yield env.timeout(end - env.now)
+        memory.array_free = memory.last_start = memory.dram_free = float(end)
+        elapsed = end - int(round(begin))
         timeline.append(LayerTiming(plan.layer.name, int(round(begin)), plan.cycles,
                                     max(0, elapsed - plan.cycles), traffic.counters))
 

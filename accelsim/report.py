@@ -8,6 +8,9 @@ column                   unit    meaning
 network, layer           —       names
 image                    —       index of the image in the trace (0 when there is no trace)
 scheduler                —       conditional-path scheduler (``dense``: no gating)
+path                     —       how the layer ran: ``dense``, ``two-pass`` (base pass, then
+                                 the scheduler's conditional folds) or ``one-pass`` (dense
+                                 folds, off outputs clock-gated after their decision)
 dataflow, timing         —       ``os``/``ws``/``is``; ``physical``/``scalesim``
 array_rows, array_cols   PEs     R, C
 M, N, K, groups          —       GEMM of the layer (output pixels, filters, reduction per
@@ -17,17 +20,21 @@ folds                    folds   folds executed
 macs_dense               MACs    M·N·K: the layer's work without gating
 macs_needed              MACs    work the gates leave: base pass + conditional MACs of outputs
                                  that are on (= macs_dense when ungated or ``dense``)
-macs_executed            MACs    MACs done; PEs of off outputs are clock-gated, so this
-                                 equals macs_needed
+macs_executed            MACs    MACs done on real operands: macs_needed, plus in one pass the
+                                 conditional MACs of off outputs that stream before their
+                                 decision takes effect (the rest are clock-gated)
 cycles_compute           cycles  cycles the array spent on the layer's folds
 cycles_stall             cycles  cycles the array waited for memory
 cycles_total             cycles  cycles_compute + cycles_stall
 cycles_ideal             cycles  macs_needed / (R·C): every PE busy with needed work
-lost_fill_drain          cycles  fold overhead: loading, skew, draining (2R + C − 2 per fold)
+lost_fill_drain          cycles  fold overhead: loading, skew, draining (2R + C − 2 per fold;
+                                 under ``pipelined`` a fold's padding to R and one fill and
+                                 drain per sequence), and the gate latency between passes
 lost_partial_tiles       cycles  PEs without work in folds smaller than the array (edges)
 lost_group_boundary      cycles  PEs without work because a fold's channels must lie in one
                                  gate group
-lost_gated_idle          cycles  PEs of off outputs inside folds that run (clock-gated)
+lost_gated_idle          cycles  PEs of off outputs inside folds that run (clock-gated, or
+                                 in one pass running before their decision)
 lost_stall               cycles  = cycles_stall
 pe_utilization           —       macs_executed / (cycles_total · R · C)
 mapping_efficiency       —       Σ folds of PEs holding real work / (folds · R · C)
@@ -72,12 +79,12 @@ from accelsim.arch.dataflow import get_dataflow
 from accelsim.config import HardwareConfig
 from accelsim.energy.account import ENERGY_COLUMNS
 from accelsim.engine import TRAFFIC_FIELDS, LayerTiming
-from accelsim.schedule.plan import PHASE_DENSE, LayerPlan
+from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, LayerPlan
 
 LOST_COLUMNS = ("lost_fill_drain", "lost_partial_tiles", "lost_group_boundary", "lost_gated_idle",
                 "lost_stall")
 LAYER_COLUMNS = (
-    "network", "layer", "image", "scheduler", "dataflow", "timing", "array_rows", "array_cols",
+    "network", "layer", "image", "scheduler", "path", "dataflow", "timing", "array_rows", "array_cols",
     "M", "N", "K", "groups", "gate_on_rate", "folds", "macs_dense", "macs_needed", "macs_executed",
     "cycles_compute", "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS,
     "pe_utilization", "mapping_efficiency", "flop_reduction", "speedup_vs_dense",
@@ -107,7 +114,7 @@ def lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) ->
     count, used_rows, used_cols, steps = (runs[name].astype(np.float64) for name in
                                           ("count", "rows_used", "cols_used", "time_steps"))
     flow = get_dataflow(config.dataflow)
-    gated = runs["phase"] != PHASE_DENSE
+    gated = np.isin(runs["phase"], (PHASE_BASE, PHASE_CONDITIONAL))  # one pass tiles N as dense does
     # where channels lie along the array, a gated fold leaves the side's slots beyond its
     # group empty; the share of those empty slots that dense tiling of N would not leave is
     # the group boundary's, the rest are ordinary edge tiles
@@ -168,7 +175,7 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
             "array_rows": config.array_rows, "array_cols": config.array_cols,
             "M": layer.M, "N": layer.N, "K": layer.K, "groups": layer.groups,
             "gate_on_rate": plan.gate_on_rate, "folds": plan.folds, "macs_dense": layer.macs,
-            "macs_needed": plan.needed_macs, "macs_executed": plan.needed_macs,
+            "macs_needed": plan.needed_macs, "macs_executed": plan.macs_executed, "path": plan.path,
             "cycles_compute": timing.cycles_compute, "cycles_stall": timing.cycles_stall,
             "cycles_total": timing.cycles_total, "cycles_ideal": plan.needed_macs / pes,
             **lost_cycles(plan, timing, config),

@@ -63,9 +63,18 @@ def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
     return run_configs(network, [config], schedulers, trace, images, calibration, progress)[0]
 
 
+#: Fields the memory model reads: a calibrated fallback chooses its paths with them.
+MEMORY_FIELDS = ("ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "dram_bandwidth_bytes_per_cycle",
+                 "dram_latency_cycles", "operand_bits", "accumulator_bits")
+
+
 def plan_key(config: HardwareConfig) -> tuple:
     """The config fields a fold plan depends on; configs that share them share plans."""
-    return config.array_rows, config.array_cols, config.dataflow, config.timing
+    key = (config.array_rows, config.array_cols, config.dataflow, config.timing, config.gate_latency_cycles,
+           config.fallback)
+    if config.fallback == "calibrated":  # each layer's path is chosen on this memory system
+        key += tuple(getattr(config, name) for name in MEMORY_FIELDS)
+    return key
 
 
 def run_configs(network: Network, configs: Sequence[HardwareConfig],

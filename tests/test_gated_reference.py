@@ -7,11 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim import DEFAULT_CONFIG, Layer
-from accelsim.schedule import SCHEDULERS, LayerGates, execute_on_reference, get_scheduler
+from accelsim.schedule import SCHEDULERS, GateGeometry, LayerGates, execute_on_reference, get_scheduler
 from accelsim.trace import as_trace_layer
 
 DATAFLOWS = ["os", "ws", "is"]
 SCHEDULER_NAMES = SCHEDULERS.names()
+#: the two-pass schedules as defined, one fold after another
+TWO_PASS = DEFAULT_CONFIG.replace(timing="physical", fallback="off")
 
 
 @st.composite
@@ -51,9 +53,16 @@ def check(dataflow, scheduler_name, case):
     gates = LayerGates(as_trace_layer(layer, groups), decisions, calibration)
     plan = get_scheduler(scheduler_name).plan(layer, config, gates)
 
-    output, cycles = execute_on_reference(plan, a, w, d, dataflow, rows, cols)
+    output, cycles, executed = execute_on_reference(plan, a, w, d, config)
 
     assert cycles == plan.cycles
+    if plan.path == "one-pass":  # clock-gated MACs counted by the closed form and by the machine
+        assert executed == plan.macs_executed
+        assert plan.cycles == get_scheduler("dense").plan(layer, config).cycles
+    else:  # every MAC of a fold that runs is on real operands; off outputs of a two-pass fold idle
+        assert executed == plan.macs
+    if scheduler_name == "clock-gate":
+        assert plan.path == "one-pass"
     if scheduler_name == "dense":
         np.testing.assert_array_equal(output, a @ w)
         assert plan.needed_macs == layer.macs
@@ -85,20 +94,21 @@ def test_gated_plans_on_the_reference_array_thoroughly(dataflow, scheduler_name,
 @settings(max_examples=50, deadline=None)
 @given(case=gated_cases())
 def test_skipping_never_costs_more_than_running(dataflow, case):
-    """pixel-skip ≤ tile-skip ≤ clock-gate, in cycles, on any masks."""
+    """In two passes, pixel-skip ≤ tile-skip ≤ running every conditional fold, in cycles."""
     groups, cin, cout, kernel, size, rows, cols, rate, seed = case
     layer = Layer.conv("g", cin, cout, size, kernel, padding=kernel // 2)
     decisions = np.random.default_rng(seed).random((cout, layer.out_h, layer.out_w)) < rate
-    config = DEFAULT_CONFIG.replace(array_rows=rows, array_cols=cols, dataflow=dataflow)
+    config = TWO_PASS.replace(array_rows=rows, array_cols=cols, dataflow=dataflow)
     gates = LayerGates(as_trace_layer(layer, groups), decisions)
-    cycles = {name: get_scheduler(name).plan(layer, config, gates).cycles
+    cycles = {name: get_scheduler(name).two_pass_plan(GateGeometry(layer, config, gates)).cycles
               for name in ("clock-gate", "tile-skip", "pixel-skip")}
     assert cycles["pixel-skip"] <= cycles["tile-skip"] <= cycles["clock-gate"]
 
 
-def expected_cycles(scheduler_name, layer, groups, d, rows, cols, dataflow):
-    """Cycles of a gated layer from the schedulers' definitions alone (docs/schedulers.md):
-    base pass per group, then per channel set the conditional folds each scheduler issues."""
+def expected_cycles(scheduler_name, layer, groups, d, rows, cols, dataflow, latency):
+    """Cycles of a two-pass gated layer under ``physical`` from the schedulers' definitions
+    alone (docs/schedulers.md): base pass per group, then, after the gate latency, per channel
+    set the conditional folds each scheduler issues."""
     m, n, k = layer.M, layer.N, layer.K
     k_base, n_group = k // groups, n // groups
     k_cond = k - k_base
@@ -118,6 +128,7 @@ def expected_cycles(scheduler_name, layer, groups, d, rows, cols, dataflow):
     total = groups * gemm(m, n_group, k_base)
     if k_cond == 0:
         return total
+    base_only = total
     set_size = {"os": cols, "ws": cols, "is": n_group}[dataflow]
     for g in range(groups):
         for start in range(0, n_group, set_size):
@@ -133,7 +144,7 @@ def expected_cycles(scheduler_name, layer, groups, d, rows, cols, dataflow):
                              if active[start:start + tile].any())
             if pixels:
                 total += gemm(pixels, len(channels), k_cond)
-    return total
+    return total + (latency if total > base_only else 0)
 
 
 @pytest.mark.parametrize("scheduler_name", ["clock-gate", "tile-skip", "pixel-skip"])
@@ -145,10 +156,11 @@ def test_cycles_follow_the_scheduler_definitions(dataflow, scheduler_name, case)
     groups, cin, cout, kernel, size, rows, cols, rate, seed = case
     layer = Layer.conv("g", cin, cout, size, kernel, padding=kernel // 2)
     decisions = np.random.default_rng(seed).random((cout, layer.out_h, layer.out_w)) < rate
-    config = DEFAULT_CONFIG.replace(array_rows=rows, array_cols=cols, dataflow=dataflow)
-    plan = get_scheduler(scheduler_name).plan(layer, config, LayerGates(as_trace_layer(layer, groups), decisions))
+    config = TWO_PASS.replace(array_rows=rows, array_cols=cols, dataflow=dataflow, gate_latency_cycles=seed % 5)
+    gates = LayerGates(as_trace_layer(layer, groups), decisions)
+    plan = get_scheduler(scheduler_name).two_pass_plan(GateGeometry(layer, config, gates))
     d = decisions.reshape(cout, -1).T
-    assert plan.cycles == expected_cycles(scheduler_name, layer, groups, d, rows, cols, dataflow)
+    assert plan.cycles == expected_cycles(scheduler_name, layer, groups, d, rows, cols, dataflow, seed % 5)
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
@@ -158,7 +170,7 @@ def test_the_oracle_is_never_worse_than_pixel_skip(dataflow, case):
     groups, cin, cout, kernel, size, rows, cols, rate, seed = case
     layer = Layer.conv("g", cin, cout, size, kernel, padding=kernel // 2)
     decisions = np.random.default_rng(seed).random((cout, layer.out_h, layer.out_w)) < rate
-    config = DEFAULT_CONFIG.replace(array_rows=rows, array_cols=cols, dataflow=dataflow)
+    config = TWO_PASS.replace(array_rows=rows, array_cols=cols, dataflow=dataflow)
     gates = LayerGates(as_trace_layer(layer, groups), decisions)
     assert (get_scheduler("balanced-oracle").plan(layer, config, gates).cycles
             <= get_scheduler("pixel-skip").plan(layer, config, gates).cycles)

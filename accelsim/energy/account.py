@@ -41,7 +41,8 @@ def add_energy(layers: pd.DataFrame, config: HardwareConfig, table: EnergyTable 
     table = table or energy_table(config)
     pes = config.array_rows * config.array_cols
     access = config.sram_port_bits / 8
-    gated_cycles = layers["lost_gated_idle"] * pes
+    # PEs of off outputs in folds that run, less those that ran a MAC before their decision
+    gated_cycles = layers["lost_gated_idle"] * pes - (layers["macs_executed"] - layers["macs_needed"])
     idle_cycles = (layers["cycles_total"] * pes - layers["macs_executed"] - gated_cycles).clip(lower=0)
     energy = {
         "mac": layers["macs_executed"] * table["mac"],

@@ -9,8 +9,9 @@ from accelsim.registry import Registry
 from accelsim.schedule.balanced import BalancedOracleScheduler, BalancedScheduler
 from accelsim.schedule.dense import DenseScheduler
 from accelsim.schedule.gated import GatedScheduler, GateGeometry, LayerGates
-from accelsim.schedule.plan import (PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, RUN_DTYPE, LayerPlan,
-                                    WorkItem, execute_on_reference)
+from accelsim.schedule.onepass import one_pass_plan
+from accelsim.schedule.plan import (PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, PHASE_ONE_PASS, RUN_DTYPE,
+                                    LayerPlan, WorkItem, execute_on_reference)
 from accelsim.schedule.skipping import ClockGateScheduler, PixelSkipScheduler, TileSkipScheduler
 from accelsim.workload.layer import Layer
 
@@ -36,5 +37,5 @@ def get_scheduler(name: str) -> Scheduler:
 
 __all__ = ["Scheduler", "SCHEDULERS", "get_scheduler", "DenseScheduler", "GatedScheduler",
            "GateGeometry", "LayerGates", "LayerPlan", "RUN_DTYPE", "WorkItem", "PHASE_DENSE",
-           "PHASE_BASE", "PHASE_CONDITIONAL", "execute_on_reference", "ClockGateScheduler",
+           "PHASE_BASE", "PHASE_CONDITIONAL", "PHASE_ONE_PASS", "execute_on_reference", "one_pass_plan", "ClockGateScheduler",
            "TileSkipScheduler", "PixelSkipScheduler", "BalancedScheduler", "BalancedOracleScheduler"]

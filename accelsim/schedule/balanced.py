@@ -55,6 +55,7 @@ class BalancedScheduler(PixelSkipScheduler):
     name = "balanced"
 
     def __init__(self) -> None:
+        super().__init__()
         self._orders: dict[tuple[str, int, int], np.ndarray] = {}
 
     def _activity(self, geometry: GateGeometry, channels: np.ndarray) -> np.ndarray:

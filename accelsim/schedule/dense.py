@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from accelsim.arch.timing import get_timing
+from accelsim.arch.dataflow import get_dataflow
+from accelsim.arch.timing import get_timing, sequence_overhead
 from accelsim.config import HardwareConfig
 from accelsim.schedule.plan import PHASE_DENSE, LayerPlan, WorkItem, gemm_runs
 from accelsim.workload.layer import Layer
@@ -12,15 +13,18 @@ from accelsim.workload.layer import Layer
 
 def dense_plan(layer: Layer, config: HardwareConfig, scheduler: str) -> LayerPlan:
     """Every fold of ``layer``, grouped by shape (dense folds are independent and, stall-free,
-    their order changes no count). A grouped convolution runs one GEMM per group."""
+    their order changes no count). A grouped convolution runs one GEMM per group; all of a
+    layer's folds are one sequence."""
     m, n_per_group, k = layer.group_gemm
     runs = gemm_runs(m, n_per_group, k, config.array_rows, config.array_cols, config.dataflow,
                      config.timing, PHASE_DENSE, repeat=layer.groups)
     # work items index the layer's own GEMM, which only an ungrouped layer has
     items = () if layer.groups > 1 else (
         WorkItem(PHASE_DENSE, np.arange(m), np.arange(n_per_group), np.arange(k), layer.macs),)
-    return LayerPlan(layer, scheduler, runs, get_timing(config.timing).layer_offset_cycles,
-                     layer.macs, items)
+    steps = get_dataflow(config.dataflow).dims(m, n_per_group, k)[2]
+    offset = get_timing(config.timing).layer_offset_cycles + sequence_overhead(
+        config.dataflow, config.array_rows, config.array_cols, steps, steps, config.timing)
+    return LayerPlan(layer, scheduler, runs, offset, layer.macs, items)
 
 
 class DenseScheduler:

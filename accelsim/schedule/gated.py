@@ -25,10 +25,10 @@ from functools import cached_property
 import numpy as np
 
 from accelsim.arch.dataflow import get_dataflow
-from accelsim.arch.timing import get_timing
 from accelsim.config import HardwareConfig
 from accelsim.errors import TraceError
 from accelsim.schedule.dense import dense_plan
+from accelsim.schedule.onepass import one_pass_plan
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, LayerPlan, WorkItem, plan_from_items
 from accelsim.trace.format import TraceLayer
 from accelsim.workload.layer import Layer
@@ -59,13 +59,16 @@ class GateGeometry:
 
     def __init__(self, layer: Layer, config: HardwareConfig, gates: LayerGates) -> None:
         groups = gates.trace.gate_groups
-        if abs(gates.trace.base_fraction * groups - 1) > 1e-9:
+        self.shared_base = getattr(gates.trace, "base_layout", "grouped") == "shared"
+        if not self.shared_base and abs(gates.trace.base_fraction * groups - 1) > 1e-9:
             raise TraceError(f"layer {layer.name!r}: base_fraction {gates.trace.base_fraction} must be "
                              f"1/gate_groups (1/{groups}) for channel-grouped gating")
         self.layer, self.config, self.groups = layer, config, groups
+        self.gates = gates
         self.flow = get_dataflow(config.dataflow)
         self.channels_per_group = layer.out_channels // groups
-        self.k_base = layer.K // groups
+        self.k_base = (round(layer.K * gates.trace.base_fraction) if self.shared_base
+                       else layer.K // groups)
         # M × N: pixel-major, as the GEMM's output
         self.decisions = gates.decisions.reshape(layer.out_channels, -1).T
         self.calibration = gates.calibration
@@ -74,11 +77,45 @@ class GateGeometry:
         return np.arange(group * self.channels_per_group, (group + 1) * self.channels_per_group)
 
     def base_k(self, group: int) -> np.ndarray:
-        return np.arange(group * self.k_base, (group + 1) * self.k_base)
+        """The base reduction indices of the group's outputs: its own input group, or the
+        first ``η·K`` indices for every output when the base is shared."""
+        start = 0 if self.shared_base else group * self.k_base
+        return np.arange(start, start + self.k_base)
 
     def conditional_k(self, group: int) -> np.ndarray:
+        base = self.base_k(group)
         k = np.arange(self.layer.K)
-        return k[(k < group * self.k_base) | (k >= (group + 1) * self.k_base)]
+        return k[(k < base[0]) | (k > base[-1])] if len(base) else k
+
+    @cached_property
+    def group_of_channel(self) -> np.ndarray:
+        return np.arange(self.layer.N) // self.channels_per_group
+
+    @cached_property
+    def base_mask(self) -> np.ndarray:
+        """K × N: reduction index k lies on output channel n's base path."""
+        mask = np.zeros((self.layer.K, self.layer.N), dtype=bool)
+        for group in range(self.groups):
+            mask[np.ix_(self.base_k(group), self.group_channels(group))] = True
+        return mask
+
+    def one_pass_groups(self, columns: np.ndarray) -> np.ndarray:
+        """The gate groups whose outputs share a one-pass fold column tile (GEMM columns
+        ``columns``): the groups of its channels where channels lie along the columns (OS,
+        WS), every group where they stream in time (IS)."""
+        if self.flow.cols_dim == "N":
+            return np.unique(self.group_of_channel[columns])
+        return np.arange(self.groups)
+
+    def one_pass_order(self, columns: np.ndarray) -> np.ndarray:
+        """The order of the reduction indices in a one-pass fold column tile: the base
+        indices of its groups, group by group, then the rest. The array streams one order for
+        all its columns, so a column whose group comes later sees other groups' base indices
+        (conditional for it) first: it accumulates those into its second accumulator."""
+        base = [self.base_k(group) for group in self.one_pass_groups(columns)]
+        first = np.unique(np.concatenate(base)) if self.shared_base else np.concatenate(base)
+        rest = np.setdiff1d(np.arange(self.layer.K), first, assume_unique=True)
+        return np.concatenate([first, rest]).astype(np.int64)
 
     def _extent_per_fold(self, dim: str, streamed: int) -> int:
         """How many elements of GEMM dimension ``dim`` one fold holds: R or C when the
@@ -114,25 +151,62 @@ class GateGeometry:
         active = int(self.decisions[np.ix_(pixels, channels)].sum())
         return WorkItem(PHASE_CONDITIONAL, pixels, channels, k_index, active * len(k_index))
 
+    @property
+    def needed_macs(self) -> int:
+        """The base pass for every output, the conditional work for the outputs that are on."""
+        layer = self.layer
+        return layer.M * layer.N * self.k_base + int(self.decisions.sum()) * (layer.K - self.k_base)
+
 
 class GatedScheduler:
-    """Base of the gating schedulers: runs the base pass, asks the subclass for the
-    conditional pass. Ungated layers (no gates) run dense."""
+    """Base of the gating schedulers. A gated layer runs in two passes (the base pass, then
+    the conditional work the subclass chooses) or, where that would be slower, in one pass
+    (see :mod:`accelsim.schedule.onepass`); ungated layers run dense.
+
+    With ``fallback = "calibrated"`` the choice is made per layer before it starts, from the
+    calibration images: the path whose mean cycles over them, memory model included, are
+    fewer (two passes only when strictly fewer). ``"off"`` always runs two passes.
+    """
 
     name = "gated"
+
+    def __init__(self) -> None:
+        self._paths: dict[tuple, str] = {}
 
     def conditional_items(self, geometry: GateGeometry) -> list[WorkItem]:
         """The conditional work of one image: one or more items per gate group."""
         raise NotImplementedError
 
-    def plan(self, layer: Layer, config: HardwareConfig, gates: LayerGates | None = None) -> LayerPlan:
-        if gates is None:
-            return dense_plan(layer, config, self.name)
-        geometry = GateGeometry(layer, config, gates)
+    def two_pass_plan(self, geometry: GateGeometry) -> LayerPlan:
+        layer, config = geometry.layer, geometry.config
         base = [WorkItem(PHASE_BASE, np.arange(layer.M), geometry.group_channels(group),
                          geometry.base_k(group), layer.M * geometry.channels_per_group * geometry.k_base)
                 for group in range(geometry.groups)]
         items = base + [item for item in self.conditional_items(geometry) if item is not None]
-        return plan_from_items(layer, self.name, items, config,
-                               get_timing(config.timing).layer_offset_cycles,
-                               float(gates.decisions.mean()), geometry.groups)
+        return plan_from_items(layer, self.name, items, config, float(geometry.decisions.mean()),
+                               geometry.groups, "two-pass")
+
+    def plan(self, layer: Layer, config: HardwareConfig, gates: LayerGates | None = None) -> LayerPlan:
+        if gates is None:
+            return dense_plan(layer, config, self.name)
+        geometry = GateGeometry(layer, config, gates)
+        if config.fallback == "off" or self._path(geometry) == "two-pass":
+            return self.two_pass_plan(geometry)
+        return one_pass_plan(geometry, self.name)
+
+    def _path(self, geometry: GateGeometry) -> str:
+        """The path of a layer on a config, fixed from the calibration images."""
+        from accelsim.engine import simulate  # the choice times both paths on this hardware
+
+        layer, config, gates = geometry.layer, geometry.config, geometry.gates
+        key = (layer.name, layer, config)
+        if key not in self._paths:
+            if gates.calibration is None:
+                raise TraceError(f"layer {layer.name!r}: fallback = \"calibrated\" needs calibration "
+                                 "images (or set fallback = \"off\")")
+            one_pass = simulate([one_pass_plan(geometry, self.name)], config)[0].cycles_total
+            two_pass = [simulate([self.two_pass_plan(GateGeometry(layer, config, LayerGates(
+                gates.trace, image, gates.calibration)))], config)[0].cycles_total
+                for image in gates.calibration]
+            self._paths[key] = "two-pass" if np.mean(two_pass) < one_pass else "one-pass"
+        return self._paths[key]

@@ -9,17 +9,20 @@ engine's cost grows with the number of distinct folds and never with MACs or cyc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.arch.reference import simulate_gemm
-from accelsim.arch.timing import fold_cycles
+from accelsim.arch.sequence import gemm_folds, run_sequence
+from accelsim.arch.timing import fold_cycles, get_timing, sequence_overhead
 from accelsim.workload.layer import Layer
 
-#: Phases of a fold: an ungated layer, the base pass or the conditional pass of a gated one.
-PHASE_DENSE, PHASE_BASE, PHASE_CONDITIONAL = 0, 1, 2
+#: Phases of a fold: an ungated layer, the base pass or the conditional pass of a gated one
+#: run in two passes, or a gated layer run in one pass (base indices first, off outputs
+#: clock-gated after their decision).
+PHASE_DENSE, PHASE_BASE, PHASE_CONDITIONAL, PHASE_ONE_PASS = 0, 1, 2, 3
 
 #: Columns of :attr:`LayerPlan.runs`; every count is per fold of the run.
 RUN_DTYPE = np.dtype([
@@ -49,7 +52,9 @@ class WorkItem:
     Index arrays refer to the layer's own GEMM: ``pixels`` are rows of A (0 … M−1),
     ``channels`` columns of W (0 … N−1), ``k_index`` the reduction (0 … K−1).
     ``needed_macs`` counts the MACs of outputs that need this work (all of them, except in
-    a conditional pass, where only outputs whose gate is on do).
+    a conditional pass, where only outputs whose gate is on do). A one-pass item carries the
+    order of its reduction indices per fold column tile (``k_order``) and which of them are
+    base indices of which output (``base``, K×N).
     """
 
     phase: int
@@ -57,6 +62,8 @@ class WorkItem:
     channels: np.ndarray
     k_index: np.ndarray
     needed_macs: int
+    k_order: object = None
+    base: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -116,6 +123,15 @@ class LayerPlan:
         Fraction of this layer's decisions that are on (NaN for an ungated layer).
     gate_groups:
         G of a gated layer (0 when the layer runs ungated).
+    path:
+        How the layer ran: ``dense``, ``two-pass`` (base pass, then the conditional work the
+        scheduler chose) or ``one-pass`` (every fold, off outputs clock-gated after their
+        decision).
+    executed_macs:
+        MACs the PEs performed on real operands (None: exactly the needed ones). In one pass,
+        off outputs also run the conditional MACs that stream before their decision.
+    gate_latency_cycles:
+        Cycles between the last base partial sum and the decisions it gives, as charged.
     """
 
     layer: Layer
@@ -126,6 +142,14 @@ class LayerPlan:
     items: tuple[WorkItem, ...] = ()
     gate_on_rate: float = float("nan")
     gate_groups: int = 0
+    path: str = "dense"
+    executed_macs: int | None = None
+    gate_latency_cycles: int = 0
+
+    @property
+    def macs_executed(self) -> int:
+        """MACs performed on real operands (clock-gated ones excluded)."""
+        return self.needed_macs if self.executed_macs is None else self.executed_macs
 
     @property
     def folds(self) -> int:
@@ -150,40 +174,123 @@ class LayerPlan:
         return int((runs["count"] * runs["rows_used"] * runs["cols_used"]).sum())
 
 
+def _time_steps(item: WorkItem, dataflow) -> int:
+    return get_dataflow(dataflow).dims(*item.shape)[2]
+
+
+def sequences(items: Sequence[WorkItem]) -> list[list[WorkItem]]:
+    """The items cut into uninterrupted sequences of folds: the conditional pass of a
+    two-pass layer waits for the decisions of its base pass, so it starts a new one."""
+    cut: list[list[WorkItem]] = []
+    for item in items:
+        if not cut or (item.phase == PHASE_CONDITIONAL and cut[-1][-1].phase != PHASE_CONDITIONAL):
+            cut.append([])
+        cut[-1].append(item)
+    return cut
+
+
+def sequences_overhead(items: Sequence[WorkItem], config) -> int:
+    """Fill and drain of every sequence of ``items`` under the config's timing (0 unless
+    pipelined), plus the gate latency before a conditional pass."""
+    total = 0
+    for sequence in sequences([item for item in items if item is not None]):
+        first, last = (_time_steps(item, config.dataflow) for item in (sequence[0], sequence[-1]))
+        total += sequence_overhead(config.dataflow, config.array_rows, config.array_cols, first, last,
+                                   config.timing)
+        if sequence[0].phase == PHASE_CONDITIONAL:
+            total += config.gate_latency_cycles
+    return total
+
+
 def items_cycles(items: Sequence[WorkItem], config) -> int:
     """Stall-free cycles of some work items tiled onto the array."""
+    items = [item for item in items if item is not None]
     return sum(int((runs["count"] * runs["cycles"]).sum()) for runs in
                (gemm_runs(*item.shape, config.array_rows, config.array_cols, config.dataflow, config.timing)
-                for item in items if item is not None))
+                for item in items)) + sequences_overhead(items, config)
 
 
 def plan_from_items(layer: Layer, scheduler: str, items: Sequence[WorkItem], config,
-                    offset_cycles: int, gate_on_rate: float = float("nan"), gate_groups: int = 0) -> LayerPlan:
-    """Tile every item onto the array, in order."""
+                    gate_on_rate: float = float("nan"), gate_groups: int = 0, path: str = "two-pass",
+                    executed_macs: int | None = None) -> LayerPlan:
+    """Tile every item onto the array, in order; the convention's layer offset, the fill and
+    drain of each sequence and the gate latency before a conditional pass are added once."""
     parts = [gemm_runs(*item.shape, config.array_rows, config.array_cols, config.dataflow,
                        config.timing, item.phase) for item in items]
     runs = np.concatenate(parts) if parts else np.zeros(0, dtype=RUN_DTYPE)
-    return LayerPlan(layer, scheduler, runs, offset_cycles, sum(item.needed_macs for item in items),
-                     tuple(items), gate_on_rate, gate_groups)
+    offset = get_timing(config.timing).layer_offset_cycles + sequences_overhead(items, config)
+    waits = any(item.phase == PHASE_CONDITIONAL for item in items)
+    return LayerPlan(layer, scheduler, runs, offset, sum(item.needed_macs for item in items),
+                     tuple(items), gate_on_rate, gate_groups, path, executed_macs,
+                     config.gate_latency_cycles if waits else 0)
+
+
+def _apply(output: np.ndarray, item: WorkItem, block_result: np.ndarray, decisions: np.ndarray | None) -> None:
+    block = np.ix_(item.pixels, item.channels)
+    if item.phase == PHASE_CONDITIONAL:
+        output[block] += np.where(decisions[block], block_result, 0)
+    else:
+        output[block] = block_result
 
 
 def execute_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, decisions: np.ndarray | None,
-                         dataflow, rows: int, cols: int) -> tuple[np.ndarray, int]:
-    """Run every item of ``plan`` on the per-cycle reference array.
+                         config) -> tuple[np.ndarray, int, int]:
+    """Run every item of ``plan`` on the per-cycle reference array of ``config``.
 
     ``a`` is M×K, ``w`` K×N, ``decisions`` M×N (None for an ungated layer). Base and dense
     items write their results; conditional items add theirs only where the gate is on, as
-    the output unit does. Returns the M×N output and the cycles (physical convention).
+    the output unit does; a one-pass item gives ``Yp + d·Yc``. Under ``pipelined`` each
+    sequence of items runs back to back on one machine. Returns the M×N output, the cycles
+    and the MACs performed on real operands.
     """
+    rows, cols, dataflow = config.array_rows, config.array_cols, config.dataflow
     output = np.zeros((a.shape[0], w.shape[1]), dtype=np.result_type(a, w, np.int64))
-    cycles = 0
-    for item in plan.items:
-        result = simulate_gemm(a[np.ix_(item.pixels, item.k_index)], w[np.ix_(item.k_index, item.channels)],
-                               dataflow, rows, cols)
+    timing = get_timing(config.timing)
+    cycles, executed = timing.layer_offset_cycles, 0
+    if not timing.pipelined:
+        if any(item.phase == PHASE_ONE_PASS for item in plan.items):
+            raise ValueError("one-pass items run on the pipelined reference only")
+        for item in plan.items:
+            result = simulate_gemm(a[np.ix_(item.pixels, item.k_index)], w[np.ix_(item.k_index, item.channels)],
+                                   dataflow, rows, cols)
+            cycles += result.cycles
+            executed += result.useful_macs
+            _apply(output, item, result.output, decisions)
+        cycles += plan.gate_latency_cycles
+        return output, cycles, executed
+    for sequence in sequences(plan.items):
+        folds, spans, offset = [], [], 0
+        for item in sequence:
+            sub_a = a[np.ix_(item.pixels, item.k_index)]
+            sub_w = w[np.ix_(item.k_index, item.channels)]
+            folds += [_renumbered(fold, offset) for fold in
+                      gemm_folds(sub_a, sub_w, dataflow, rows, cols, item.k_order, item.base)]
+            spans.append((item, offset))
+            offset += len(item.pixels) * len(item.channels)
+        one_pass = sequence[0].phase == PHASE_ONE_PASS
+        gate_args = {}
+        if one_pass:
+            (item,) = sequence  # a one-pass layer is one GEMM
+            gate_args = dict(decisions=decisions[np.ix_(item.pixels, item.channels)].ravel(),
+                             base_needed=item.base[np.ix_(item.k_index, item.channels)].sum(axis=0)
+                             [None, :].repeat(len(item.pixels), 0).ravel(),
+                             gate_latency=config.gate_latency_cycles)
+        result = run_sequence(folds, dataflow, rows, cols, offset, **gate_args)
+        if sequence[0].phase == PHASE_CONDITIONAL:
+            cycles += config.gate_latency_cycles
         cycles += result.cycles
-        block = np.ix_(item.pixels, item.channels)
-        if item.phase == PHASE_CONDITIONAL:
-            output[block] += np.where(decisions[block], result.output, 0)
-        else:
-            output[block] = result.output
-    return output, cycles
+        executed += result.useful_macs
+        for item, start in spans:
+            shape = (len(item.pixels), len(item.channels))
+            base = result.base[start:start + shape[0] * shape[1]].reshape(shape)
+            cond = result.conditional[start:start + shape[0] * shape[1]].reshape(shape)
+            if one_pass:
+                output[np.ix_(item.pixels, item.channels)] = base + np.where(
+                    decisions[np.ix_(item.pixels, item.channels)], cond, 0)
+            else:
+                _apply(output, item, base + cond, decisions)
+    return output, cycles, executed
+
+
+def _renumbered(fold, offset: int):
+    return replace(fold, outputs=np.where(fold.outputs >= 0, fold.outputs + offset, -1))

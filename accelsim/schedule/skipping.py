@@ -1,8 +1,9 @@
 """Schedulers that decide, fold by fold or pixel by pixel, which conditional work to run.
 
 ``clock-gate``
-    Runs every conditional fold; PEs of outputs that are off are clock-gated. Saves energy,
-    never cycles (it costs cycles: the extra fill and drain of a second pass).
+    Runs every layer in one pass (:mod:`accelsim.schedule.onepass`): the dense folds, base
+    indices first, PEs of outputs that are off clock-gated after their decision. Saves
+    energy; its cycles are the dense layer's exactly.
 ``tile-skip``
     Skips a conditional fold only when every output it holds is off. Hardware: the decision
     bits of a tile are OR-reduced before the fold is issued.
@@ -16,8 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from accelsim.schedule.gated import GatedScheduler, GateGeometry
-from accelsim.schedule.plan import WorkItem
+from accelsim.config import HardwareConfig
+from accelsim.schedule.dense import dense_plan
+from accelsim.schedule.gated import GatedScheduler, GateGeometry, LayerGates
+from accelsim.schedule.onepass import one_pass_plan
+from accelsim.schedule.plan import LayerPlan, WorkItem
+from accelsim.workload.layer import Layer
 
 
 def _active_pixels(geometry: GateGeometry, channels: np.ndarray) -> np.ndarray:
@@ -26,11 +31,17 @@ def _active_pixels(geometry: GateGeometry, channels: np.ndarray) -> np.ndarray:
 
 
 class ClockGateScheduler(GatedScheduler):
-    """Every conditional fold runs; off outputs idle (energy only)."""
+    """Every layer in one pass; off outputs clock-gated (energy only, dense cycles)."""
 
     name = "clock-gate"
 
+    def plan(self, layer: Layer, config: HardwareConfig, gates: LayerGates | None = None) -> LayerPlan:
+        if gates is None:
+            return dense_plan(layer, config, self.name)
+        return one_pass_plan(GateGeometry(layer, config, gates), self.name)
+
     def conditional_items(self, geometry: GateGeometry) -> list[WorkItem]:
+        """Every conditional fold (the two-pass form of clock-gating, kept for comparison)."""
         pixels = np.arange(geometry.layer.M)
         return [geometry.conditional_item(pixels, channels, group)
                 for group in range(geometry.groups) for channels in geometry.channel_sets(group)]

@@ -1,0 +1,123 @@
+"""One-pass gated execution and the dense fallback: the one-pass path costs dense's cycles
+exactly, its clock-gated MACs follow the closed form, and with calibration images equal to
+the simulated ones no scheduler is slower than dense, per layer and per network, memory model
+included."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accelsim import DEFAULT_CONFIG, Layer
+from accelsim.engine import simulate
+from accelsim.schedule import SCHEDULERS, GateGeometry, LayerGates, get_scheduler, one_pass_plan
+from accelsim.simulate import run
+from accelsim.trace import as_trace_layer, gateable_layers, open_trace, synthesize
+from accelsim.workload.layer import Network
+
+DATAFLOWS = ["os", "ws", "is"]
+TIMINGS = ["pipelined", "physical", "scalesim"]
+GATED = [name for name in SCHEDULERS.names() if name != "dense"]
+
+
+@st.composite
+def layers_and_masks(draw):
+    groups = draw(st.integers(1, 4))
+    cin, cout = groups * draw(st.integers(1, 4)), groups * draw(st.integers(1, 4))
+    kernel = draw(st.sampled_from([1, 3]))
+    size = draw(st.integers(kernel, 9))
+    layer = Layer.conv("g", cin, cout, size, kernel, padding=kernel // 2)
+    rows, cols = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    rate = draw(st.sampled_from([0.0, 0.05, 0.3, 0.8, 1.0]))
+    decisions = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).random(
+        (cout, layer.out_h, layer.out_w)) < rate
+    config = DEFAULT_CONFIG.replace(array_rows=rows, array_cols=cols, dataflow=draw(st.sampled_from(DATAFLOWS)),
+                                    timing=draw(st.sampled_from(TIMINGS)),
+                                    gate_latency_cycles=draw(st.integers(0, 40)),
+                                    dram_bandwidth_bytes_per_cycle=draw(st.sampled_from([1.0, 16.0, float("inf")])))
+    return layer, LayerGates(as_trace_layer(layer, groups), decisions), config
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=layers_and_masks())
+def test_one_pass_costs_exactly_dense_cycles(case):
+    layer, gates, config = case
+    plan = one_pass_plan(GateGeometry(layer, config, gates), "clock-gate")
+    dense = get_scheduler("dense").plan(layer, config)
+    assert plan.cycles == dense.cycles and plan.folds == dense.folds
+    # memory model included: the same folds fetch the same operands
+    assert simulate([plan], config)[0].cycles_total == simulate([dense], config)[0].cycles_total
+    # clock-gating saves MACs but never skips needed ones
+    assert plan.needed_macs <= plan.macs_executed <= layer.macs
+    if gates.decisions.all() or gates.trace.gate_groups == 1:
+        assert plan.macs_executed == layer.macs
+    assert get_scheduler("clock-gate").plan(layer, config, gates).cycles == dense.cycles
+
+
+@settings(max_examples=100, deadline=None)
+@given(case=layers_and_masks())
+def test_a_slow_gate_saves_nothing_and_an_instant_one_the_most(case):
+    layer, gates, config = case
+    slow = one_pass_plan(GateGeometry(layer, config.replace(gate_latency_cycles=10**6), gates), "x")
+    assert slow.macs_executed == layer.macs
+    executed = [one_pass_plan(GateGeometry(layer, config.replace(gate_latency_cycles=latency), gates), "x")
+                .macs_executed for latency in (0, 1, 5, 50)]
+    assert executed == sorted(executed)  # a later decision never saves more
+
+
+def test_one_pass_by_hand():
+    """OS on a 4×4 array, a 1×1 conv with M = 4 pixels, N = 4 channels in 2 groups (one
+    column tile holds both), K = 8 (K_base = 4), latency 1, every gate off: group 0's base
+    ends at stream position 4, so each of its outputs runs min(8, 4 + 1) = 5 MACs; group 1's
+    base ends at 8 = K, so its outputs run all 8."""
+    layer = Layer.conv("g", 8, 4, 2, 1)
+    assert (layer.M, layer.N, layer.K) == (4, 4, 8)
+    config = DEFAULT_CONFIG.replace(array_rows=4, array_cols=4, gate_latency_cycles=1)
+    off = np.zeros((4, 2, 2), dtype=bool)
+    plan = one_pass_plan(GateGeometry(layer, config, LayerGates(as_trace_layer(layer, 2), off)), "x")
+    assert plan.macs_executed == 4 * 2 * 5 + 4 * 2 * 8
+    assert plan.needed_macs == 4 * 4 * 4
+
+
+@pytest.fixture(scope="module")
+def small_trace(tmp_path_factory):
+    network = Network("mini", (Layer.conv("stem", 3, 8, 12, 3, padding=1),
+                               Layer.conv("a", 8, 16, 12, 3, padding=1),
+                               Layer.conv("b", 16, 16, 12, 3, stride=2, padding=1),
+                               Layer.conv("c", 16, 32, 6, 3, padding=1)))
+    layers = [as_trace_layer(layer, 4) for layer in gateable_layers(network)]
+    rates = {layer.name: rate for layer, rate in zip(layers, (0.05, 0.3, 0.6))}
+    path = synthesize(tmp_path_factory.mktemp("fallback") / "mini.npz", network, layers, 3, rates, seed=4)
+    return network, path
+
+
+@settings(max_examples=25, deadline=None)
+@given(array=st.sampled_from([(2, 2), (4, 4), (8, 8), (16, 16), (4, 16)]),
+       dataflow=st.sampled_from(DATAFLOWS), timing=st.sampled_from(TIMINGS),
+       bandwidth=st.sampled_from([0.5, 4.0, 64.0, float("inf")]), ofmap_kib=st.sampled_from([0.5, 64.0]))
+def test_with_calibration_on_the_simulated_images_no_scheduler_is_slower_than_dense(
+        small_trace, array, dataflow, timing, bandwidth, ofmap_kib):
+    network, path = small_trace
+    config = DEFAULT_CONFIG.replace(array_rows=array[0], array_cols=array[1], dataflow=dataflow, timing=timing,
+                                    dram_bandwidth_bytes_per_cycle=bandwidth, ofmap_sram_kib=ofmap_kib)
+    with open_trace(path) as trace:
+        result = run(network, config, GATED, trace, images=slice(0, 3), calibration=slice(0, 3))
+    per_layer = result.layers.groupby(["scheduler", "layer"], sort=False)["cycles_total"].sum().unstack()
+    assert (per_layer.le(per_layer.loc["dense"], axis=1)).all().all(), per_layer
+    summary = result.summary.set_index("scheduler")
+    assert (summary["speedup_vs_dense"] >= 1).all()
+    clock_gate = result.layers[result.layers["scheduler"] == "clock-gate"]
+    dense = result.layers[result.layers["scheduler"] == "dense"]
+    assert clock_gate["cycles_total"].tolist() == dense["cycles_total"].tolist()
+    assert summary.loc["clock-gate", "energy_per_image_uj"] < summary.loc["dense", "energy_per_image_uj"]
+
+
+def test_fallback_off_keeps_two_passes(small_trace):
+    network, path = small_trace
+    config = DEFAULT_CONFIG.replace(array_rows=16, array_cols=16, fallback="off")
+    with open_trace(path) as trace:
+        layers = run(network, config, ["pixel-skip", "clock-gate"], trace, images=slice(0, 1)).layers
+    gated = layers[layers["layer"] != "stem"]
+    assert set(gated.loc[gated["scheduler"] == "pixel-skip", "path"]) == {"two-pass"}
+    assert set(gated.loc[gated["scheduler"] == "clock-gate", "path"]) == {"one-pass"}
+    assert set(layers.loc[layers["layer"] == "stem", "path"]) == {"dense"}
