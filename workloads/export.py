@@ -11,7 +11,10 @@ gated layer. It must provide:
   ``torch.nn.Conv2d`` (an int or a pair each; ``padding`` per side);
 * ``gate_groups`` (int): G, the channel groups of the base path (input group *i* feeds output
   group *i*); ``base_fraction`` (float): η, the share of input channels on the base path,
-  ``1/G`` for the grouped gating accelsim simulates;
+  ``1/G`` for grouped gating;
+* optionally ``base_layout``: ``"grouped"`` (the default when absent: the layout above) or
+  ``"shared"`` (every output's base path is the first η·Cin input channels, with
+  ``gate_groups`` 1 and η = 1/p);
 * optionally ``thresholds``: one value per output channel, recorded in the manifest.
 
 A forward hook on each such module calls ``gate_decision`` on the module's own input in
@@ -41,7 +44,7 @@ from torch import nn
 
 from accelsim.errors import TraceError
 from accelsim.sweep import file_digest
-from accelsim.trace.format import TraceInfo, TraceLayer, TraceWriter, pack_masks
+from accelsim.trace.format import BASE_LAYOUTS, TraceInfo, TraceLayer, TraceWriter, pack_masks
 
 REQUIRED = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "gate_groups",
             "base_fraction")
@@ -89,12 +92,16 @@ def _trace_layer(name: str, module: nn.Module, x: torch.Tensor, decisions: torch
     thresholds = getattr(module, "thresholds", None)
     if thresholds is not None:
         thresholds = tuple(float(value) for value in torch.as_tensor(thresholds).flatten())
+    base_layout = getattr(module, "base_layout", "grouped")
+    if base_layout not in BASE_LAYOUTS:
+        raise ExportError(f"module {name!r}: base_layout {base_layout!r}; expected one of "
+                          f"{', '.join(BASE_LAYOUTS)}")
     return TraceLayer(name=name, in_channels=int(module.in_channels), out_channels=int(module.out_channels),
                       in_h=int(x.shape[2]), in_w=int(x.shape[3]), kernel_h=kernel_h, kernel_w=kernel_w,
                       stride=stride_h, padding_h=padding_h, padding_w=padding_w,
                       out_h=int(decisions.shape[2]), out_w=int(decisions.shape[3]),
                       gate_groups=int(module.gate_groups), base_fraction=float(module.base_fraction),
-                      thresholds=thresholds)
+                      thresholds=thresholds, base_layout=base_layout)
 
 
 def float64_copy(model: nn.Module) -> nn.Module:

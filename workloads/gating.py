@@ -2,7 +2,9 @@
 
 Input channels are split into ``partitions`` parts; the base path sees one part (η = 1/p).
 With ``grouped`` (the published recipes) output group *i* sees input group *i*, so the base
-pass is a grouped convolution and the simulator's gate groups are the partitions. Then::
+pass is a grouped convolution and the simulator's gate groups are the partitions; without it
+(the shared-base variant) every output sees the first Cin/p input channels, so the base pass is
+one convolution over them and the trace records G = 1, η = 1/p, ``base_layout`` ``shared``. Then::
 
     Yp = conv(x, W ⊙ mask)                       partial sum of the base path
     d  = 1[sigmoid(α·(BN(Yp) − Δ)) − 0.5 > 0]    BN without affine, Δ per output channel
@@ -82,6 +84,12 @@ class CGConv2d(nn.Conv2d):
     @property
     def base_fraction(self) -> float:
         return 1.0 / self.partitions
+
+    @property
+    def base_layout(self) -> str:
+        """``grouped``: output group i's base path is input group i; ``shared``: every
+        output's base path is the first Cin/p input channels (one GEMM, G = 1)."""
+        return "grouped" if self.grouped else "shared"
 
     @property
     def thresholds(self) -> torch.Tensor:

@@ -51,7 +51,9 @@ class TraceLayer:
 
     ``padding_h``/``padding_w`` are per side (PyTorch's ``padding``). ``gate_groups`` is G;
     ``base_fraction`` is η, the share of input channels on the base path. ``thresholds`` are
-    the per-output-channel thresholds Δ, if the exporter recorded them.
+    the per-output-channel thresholds Δ, if the exporter recorded them. ``base_layout`` is
+    ``"grouped"`` (output group g's base path is input group g) or ``"shared"`` (every output's
+    base path is the first η·Cin input channels; G = 1).
     """
 
     name: str
@@ -69,6 +71,7 @@ class TraceLayer:
     gate_groups: int
     base_fraction: float
     thresholds: tuple[float, ...] | None = None
+    base_layout: str = "grouped"
 
     @property
     def decisions_per_image(self) -> int:
@@ -89,11 +92,17 @@ class TraceLayer:
     def to_json(self) -> dict[str, Any]:
         record = asdict(self)
         record["thresholds"] = None if self.thresholds is None else list(self.thresholds)
+        if self.base_layout == "grouped":  # the default: absent, so older traces keep their bytes
+            del record["base_layout"]
         return record
 
 
 LAYER_INTEGER_FIELDS = ("in_channels", "out_channels", "in_h", "in_w", "kernel_h", "kernel_w",
                         "stride", "padding_h", "padding_w", "out_h", "out_w", "gate_groups")
+#: per-layer fields that may be absent from a manifest (their defaults apply)
+OPTIONAL_LAYER_FIELDS = ("thresholds", "base_layout")
+#: how the base path's input channels are chosen: per gate group, or one set for every output
+BASE_LAYOUTS = ("grouped", "shared")
 MANIFEST_FIELDS = ("format", "version", "model", "dataset", "accuracy", "images", "provenance",
                    "layers")
 
@@ -151,12 +160,34 @@ def _text(path: Path, where: str, value: Any) -> str:
     return value
 
 
+def base_layout_problem(in_channels: int, gate_groups: int, base_fraction: float,
+                        base_layout: Any) -> tuple[str, str] | None:
+    """``(field, problem)`` when a layer's base layout does not fit its other fields, else None.
+
+    ``"grouped"``: η in (0, 1] (the schedulers further need η = 1/G). ``"shared"``: every
+    output's base path is the first η·Cin input channels, so 0 < η < 1 with η·Cin a whole
+    number of channels, and G = 1 (there are no groups of base inputs)."""
+    if base_layout not in BASE_LAYOUTS:
+        return "base_layout", f"expected one of {', '.join(map(repr, BASE_LAYOUTS))}, got {base_layout!r}"
+    if base_layout == "grouped":
+        return None
+    if not 0 < base_fraction < 1:
+        return "base_fraction", f"expected a number in (0, 1) for base_layout 'shared', got {base_fraction!r}"
+    channels = in_channels * base_fraction
+    if abs(channels - round(channels)) > 1e-9 * max(1, in_channels):
+        return "base_fraction", (f"in_channels·base_fraction = {in_channels}·{base_fraction} = {channels:g} "
+                                 "is not a whole number of input channels (base_layout 'shared')")
+    if gate_groups != 1:
+        return "gate_groups", f"expected 1 for base_layout 'shared' (one base path for every output), got {gate_groups}"
+    return None
+
+
 def _parse_layer(path: Path, index: int, record: Any) -> TraceLayer:
     where = f"layers[{index}]"
     if not isinstance(record, dict):
         raise _fail(path, where, f"expected an object, got {type(record).__name__}")
     expected = {f for f in TraceLayer.__dataclass_fields__}
-    missing = sorted(expected - set(record) - {"thresholds"})
+    missing = sorted(expected - set(record) - set(OPTIONAL_LAYER_FIELDS))
     if missing:
         raise _fail(path, f"{where}.{missing[0]}", "missing")
     unknown = sorted(set(record) - expected)
@@ -189,6 +220,10 @@ def _parse_layer(path: Path, index: int, record: Any) -> TraceLayer:
     if values["out_channels"] % groups or values["in_channels"] % groups:
         raise _fail(path, f"{where}.gate_groups", f"expected a divisor of in_channels "
                     f"({values['in_channels']}) and out_channels ({values['out_channels']}), got {groups}")
+    layout = record.get("base_layout", "grouped")
+    problem = base_layout_problem(values["in_channels"], groups, float(eta), layout)
+    if problem is not None:
+        raise _fail(path, f"{where}.{problem[0]}", problem[1])
     thresholds = record.get("thresholds")
     if thresholds is not None:
         if (not isinstance(thresholds, list) or len(thresholds) != values["out_channels"]
@@ -196,7 +231,7 @@ def _parse_layer(path: Path, index: int, record: Any) -> TraceLayer:
             raise _fail(path, f"{where}.thresholds",
                         f"expected null or a list of {values['out_channels']} finite numbers")
         thresholds = tuple(float(t) for t in thresholds)
-    return TraceLayer(name=name, base_fraction=float(eta), thresholds=thresholds, **values)
+    return TraceLayer(name=name, base_fraction=float(eta), thresholds=thresholds, base_layout=layout, **values)
 
 
 def parse_manifest(path: Path, manifest: Any) -> tuple[TraceInfo, tuple[TraceLayer, ...]]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from accelsim.errors import TraceError
-from accelsim.trace.format import TraceLayer
+from accelsim.trace.format import TraceLayer, base_layout_problem
 from accelsim.workload.layer import Layer, Network
 
 
@@ -48,18 +48,24 @@ def match_trace(network: Network, layers: Sequence[TraceLayer], path: str | Path
     return matched
 
 
-def as_trace_layer(layer: Layer, gate_groups: int, base_fraction: float | None = None) -> TraceLayer:
+def as_trace_layer(layer: Layer, gate_groups: int, base_fraction: float | None = None,
+                   base_layout: str = "grouped") -> TraceLayer:
     """The trace description of a network layer gated with ``gate_groups`` groups (η = 1/G
-    unless given)."""
+    unless given). With ``base_layout="shared"`` every output's base path is the first η·Cin
+    input channels (CGNet without channel grouping): give ``gate_groups=1`` and η = 1/p."""
     if layer.pad_h % 2 or layer.pad_w % 2 or layer.groups != 1:
         raise TraceError(f"layer {layer.name!r}: only ungrouped convolutions with symmetric "
                          "padding can be gated")
+    eta = 1.0 / gate_groups if base_fraction is None else base_fraction
+    problem = base_layout_problem(layer.in_channels, gate_groups, eta, base_layout)
+    if problem is not None:
+        raise TraceError(f"layer {layer.name!r}: {problem[0]}: {problem[1]}")
     return TraceLayer(
         name=layer.name, in_channels=layer.in_channels, out_channels=layer.out_channels,
         in_h=layer.in_h, in_w=layer.in_w, kernel_h=layer.kernel_h, kernel_w=layer.kernel_w,
         stride=layer.stride, padding_h=layer.pad_h // 2, padding_w=layer.pad_w // 2,
-        out_h=layer.out_h, out_w=layer.out_w, gate_groups=gate_groups,
-        base_fraction=1.0 / gate_groups if base_fraction is None else base_fraction)
+        out_h=layer.out_h, out_w=layer.out_w, gate_groups=gate_groups, base_fraction=eta,
+        base_layout=base_layout)
 
 
 GATING_POLICIES = {

@@ -37,6 +37,7 @@ import numpy as np
 from accelsim.errors import TraceError
 from accelsim.limits import MAX_SYNTH_BYTES, MAX_SYNTH_IMAGE_DECISIONS, MAX_SYNTH_IMAGES
 from accelsim.trace.format import TraceInfo, TraceLayer, TraceWriter, pack_masks
+from accelsim.trace.network import as_trace_layer, gateable_layers
 from accelsim.workload.layer import Network
 
 CHUNK_IMAGES = 16
@@ -173,6 +174,27 @@ class LayerGenerator:
 
     def masks(self, start: int, stop: int) -> np.ndarray:
         return np.stack([self.image(i) for i in range(start, stop)])
+
+
+def gated_trace_layers(network: Network, policy: str = "blocks", partitions: int = 4,
+                       base_layout: str = "grouped") -> list[TraceLayer]:
+    """The trace layers of a channel-gated ``network`` (layers chosen by ``policy``, see
+    :func:`~accelsim.trace.network.gateable_layers`), with p = ``partitions`` (η = 1/p).
+
+    ``base_layout="grouped"`` (CGNet's channel grouping): G = p gate groups, output group g's
+    base path is input group g. ``"shared"`` (CGNet without grouping): G = 1, every output's
+    base path is the first Cin/p input channels, so the base pass is one GEMM. Under
+    ``"shared"`` the generator's group field S is common to every channel (they all see the
+    same base inputs), adding to the global field O."""
+    if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
+        raise TraceError(f"partitions: expected a positive integer, got {partitions!r}")
+    if base_layout == "shared":
+        if partitions < 2:
+            raise TraceError(f"partitions: a shared base needs at least 2 partitions, got {partitions}")
+        return [as_trace_layer(layer, 1, 1.0 / partitions, "shared")
+                for layer in gateable_layers(network, policy)]
+    return [as_trace_layer(layer, partitions, 1.0 / partitions, base_layout)
+            for layer in gateable_layers(network, policy)]
 
 
 def uniform_rate_for_reduction(network: Network, layers: Sequence[TraceLayer], target: float) -> float:
