@@ -2,12 +2,24 @@
 
 Every error the library raises on bad input derives from :class:`AccelsimError`, so a caller
 (the CLI among them) can catch one class and print its message, which always names what was
-wrong and what was expected.
+wrong and what was expected. A message is always one line: characters that are not printable
+(a line break in a file name given on the command line, say) are shown escaped, as ``repr``
+shows them.
 """
+
+
+def one_line(text: str) -> str:
+    """``text`` with every non-printable character escaped (``\\n``, ``\\x1b``, ``\\u2028``)."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class AccelsimError(Exception):
     """Base class of all accelsim errors caused by bad input."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class WorkloadError(AccelsimError, ValueError):
@@ -18,7 +30,7 @@ class UnknownNameError(AccelsimError, KeyError):
     """A name (network, dataflow, timing convention, scheduler) is not in its registry."""
 
     def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
+        return one_line(str(self.args[0]))
 
 
 class TopologyError(AccelsimError, ValueError):
