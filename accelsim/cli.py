@@ -25,7 +25,7 @@ from accelsim.errors import AccelsimError, ConfigError, TraceError
 from accelsim.report import format_energy, format_layers, format_summary, write_tables
 from accelsim.schedule import SCHEDULERS
 from accelsim.simulate import run
-from accelsim.trace import (FORMAT_NAME, FORMAT_VERSION, STATISTICS, SynthKnobs, as_trace_layer,
+from accelsim.trace import (FORMAT_NAME, FORMAT_VERSION, STATISTICS, SynthKnobs, as_trace_layer, gated_trace_layers,
                             compare_statistics, fit_knobs, gateable_layers, layer_statistics,
                             match_trace, network_flop_reduction, open_trace, synthesize,
                             uniform_rate_for_reduction)
@@ -200,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fit the knobs and per-layer rates to a real trace")
     synth.add_argument("--gated", help="which layers are gated: blocks (default) or first")
     synth.add_argument("--gate-groups", type=_positive_int, help="gate groups G (η = 1/G); default 4")
+    synth.add_argument("--shared-base", type=_positive_int, metavar="P",
+                       help="every output's base path is the first Cin/P input channels (G = 1, η = 1/P)")
     synth.add_argument("--independent", action="store_true",
                        help="baseline: independent coin flips instead of structured maps")
     defaults = SynthKnobs()
@@ -329,8 +331,9 @@ def _print_report(network: Network, config: HardwareConfig, result, args: argpar
               f"PE utilization {total['pe_utilization']:.1%}, energy {total['energy_per_image_uj']:.4g} µJ")
     else:
         print(format_summary(summary))
-        print("latency: per image over the network; speedup and flop_red against dense; "
-              "ideal ... stall: shares of the cycles (docs/schedulers.md)")
+        print("latency: per image over the network; speedup and flop_red against dense; bound: the best "
+              "speedup any fold-based schedule reaches at this array's channel-set width; ideal ... stall: "
+              "shares of the cycles (docs/schedulers.md)")
         print(format_energy(summary))
     ratios = sanity_ratios(energy_table(config), config)
     print(f"energy ({config.energy_profile}, {config.technology_nm} nm) per operand word relative to a MAC: "
@@ -395,6 +398,10 @@ def _command_trace_info(args: argparse.Namespace) -> int:
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("columns: " + ", ".join(f"{short} = {name}" for name, short in SHORT_NAMES.items()))
     print(f"MAC (FLOP) reduction over {scope}: {summary['network_flop_reduction']:.3f}x")
+    bounds = summary["granularity_bound"]
+    print("best speedup of any fold-based schedule, by channels per set (natural order):")
+    print(pd.DataFrame({"channels per set": [int(width) for width in bounds],
+                        "best speedup": [f"{bound:.2f}x" for bound in bounds.values()]}).to_string(index=False))
     return 0
 
 
@@ -428,6 +435,7 @@ def _command_trace_synth(args: argparse.Namespace) -> int:
     knobs = SynthKnobs(**{knob: getattr(args, knob) for knob in FITTED_KNOBS}, independent=args.independent)
     if args.fit is not None:
         clashing = [option for option, value in (("--gated", args.gated), ("--gate-groups", args.gate_groups),
+                                                 ("--shared-base", args.shared_base),
                                                  ("--independent", args.independent or None)) if value is not None]
         if clashing:
             raise UsageError(f"{clashing[0]}: not allowed with --fit (the real trace decides it)")
@@ -444,8 +452,10 @@ def _command_trace_synth(args: argparse.Namespace) -> int:
         if args.network is None and args.topology is None:
             raise UsageError("trace synth: give --network NAME or --topology FILE.csv (or --fit REAL)")
         network = resolve_network(args, notes)
-        layers = [as_trace_layer(layer, args.gate_groups or 4)
-                  for layer in gateable_layers(network, args.gated or "blocks")]
+        if args.shared_base is not None and args.gate_groups is not None:
+            raise UsageError("--shared-base: not allowed with --gate-groups (a shared base has one group)")
+        layers = gated_trace_layers(network, args.gated or "blocks", args.shared_base or args.gate_groups or 4,
+                                    "grouped" if args.shared_base is None else "shared")
         rate = (uniform_rate_for_reduction(network, layers, args.target_reduction)
                 if args.target_reduction is not None else 0.3 if args.rate is None else args.rate)
         rates = {layer.name: rate for layer in layers}

@@ -30,7 +30,8 @@ class ResultsError(AccelsimError, ValueError):
 
 ATTRIBUTION = (("cycles_ideal", "ideal (needed MACs / PEs)"), ("lost_fill_drain", "fill and drain"),
                ("lost_partial_tiles", "partial tiles"), ("lost_group_boundary", "group boundary"),
-               ("lost_gated_idle", "off outputs in running folds"), ("lost_stall", "DRAM stalls"))
+               ("lost_granularity", "off outputs no fold can leave out (trace's limit)"),
+               ("lost_gated_idle", "other off outputs in running folds"), ("lost_stall", "DRAM stalls"))
 assert {column for column, _ in ATTRIBUTION[1:]} == set(LOST_COLUMNS)
 
 

@@ -33,12 +33,19 @@ lost_fill_drain          cycles  fold overhead: loading, skew, draining (2R + C 
 lost_partial_tiles       cycles  PEs without work in folds smaller than the array (edges)
 lost_group_boundary      cycles  PEs without work because a fold's channels must lie in one
                                  gate group
-lost_gated_idle          cycles  PEs of off outputs inside folds that run (clock-gated, or
-                                 in one pass running before their decision)
+lost_granularity         cycles  PEs of off outputs that no fold-based schedule can leave out
+                                 at this array's channel-set width (channels in natural order):
+                                 they share a pixel and a channel set with an output that is on
+lost_gated_idle          cycles  the other PEs of off outputs inside folds that run (clock-gated,
+                                 or in one pass running before their decision): the scheduler's
 lost_stall               cycles  = cycles_stall
 pe_utilization           —       macs_executed / (cycles_total · R · C)
 mapping_efficiency       —       Σ folds of PEs holding real work / (folds · R · C)
 flop_reduction           ×       macs_dense / macs_needed: the theoretical speedup
+granularity_bound        ×       macs_dense / macs_granular: the best speedup of any fold-based
+                                 schedule at this channel-set width
+macs_granular            MACs    macs_needed rounded up to whole (pixel, channel set) cells at
+                                 this array's channel-set width (= macs_needed when ungated)
 speedup_vs_dense         ×       dense cycles_total / this scheduler's, same layer and image
 realized_fraction        —       speedup_vs_dense / flop_reduction
 latency_us               µs      cycles_total / clock
@@ -63,8 +70,8 @@ theoretical and the realised speedup goes.
 ``summary`` table — one row per scheduler over the whole network and all images: sums of the
 MAC and cycle columns (over layers and images), ``images``, ``layers`` (per image),
 utilisation and mapping efficiency over all folds, ``speedup_vs_dense`` and
-``flop_reduction`` as ratios of the sums, ``realized_fraction``, and the latency of one image
-over the network: ``latency_ms`` (mean), ``latency_p50_ms``, ``latency_p95_ms``.
+``flop_reduction`` and ``granularity_bound`` as ratios of the sums, ``realized_fraction``,
+and the latency of one image over the network: ``latency_ms`` (mean), ``latency_p50_ms``, ``latency_p95_ms``.
 """
 
 from __future__ import annotations
@@ -81,21 +88,21 @@ from accelsim.energy.account import ENERGY_COLUMNS
 from accelsim.engine import TRAFFIC_FIELDS, LayerTiming
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, LayerPlan
 
-LOST_COLUMNS = ("lost_fill_drain", "lost_partial_tiles", "lost_group_boundary", "lost_gated_idle",
-                "lost_stall")
+LOST_COLUMNS = ("lost_fill_drain", "lost_partial_tiles", "lost_group_boundary", "lost_granularity",
+                "lost_gated_idle", "lost_stall")
 LAYER_COLUMNS = (
     "network", "layer", "image", "scheduler", "path", "dataflow", "timing", "array_rows", "array_cols",
-    "M", "N", "K", "groups", "gate_on_rate", "folds", "macs_dense", "macs_needed", "macs_executed",
+    "M", "N", "K", "groups", "gate_on_rate", "folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed",
     "cycles_compute", "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS,
-    "pe_utilization", "mapping_efficiency", "flop_reduction", "speedup_vs_dense",
+    "pe_utilization", "mapping_efficiency", "flop_reduction", "granularity_bound", "speedup_vs_dense",
     "realized_fraction", "latency_us", *TRAFFIC_FIELDS, "pe_hop_bits", "gate_compares",
     *ENERGY_COLUMNS,
 )
 SUMMARY_COLUMNS = (
     "network", "scheduler", "dataflow", "timing", "array_rows", "array_cols", "images", "layers",
-    "folds", "macs_dense", "macs_needed", "macs_executed", "cycles_compute", "cycles_stall",
-    "cycles_total", "cycles_ideal", *LOST_COLUMNS, "pe_utilization", "mapping_efficiency",
-    "flop_reduction", "speedup_vs_dense", "realized_fraction", "latency_ms", "latency_p50_ms",
+    "folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed", "cycles_compute",
+    "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS, "pe_utilization", "mapping_efficiency",
+    "flop_reduction", "granularity_bound", "speedup_vs_dense", "realized_fraction", "latency_ms", "latency_p50_ms",
     "latency_p95_ms", *TRAFFIC_FIELDS, *ENERGY_COLUMNS, "energy_per_image_uj",
     "energy_saving_vs_dense", "edp_uj_cycles",
 )
@@ -130,11 +137,16 @@ def lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) ->
         group_boundary = share * float(empty[gated].sum()) / pes
     unmapped = float((count * (pes - used_rows * used_cols) * steps).sum()) / pes
     mapped = float((count * used_rows * used_cols * steps).sum())
+    # off outputs in folds that run: the part no fold-based schedule at this channel-set width
+    # avoids (the trace's limit), and the rest, the scheduler's (a reordering may beat the limit
+    # of the natural order: then all of it is the trace's)
+    unavoidable = min(plan.granular_macs if plan.granular_macs is not None else plan.needed_macs, mapped)
     return {
         "lost_fill_drain": float((count * (runs["cycles"] - steps)).sum()) + plan.offset_cycles,
         "lost_partial_tiles": unmapped - group_boundary,
         "lost_group_boundary": group_boundary,
-        "lost_gated_idle": (mapped - plan.needed_macs) / pes,
+        "lost_granularity": (unavoidable - plan.needed_macs) / pes,
+        "lost_gated_idle": (mapped - unavoidable) / pes,
         "lost_stall": float(timing.cycles_stall),
     }
 
@@ -176,12 +188,15 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
             "M": layer.M, "N": layer.N, "K": layer.K, "groups": layer.groups,
             "gate_on_rate": plan.gate_on_rate, "folds": plan.folds, "macs_dense": layer.macs,
             "macs_needed": plan.needed_macs, "macs_executed": plan.macs_executed, "path": plan.path,
+            "macs_granular": plan.needed_macs if plan.granular_macs is None else plan.granular_macs,
             "cycles_compute": timing.cycles_compute, "cycles_stall": timing.cycles_stall,
             "cycles_total": timing.cycles_total, "cycles_ideal": plan.needed_macs / pes,
             **lost_cycles(plan, timing, config),
             "pe_utilization": _ratio(plan.needed_macs, timing.cycles_total * pes),
             "mapping_efficiency": plan.mapped_pe_folds / (plan.folds * pes) if plan.folds else float("nan"),
             "flop_reduction": _ratio(layer.macs, plan.needed_macs),
+            "granularity_bound": _ratio(layer.macs, plan.needed_macs if plan.granular_macs is None
+                                        else plan.granular_macs),
             "latency_us": timing.cycles_total / config.clock_mhz,
             **{name: timing.traffic.get(name, 0) for name in TRAFFIC_FIELDS},
             **array_counters(plan, config),
@@ -210,7 +225,7 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
     for scheduler, group in layers.groupby("scheduler", sort=False):
         per_image = group.groupby("image")["cycles_total"].sum() / config.clock_mhz / 1e3
         sums = {column: group[column].sum() for column in
-                ("folds", "macs_dense", "macs_needed", "macs_executed", "cycles_compute",
+                ("folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed", "cycles_compute",
                  "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS, *TRAFFIC_FIELDS,
                  *ENERGY_COLUMNS)}
         mapped = (group["mapping_efficiency"].fillna(0) * group["folds"]).sum()
@@ -222,6 +237,7 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
             "pe_utilization": _ratio(sums["macs_executed"], sums["cycles_total"] * pes),
             "mapping_efficiency": _ratio(mapped, sums["folds"]),
             "flop_reduction": _ratio(sums["macs_dense"], sums["macs_needed"]),
+            "granularity_bound": _ratio(sums["macs_dense"], sums["macs_granular"]),
             "speedup_vs_dense": _ratio(dense_cycles, sums["cycles_total"]),
             "realized_fraction": float("nan"),
             "latency_ms": per_image.mean(), "latency_p50_ms": per_image.quantile(0.5),
@@ -265,10 +281,12 @@ def format_summary(summary: pd.DataFrame) -> str:
         "p95_ms": summary["latency_p95_ms"].map(lambda v: f"{v:.4g}"),
         "speedup": summary["speedup_vs_dense"].map(lambda v: f"{v:.2f}x"),
         "flop_red": summary["flop_reduction"].map(lambda v: f"{v:.2f}x"),
+        "bound": summary["granularity_bound"].map(lambda v: f"{v:.2f}x"),
         "realized": summary["realized_fraction"].map(lambda v: f"{v:.0%}"),
     })
     for column, label in zip(("cycles_ideal", *LOST_COLUMNS),
-                             ("ideal", "fill/drain", "partial", "group", "gated idle", "stall")):
+                             ("ideal", "fill/drain", "partial", "group", "granularity", "sched idle",
+                              "stall")):
         shown[label] = (summary[column] / summary["cycles_total"]).map(lambda v: f"{v:.1%}")
     return shown.to_string(index=False)
 

@@ -51,7 +51,7 @@ def test_partial_toml_keeps_defaults(tmp_path):
     ("array_cols = true\n", "array_cols: expected an integer from 1 to 65536, got True"),
     ("ifmap_sram_kib = -1\n", "ifmap_sram_kib: expected a positive number, got -1"),
     ('dataflow = "rs"\n', "dataflow: expected one of os, ws, is, got 'rs'"),
-    ('timing = "fast"\n', "timing: expected one of physical, scalesim"),
+    ('timing = "fast"\n', "timing: expected one of pipelined, physical, scalesim"),
     ("arrayrows = 8\n", "arrayrows: unknown key; expected one of: array_rows"),
     ("accumulator_bits = 4\n", "accumulator_bits: expected at least operand_bits"),
     ("array_rows = \n", "hw.toml: not valid TOML"),

@@ -133,13 +133,14 @@ def test_group_boundary_is_only_what_groups_cost(groups, expect_boundary):
     from accelsim import Layer
     from accelsim.engine import simulate
     from accelsim.report import lost_cycles
-    from accelsim.schedule import LayerGates, get_scheduler
+    from accelsim.schedule import GateGeometry, LayerGates, get_scheduler
 
     layer = Layer.conv("c", 8, 24, 6, 3, padding=1)
     config = DEFAULT_CONFIG.replace(array_rows=16, array_cols=16, dataflow="os",
                                     dram_bandwidth_bytes_per_cycle=float("inf"))
     decisions = np.ones((24, 6, 6), dtype=bool)
-    plan = get_scheduler("clock-gate").plan(layer, config, LayerGates(as_trace_layer(layer, groups), decisions))
+    gates = LayerGates(as_trace_layer(layer, groups), decisions)
+    plan = get_scheduler("clock-gate").two_pass_plan(GateGeometry(layer, config, gates))  # a base pass per group
     lost = lost_cycles(plan, simulate([plan], config)[0], config)
     assert (lost["lost_group_boundary"] > 0) == expect_boundary
     if not expect_boundary:

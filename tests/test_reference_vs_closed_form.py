@@ -48,7 +48,7 @@ def check_case(dataflow, case):
     drain = rows * reference.folds if get_dataflow(dataflow).drains_accumulators else 0
     assert dense_gemm_cycles(dataflow, rows, cols, m, n, k, "scalesim") == reference.cycles - drain - 1
     # the dense scheduler's fold plan tells the same story
-    config = HardwareConfig(array_rows=rows, array_cols=cols, dataflow=dataflow)
+    config = HardwareConfig(array_rows=rows, array_cols=cols, dataflow=dataflow, timing="physical")
     plan = get_scheduler("dense").plan(Layer.gemm("g", m, n, k), config)
     assert (plan.folds, plan.cycles, plan.macs) == (reference.folds, reference.cycles, m * n * k)
 

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from accelsim import DEFAULT_CONFIG, SUMMARY_COLUMNS, get_network, run
-from accelsim.arch import dense_gemm_cycles
+from accelsim.arch import dense_gemm_cycles, fold_grid, sequence_cycles
 from accelsim.engine import simulate
 from accelsim.schedule import get_scheduler
 from accelsim.workload import NETWORKS
@@ -29,10 +29,11 @@ def test_run_invariants(network, dataflow, array):
     assert layers["pe_utilization"].between(0, 1).all()
     assert layers["mapping_efficiency"].between(0, 1).all()
     assert (layers["pe_utilization"] <= layers["mapping_efficiency"]).all()
-    # each layer is its GEMMs' closed form (one per group)
+    # each layer is its GEMMs' folds, one pipelined sequence (one GEMM per group)
     for layer, row in zip(net, layers.itertuples()):
-        m, n, k = layer.group_gemm
-        assert row.cycles_compute == layer.groups * dense_gemm_cycles(dataflow, *array, m, n, k)
+        row_folds, col_folds, steps = fold_grid(dataflow, *array, *layer.group_gemm)
+        folds = layer.groups * row_folds * col_folds
+        assert row.cycles_compute == sequence_cycles(dataflow, *array, [steps] * folds, "pipelined")
     # the summary adds up
     summary = result.summary
     assert list(summary.columns) == list(SUMMARY_COLUMNS)
@@ -54,7 +55,7 @@ def test_engine_runs_layers_back_to_back():
 
 def test_scalesim_timing_subtracts_one_per_layer_and_the_os_drain():
     net = get_network("resnet18")
-    physical = run(net, DEFAULT_CONFIG).layers
+    physical = run(net, DEFAULT_CONFIG.replace(timing="physical")).layers
     scalesim = run(net, DEFAULT_CONFIG.replace(timing="scalesim")).layers
     expected = physical["cycles_compute"] - physical["folds"] * DEFAULT_CONFIG.array_rows - 1
     assert list(scalesim["cycles_compute"]) == list(expected)
@@ -70,6 +71,6 @@ def test_dense_plan_is_at_most_four_runs_however_large_the_layer(dataflow):
     plan = get_scheduler("dense").plan(layer, config)
     assert len(plan.runs) == 4
     assert plan.macs == layer.macs
-    assert plan.cycles == dense_gemm_cycles(dataflow, 8, 8, 46_337, 46_327, 9)
+    assert plan.cycles == dense_gemm_cycles(dataflow, 8, 8, 46_337, 46_327, 9, config.timing)
     grouped = Layer.conv("dw", 512, 512, 7, 3, padding=1, groups=512)
     assert len(get_scheduler("dense").plan(grouped, config).runs) <= 4

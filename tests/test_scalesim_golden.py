@@ -50,8 +50,9 @@ def test_cli_reproduces_scalesim(case, tmp_path, capsys):
 
 
 def test_physical_timing_adds_the_drain_and_the_last_cycle():
-    """The default convention differs from SCALE-Sim by R per OS fold plus 1 per layer."""
+    """The physical convention differs from SCALE-Sim by R per OS fold plus 1 per layer."""
     config, _ = load_scalesim_config(GOLDEN / "os_8x8" / "scale.cfg")
+    config = config.replace(timing="physical")
     layers = run(load_topology(GOLDEN / "os_8x8" / "topology.csv"), config).layers
     report = scalesim_report("os_8x8")
     expected = report["Total Cycles"] + layers["folds"] * config.array_rows + 1

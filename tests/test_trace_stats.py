@@ -42,7 +42,22 @@ def test_chunks_give_the_same_statistics_as_one_pass():
     masks = rng.random((10, 4, 4, 4)) < 0.4
     whole = mask_statistics(layer(), [masks])
     chunked = mask_statistics(layer(), [masks[:3], masks[3:7], masks[7:]])
+    assert chunked.pop("granular_rates") == pytest.approx(whole.pop("granular_rates"))
+    assert chunked.pop("base_layout") == whole.pop("base_layout")
     assert chunked == pytest.approx(whole)
+
+
+def test_granular_rates_by_hand():
+    """Two images, one group of 4 channels, 2 pixels. Pixel 0: channel 0 on; pixel 1: channels 1
+    and 2 on. Sets of 1 run the 3 outputs that are on; sets of 2 ({0, 1}, {2, 3}) run pixel 0
+    of set 1 (2 outputs), pixel 1 of both sets (4): 6; the set of 4 runs both pixels: 8."""
+    masks = np.zeros((2, 4, 1, 2), dtype=bool)
+    masks[:, 0, 0, 0] = masks[:, 1, 0, 1] = masks[:, 2, 0, 1] = True
+    one_group = TraceLayer(name="g", in_channels=4, out_channels=4, in_h=1, in_w=2, kernel_h=1, kernel_w=1,
+                           stride=1, padding_h=0, padding_w=0, out_h=1, out_w=2, gate_groups=1,
+                           base_fraction=0.25, base_layout="shared")
+    rates = mask_statistics(one_group, [masks])["granular_rates"]
+    assert rates == pytest.approx({1: 3 / 8, 2: 6 / 8, 4: 8 / 8})
 
 
 def test_network_reduction_counts_ungated_layers_dense():

@@ -7,7 +7,8 @@ cycles; *skipped* work (folds never issued) saves both.
 column                counter × table entry
 ====================  =====================================================================
 energy_mac_pj         macs_executed × mac
-energy_gated_mac_pj   clock-gated PE-cycles (lost_gated_idle · R·C) × gated_mac
+energy_gated_mac_pj   clock-gated PE-cycles ((lost_granularity + lost_gated_idle) · R·C, less the
+                      MACs off outputs ran before their decision) × gated_mac
 energy_idle_pj        other PE-cycles without a MAC (fill, drain, partial tiles, stalls)
                       × idle_pe
 energy_register_pj    macs_executed × accumulator bits × register_bit
@@ -42,7 +43,8 @@ def add_energy(layers: pd.DataFrame, config: HardwareConfig, table: EnergyTable 
     pes = config.array_rows * config.array_cols
     access = config.sram_port_bits / 8
     # PEs of off outputs in folds that run, less those that ran a MAC before their decision
-    gated_cycles = layers["lost_gated_idle"] * pes - (layers["macs_executed"] - layers["macs_needed"])
+    gated_cycles = ((layers["lost_granularity"] + layers["lost_gated_idle"]) * pes
+                    - (layers["macs_executed"] - layers["macs_needed"]))
     idle_cycles = (layers["cycles_total"] * pes - layers["macs_executed"] - gated_cycles).clip(lower=0)
     energy = {
         "mac": layers["macs_executed"] * table["mac"],

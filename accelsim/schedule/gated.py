@@ -1,17 +1,21 @@
-"""Three-phase execution of a gated layer, shared by every gating scheduler.
+"""Gated layers, shared by every gating scheduler: two passes, or one, chosen per layer.
 
-Per image and per gate group g (output channels ``g·N/G … (g+1)·N/G − 1``):
+**Two passes**, per image and per gate group g (output channels ``g·N/G … (g+1)·N/G − 1``):
 
 1. **base pass**: the GEMM of all output pixels × the group's channels over its base inputs,
-   ``K_base = (Cin/G)·kh·kw`` reduction indices (input group g); a fold's columns never mix
-   groups, whose inputs differ;
+   ``K_base = (Cin/G)·kh·kw`` reduction indices (input group g; the first ``η·K`` indices for
+   every output with a shared base); a fold's columns never mix groups, whose inputs differ;
 2. **gate**: each partial sum is compared with its channel's threshold as it leaves the array,
-   and a decision bit is written;
+   and a decision bit is written; the conditional pass waits ``gate_latency_cycles`` for it;
 3. **conditional pass** over the other ``K_cond = K − K_base`` reduction indices, for the
    outputs the scheduler chooses; the output unit adds the result only where the gate is on,
    so an output that is off keeps its base partial sum.
 
 A scheduler only decides the conditional pass: :meth:`GatedScheduler.conditional_items`.
+**One pass** (:mod:`accelsim.schedule.onepass`) runs the dense folds with off outputs
+clock-gated after their decision: dense cycles, less energy. A skipping scheduler falls back
+to it per layer where two passes would be slower (:class:`GatedScheduler`).
+
 How outputs meet the array comes from the dataflow table: the output channels lie along the
 columns (OS, WS) or stream in time (IS); the output pixels lie along the rows (OS), stream in
 time (WS) or lie along the columns (IS).
@@ -19,7 +23,7 @@ time (WS) or lie along the columns (IS).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -151,6 +155,17 @@ class GateGeometry:
         active = int(self.decisions[np.ix_(pixels, channels)].sum())
         return WorkItem(PHASE_CONDITIONAL, pixels, channels, k_index, active * len(k_index))
 
+    @cached_property
+    def granular_macs(self) -> int:
+        """MACs any fold-based schedule must run at this array's channel-set width, channels
+        in natural order: the base pass, and the conditional work of every (pixel, channel
+        set) with at least one output on (the trace's limit, see ``trace/stats.py``)."""
+        layer, width = self.layer, min(self.channel_set_size, self.channels_per_group)
+        groups = self.decisions.reshape(layer.M, self.groups, self.channels_per_group)
+        must_run = sum(int(groups[:, :, start:start + width].any(axis=2).sum()) * len(range(start, min(
+            start + width, self.channels_per_group))) for start in range(0, self.channels_per_group, width))
+        return layer.M * layer.N * self.k_base + must_run * (layer.K - self.k_base)
+
     @property
     def needed_macs(self) -> int:
         """The base pass for every output, the conditional work for the outputs that are on."""
@@ -183,8 +198,8 @@ class GatedScheduler:
                          geometry.base_k(group), layer.M * geometry.channels_per_group * geometry.k_base)
                 for group in range(geometry.groups)]
         items = base + [item for item in self.conditional_items(geometry) if item is not None]
-        return plan_from_items(layer, self.name, items, config, float(geometry.decisions.mean()),
-                               geometry.groups, "two-pass")
+        return replace(plan_from_items(layer, self.name, items, config, float(geometry.decisions.mean()),
+                                       geometry.groups, "two-pass"), granular_macs=geometry.granular_macs)
 
     def plan(self, layer: Layer, config: HardwareConfig, gates: LayerGates | None = None) -> LayerPlan:
         if gates is None:

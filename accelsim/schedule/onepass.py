@@ -76,4 +76,4 @@ def one_pass_plan(geometry, scheduler: str) -> LayerPlan:
         config.dataflow, config.array_rows, config.array_cols, steps, steps, config.timing)
     return LayerPlan(layer, scheduler, runs, offset, geometry.needed_macs, (item,),
                      float(geometry.decisions.mean()), geometry.groups, "one-pass",
-                     one_pass_executed_macs(geometry))
+                     one_pass_executed_macs(geometry), granular_macs=geometry.granular_macs)

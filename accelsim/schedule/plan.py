@@ -132,6 +132,9 @@ class LayerPlan:
         off outputs also run the conditional MACs that stream before their decision.
     gate_latency_cycles:
         Cycles between the last base partial sum and the decisions it gives, as charged.
+    granular_macs:
+        MACs any fold-based schedule must run at this array's channel-set width (channels in
+        natural order): the trace's limit (None: the layer's own MACs, ungated).
     """
 
     layer: Layer
@@ -145,6 +148,7 @@ class LayerPlan:
     path: str = "dense"
     executed_macs: int | None = None
     gate_latency_cycles: int = 0
+    granular_macs: int | None = None
 
     @property
     def macs_executed(self) -> int:

@@ -19,6 +19,13 @@ Per gated layer (columns of :func:`layer_statistics`; rates are fractions of dec
 ``flop_reduction``                dense MACs / gated MACs of the layer = 1 / (η + (1 − η)·r)
 ================================  ==============================================================
 
+**The granularity bound.** A fold runs a set of w channels of one gate group over a set of
+pixels, so it must run a pixel for the whole set if any channel of the set is on there. With
+channels cut into sets of w in their natural order, ``granular_rate(w)`` is the fraction of
+conditional work that any fold-based schedule must still do (``granular_rate(1)`` is the
+on-rate), and the best speedup it can reach over a network, with nothing else lost, is
+dense MACs / Σ MACs·(η + (1 − η)·granular_rate(w)): :func:`granularity_bounds`.
+
 Correlations use the first :data:`CORRELATION_IMAGES` images (they cost C²·pixels per image)
 and are left undefined (NaN) for a layer of more than :data:`CORRELATION_CHANNELS` channels;
 everything else uses every image, read in chunks of at most :data:`CHUNK_DECISIONS` decisions
@@ -40,6 +47,8 @@ CORRELATION_IMAGES = 64
 CORRELATION_CHANNELS = 4096
 #: decisions read at once (fewer images per chunk for a large layer)
 CHUNK_DECISIONS = 1 << 22
+#: channel-set widths of the granularity bound: 1, 2, 4, … up to the widest gate group
+MAX_GRANULARITY_WIDTH = 1 << 12
 STATISTICS = ("on_rate", "on_rate_image_std", "channel_rate_std", "morans_i",
               "corr_within_groups", "corr_across_groups", "no_channel_pixel_fraction",
               "channels_off_fraction")
@@ -63,6 +72,11 @@ class _Accumulator:
         self.corr_count = np.zeros(2)
         self.no_channel = self.channels_off = 0.0
         self.images = 0
+        per_group = channels // layer.gate_groups
+        self.widths = [1 << i for i in range(13) if (1 << i) <= min(per_group, MAX_GRANULARITY_WIDTH)]
+        if per_group not in self.widths and per_group <= MAX_GRANULARITY_WIDTH:
+            self.widths.append(per_group)
+        self.granular = np.zeros(len(self.widths))  # outputs each width must run
 
     def add(self, masks: np.ndarray) -> None:
         images, channels = masks.shape[:2]
@@ -76,9 +90,19 @@ class _Accumulator:
         self.moran_num += 2 * float((deviation[..., :, 1:] * deviation[..., :, :-1]).sum()
                                     + (deviation[..., 1:, :] * deviation[..., :-1, :]).sum())
         self.moran_den += float((deviation ** 2).sum())
+        self._add_granularity(masks)
         room = CORRELATION_IMAGES - (self.images - images)
         if room > 0 and self.correlate:
             self._add_correlations(deviation[:room].reshape(min(room, images), channels, -1))
+
+    def _add_granularity(self, masks: np.ndarray) -> None:
+        images, channels = masks.shape[:2]
+        groups = self.layer.gate_groups
+        grouped = masks.reshape(images, groups, channels // groups, -1)
+        for index, width in enumerate(self.widths):
+            for start in range(0, grouped.shape[2], width):
+                chunk = grouped[:, :, start:start + width]
+                self.granular[index] += float(chunk.any(axis=2).sum()) * chunk.shape[2]
 
     def _add_correlations(self, deviation: np.ndarray) -> None:
         for image in deviation:  # one C×C matrix at a time keeps memory at C² per image
@@ -105,7 +129,7 @@ class _Accumulator:
         eta = layer.base_fraction
         return {
             "layer": layer.name, "out_channels": layer.out_channels, "out_h": height, "out_w": width,
-            "gate_groups": layer.gate_groups, "base_fraction": eta,
+            "gate_groups": layer.gate_groups, "base_fraction": eta, "base_layout": layer.base_layout,
             "on_rate": on_rate,
             "on_rate_image_std": float(rates.std()),
             "channel_rate_std": float((self.channel_on / (self.images * pixels)).std()),
@@ -115,6 +139,8 @@ class _Accumulator:
             "no_channel_pixel_fraction": self.no_channel / (self.images * pixels),
             "channels_off_fraction": self.channels_off / maps,
             "flop_reduction": 1.0 / (eta + (1 - eta) * on_rate),
+            "granular_rates": {width: float(total / (maps * pixels))
+                               for width, total in zip(self.widths, self.granular)},
         }
 
 
@@ -134,11 +160,40 @@ def layer_statistics(trace: GateTrace, chunk_images: int = 64) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def granularity_bounds(network: Network | None, layers, table: pd.DataFrame) -> dict[int, float]:
+    """The best speedup over ``network`` (or over the gated layers alone, when None) of any
+    fold-based schedule with channel sets of each width, from :func:`layer_statistics`'s
+    ``granular_rates``; a layer whose groups are narrower than a width runs its whole groups."""
+    trace_layers = {layer.name: layer for layer in layers}
+    rows = table.set_index("layer")
+    if network is not None:
+        dense = {layer.name: layer.macs for layer in network}
+    else:
+        dense = {layer.name: layer.out_h * layer.out_w * layer.out_channels * layer.in_channels
+                 * layer.kernel_h * layer.kernel_w for layer in layers}
+    widths = sorted({width for rates in rows["granular_rates"] for width in rates} | {1, 2, 4, 8, 16, 32})
+    bounds = {}
+    for width in widths:
+        gated = 0.0
+        for name, macs in dense.items():
+            if name not in trace_layers:
+                gated += macs
+                continue
+            rates = rows.loc[name, "granular_rates"]
+            rate = rates[max(w for w in rates if w <= width)]
+            eta = trace_layers[name].base_fraction
+            gated += macs * (eta + (1 - eta) * rate)
+        bounds[width] = sum(dense.values()) / gated
+    return bounds
+
+
 def trace_summary(trace: GateTrace, network: Network | None, chunk_images: int = 64) -> dict:
     """Everything ``accelsim trace info`` reports: manifest facts, the per-layer statistics
     and the network's MAC reduction (ungated layers dense). Without a network the reduction
     covers the gated layers only (their dense MACs computed from the trace's shapes)."""
     table = layer_statistics(trace, chunk_images)
+    bounds = granularity_bounds(network, trace.layers, table)
+    table = table.drop(columns="granular_rates")
     rates = dict(zip(table["layer"], table["on_rate"]))
     etas = {layer.name: layer.base_fraction for layer in trace.layers}
     if network is not None:
@@ -152,6 +207,7 @@ def trace_summary(trace: GateTrace, network: Network | None, chunk_images: int =
         "accuracy": trace.info.accuracy, "images": trace.images,
         "network": None if network is None else network.name,
         "network_flop_reduction": reduction,
+        "granularity_bound": {str(width): bound for width, bound in bounds.items()},
         "layers": [{"name": record.pop("layer"), **{key: _plain(value) for key, value in record.items()}}
                    for record in table.to_dict(orient="records")],
     }
