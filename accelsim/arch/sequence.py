@@ -90,11 +90,51 @@ class _Gates:
         if self.base_done[output] == self.base_needed[output]:
             self.effective[output] = cycle + 1 + self.latency
 
-    def gated(self, output: int, is_base: bool, cycle: int) -> bool:
-        """The MAC of ``output`` at ``cycle`` is skipped: conditional, its gate off and known."""
-        if self.decisions is None or is_base or output < 0:
-            return False
-        return not self.decisions[output] and cycle >= self.effective[output]
+    def gated_many(self, outputs: np.ndarray, is_base: np.ndarray, cycle: int) -> np.ndarray:
+        """Per MAC: skipped (conditional, its output's gate off and known at ``cycle``)."""
+        if self.decisions is None:
+            return np.zeros(len(outputs), dtype=bool)
+        safe = np.maximum(outputs, 0)
+        return (outputs >= 0) & ~is_base & ~self.decisions[safe] & (cycle >= self.effective[safe])
+
+    def base_accumulated_many(self, outputs: np.ndarray, cycle: int) -> None:
+        """One base MAC of each of ``outputs`` (repeats allowed) accumulated at ``cycle``."""
+        if self.decisions is None or len(outputs) == 0:
+            return
+        np.add.at(self.base_done, outputs, 1)
+        touched = np.unique(outputs)
+        if (self.base_done[touched] > self.base_needed[touched]).any():
+            raise AssertionError("an output accumulated more base MACs than it has")
+        done = touched[self.base_done[touched] == self.base_needed[touched]]
+        self.effective[done] = cycle + 1 + self.latency
+
+
+class _Stream:
+    """Every fold's operands concatenated along time, so that a cycle's MACs are one gather:
+    step ``t`` of fold ``j`` is global step ``offsets[j] + t``."""
+
+    def __init__(self, folds: list[SequenceFold], stationary: bool) -> None:
+        steps = [fold.second.shape[0] for fold in folds]
+        self.offsets = np.concatenate([[0], np.cumsum(steps)[:-1]]).astype(np.int64)
+        self.last_step = np.asarray(steps, dtype=np.int64) - 1
+        self.second = np.concatenate([fold.second for fold in folds], axis=0)
+        self.second_real = np.concatenate([fold.second_real for fold in folds], axis=0)
+        if stationary:  # results are (step, column): one row per global step
+            self.outputs = np.concatenate([fold.outputs for fold in folds], axis=0)
+        else:
+            self.first = np.concatenate([fold.first for fold in folds], axis=1)
+            self.first_real = np.concatenate([fold.first_real for fold in folds], axis=1)
+            self.outputs = np.stack([fold.outputs for fold in folds])
+        self.tagged = any(fold.base is not None for fold in folds)
+        if self.tagged:
+            rows, cols = folds[0].first.shape[0], (folds[0].second.shape[1] if not stationary
+                                                    else folds[0].first.shape[1])
+            self.base = np.concatenate([fold.base if fold.base is not None
+                                        else np.ones((fold.second.shape[0], rows, cols), dtype=bool)
+                                        for fold in folds], axis=0)
+
+    def is_base(self, g: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+        return self.base[g, rr, cc] if self.tagged else np.ones(len(g), dtype=bool)
 
 
 def _lane_schedule(starts: list[int], steps: list[int], lanes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +170,7 @@ def output_stationary_sequence(folds: list[SequenceFold], rows: int, cols: int, 
         starts.append(starts[-1] + steps[j - 1] + max(0, rows - steps[j]))
     lane_fold, lane_step = _lane_schedule(starts, steps, max(rows, cols))
     gates = _Gates(outputs, decisions, base_needed, gate_latency)
+    stream = _Stream(folds, stationary=False)
     dtype = np.result_type(*(fold.first for fold in folds), np.int64)
     base_sum = np.zeros(outputs, dtype=dtype)
     cond_sum = np.zeros(outputs, dtype=dtype)
@@ -167,28 +208,26 @@ def output_stationary_sequence(folds: list[SequenceFold], rows: int, cols: int, 
         acc_last = acc_last & ~handing
         acc_base = np.where(handing, 0, acc_base)
         acc_cond = np.where(handing, 0, acc_cond)
-        for r, c in zip(*np.nonzero(h_fold >= 0)):
-            j, t = int(h_fold[r, c]), int(h_step[r, c])
-            fold = folds[j]
-            if acc_fold[r, c] not in (-1, j):
-                raise AssertionError(f"PE ({r}, {c}) mixed folds at cycle {cycle}")
-            acc_fold[r, c] = j
-            output = int(fold.outputs[r, c])
-            is_base = fold.base is None or bool(fold.base[t, r, c])
-            real = bool(fold.first_real[r, t] and fold.second_real[t, c])
-            if gates.gated(output, is_base, cycle):
-                gated_macs += int(real)
-            else:
-                product = fold.first[r, t] * fold.second[t, c]
-                if is_base:
-                    acc_base[r, c] += product
-                else:
-                    acc_cond[r, c] += product
-                pe_macs += 1
-                useful += int(real)
-                if is_base and real and output >= 0 and fold.base is not None:
-                    gates.base_accumulated(output, 1, cycle)
-            acc_last[r, c] = t == fold.second.shape[0] - 1
+        rr, cc = np.nonzero(h_fold >= 0)
+        j, t = h_fold[rr, cc], h_step[rr, cc]
+        if ((acc_fold[rr, cc] >= 0) & (acc_fold[rr, cc] != j)).any():
+            raise AssertionError(f"a PE mixed folds at cycle {cycle}")
+        acc_fold[rr, cc] = j
+        g = stream.offsets[j] + t
+        output = stream.outputs[j, rr, cc]
+        is_base = stream.is_base(g, rr, cc)
+        real = stream.first_real[rr, g] & stream.second_real[g, cc]
+        gated = gates.gated_many(output, is_base, cycle)
+        run = ~gated
+        product = stream.first[rr, g] * stream.second[g, cc]
+        acc_base[rr, cc] += np.where(run & is_base, product, 0)
+        acc_cond[rr, cc] += np.where(run & ~is_base, product, 0)
+        pe_macs += int(run.sum())
+        useful += int((run & real).sum())
+        gated_macs += int((gated & real).sum())
+        if stream.tagged:
+            gates.base_accumulated_many(output[run & is_base & real & (output >= 0)], cycle)
+        acc_last[rr, cc] = t == stream.last_step[j]
         # each column's output port reads one result: the oldest fold's, top row first
         for c in range(cols):
             held = np.flatnonzero(shadow_fold[:, c] >= 0)
@@ -242,7 +281,10 @@ def stationary_operand_sequence(folds: list[SequenceFold], rows: int, cols: int,
     remaining = sum(int(fold.outputs.size) for fold in folds)
     pe_macs = useful = gated_macs = 0
     cycle = last_out = 0
-    load_order = [(j, load) for j, load in enumerate(loads)]
+    load_starts = np.asarray(loads, dtype=np.int64)
+    if (np.diff(load_starts) < rows).any():
+        raise AssertionError("two tiles load one column at once")
+    stream = _Stream(folds, stationary=True)
     while remaining:
         # 1. streamed operands move right, partial sums move down
         if cycle < lane_fold.shape[1]:
@@ -259,31 +301,29 @@ def stationary_operand_sequence(folds: list[SequenceFold], rows: int, cols: int,
         # 2. PEs commit a new tile when its first token arrives, then multiply and accumulate
         p_fold, p_step = h_fold.copy(), h_step.copy()
         p_base, p_cond, p_count = np.zeros_like(in_base), np.zeros_like(in_cond), np.zeros_like(in_count)
-        for r, c in zip(*np.nonzero(h_fold >= 0)):
-            j, t = int(h_fold[r, c]), int(h_step[r, c])
-            fold = folds[j]
-            if active_fold[r, c] != j:
-                if shadow_fold[r, c] != j or shadow_used[r, c]:
-                    raise AssertionError(f"PE ({r}, {c}) found no tile {j} to commit at cycle {cycle}")
-                active_val[r, c], active_real[r, c] = shadow_val[r, c], shadow_real[r, c]
-                active_fold[r, c] = j
-                shadow_used[r, c] = True
-            output = int(fold.outputs[t, c])
-            is_base = fold.base is None or bool(fold.base[t, r, c])
-            real = bool(active_real[r, c] and fold.second_real[t, r])
-            base, cond, count = in_base[r, c], in_cond[r, c], in_count[r, c]
-            if gates.gated(output, is_base, cycle):
-                gated_macs += int(real)
-            else:
-                product = fold.second[t, r] * active_val[r, c]
-                if is_base:
-                    base += product
-                    count += int(real and fold.base is not None)
-                else:
-                    cond += product
-                pe_macs += 1
-                useful += int(real)
-            p_base[r, c], p_cond[r, c], p_count[r, c] = base, cond, count
+        rr, cc = np.nonzero(h_fold >= 0)
+        j, t = h_fold[rr, cc], h_step[rr, cc]
+        committing = active_fold[rr, cc] != j
+        if committing.any():
+            cr, ccol, cj = rr[committing], cc[committing], j[committing]
+            if ((shadow_fold[cr, ccol] != cj) | shadow_used[cr, ccol]).any():
+                raise AssertionError(f"a PE found no tile to commit at cycle {cycle}")
+            active_val[cr, ccol], active_real[cr, ccol] = shadow_val[cr, ccol], shadow_real[cr, ccol]
+            active_fold[cr, ccol] = cj
+            shadow_used[cr, ccol] = True
+        g = stream.offsets[j] + t
+        output = stream.outputs[g, cc]
+        is_base = stream.is_base(g, rr, cc)
+        real = active_real[rr, cc] & stream.second_real[g, rr]
+        gated = gates.gated_many(output, is_base, cycle)
+        run = ~gated
+        product = stream.second[g, rr] * active_val[rr, cc]
+        p_base[rr, cc] = in_base[rr, cc] + np.where(run & is_base, product, 0)
+        p_cond[rr, cc] = in_cond[rr, cc] + np.where(run & ~is_base, product, 0)
+        p_count[rr, cc] = in_count[rr, cc] + (run & is_base & real & stream.tagged)
+        pe_macs += int(run.sum())
+        useful += int((run & real).sum())
+        gated_macs += int((gated & real).sum())
         # partial sums leaving the bottom row are results
         for c in np.flatnonzero(p_fold[-1] >= 0):
             j, t = int(p_fold[-1, c]), int(p_step[-1, c])
@@ -295,20 +335,18 @@ def stationary_operand_sequence(folds: list[SequenceFold], rows: int, cols: int,
             remaining -= 1
             last_out = cycle
         # 3. the load chain shifts; values that reach their row land in the shadow registers
+        since = cycle - np.arange(cols)  # column c's load runs c cycles late
+        tile = np.searchsorted(load_starts, since, side="right") - 1
+        offset = since - load_starts[np.maximum(tile, 0)]
+        loading = (tile >= 0) & (offset >= 0) & (offset < rows)
+        destination = np.where(loading, rows - 1 - offset, -1)
         entering_val = np.zeros(cols, dtype=dtype)
-        entering_row = np.full(cols, -1)
-        entering_fold = np.full(cols, -1)
         entering_real = np.zeros(cols, dtype=bool)
-        for j, load in load_order:
-            for c in range(cols):
-                offset = cycle - load - c
-                if 0 <= offset < rows:
-                    if entering_row[c] >= 0:
-                        raise AssertionError(f"two tiles load column {c} at cycle {cycle}")
-                    destination = rows - 1 - offset
-                    entering_val[c] = folds[j].first[destination, c]
-                    entering_real[c] = folds[j].first_real[destination, c]
-                    entering_row[c], entering_fold[c] = destination, j
+        for c in np.flatnonzero(loading):
+            entering_val[c] = folds[tile[c]].first[destination[c], c]
+            entering_real[c] = folds[tile[c]].first_real[destination[c], c]
+        entering_row = destination
+        entering_fold = np.where(loading, tile, -1)
         chain_val, chain_row = _shift(chain_val, entering_val, 0), _shift(chain_row, entering_row, 0)
         chain_fold, chain_real = _shift(chain_fold, entering_fold, 0), _shift(chain_real, entering_real, 0)
         landing = (chain_row >= 0) & (chain_row == np.arange(rows)[:, None])

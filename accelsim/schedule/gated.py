@@ -23,6 +23,7 @@ time (WS) or lie along the columns (IS).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -187,6 +188,8 @@ class GatedScheduler:
 
     def __init__(self) -> None:
         self._paths: dict[tuple, str] = {}
+        # two-pass plans made for the choice, kept for when their image is simulated
+        self._calibrated: dict[tuple, LayerPlan] = {}
 
     def conditional_items(self, geometry: GateGeometry) -> list[WorkItem]:
         """The conditional work of one image: one or more items per gate group."""
@@ -205,9 +208,11 @@ class GatedScheduler:
         if gates is None:
             return dense_plan(layer, config, self.name)
         geometry = GateGeometry(layer, config, gates)
-        if config.fallback == "off" or self._path(geometry) == "two-pass":
+        if config.fallback == "off":
             return self.two_pass_plan(geometry)
-        return one_pass_plan(geometry, self.name)
+        if self._path(geometry) == "one-pass":
+            return one_pass_plan(geometry, self.name)
+        return self._calibrated.pop(_plan_key(geometry), None) or self.two_pass_plan(geometry)
 
     def _path(self, geometry: GateGeometry) -> str:
         """The path of a layer on a config, fixed from the calibration images."""
@@ -220,8 +225,19 @@ class GatedScheduler:
                 raise TraceError(f"layer {layer.name!r}: fallback = \"calibrated\" needs calibration "
                                  "images (or set fallback = \"off\")")
             one_pass = simulate([one_pass_plan(geometry, self.name)], config)[0].cycles_total
-            two_pass = [simulate([self.two_pass_plan(GateGeometry(layer, config, LayerGates(
-                gates.trace, image, gates.calibration)))], config)[0].cycles_total
-                for image in gates.calibration]
+            two_pass = []
+            for image in gates.calibration:
+                calibrated = GateGeometry(layer, config, LayerGates(gates.trace, image, gates.calibration))
+                plan = self.two_pass_plan(calibrated)
+                two_pass.append(simulate([plan], config)[0].cycles_total)
+                self._calibrated[_plan_key(calibrated)] = plan
             self._paths[key] = "two-pass" if np.mean(two_pass) < one_pass else "one-pass"
+            if self._paths[key] == "one-pass":
+                self._calibrated = {k: v for k, v in self._calibrated.items() if k[:3] != key}
         return self._paths[key]
+
+
+def _plan_key(geometry: GateGeometry) -> tuple:
+    """A layer, a config and an image's decisions: what a two-pass plan depends on."""
+    digest = hashlib.blake2b(np.packbits(geometry.decisions).tobytes(), digest_size=16).digest()
+    return geometry.layer.name, geometry.layer, geometry.config, digest
