@@ -174,6 +174,10 @@ class GateGeometry:
         return layer.M * layer.N * self.k_base + int(self.decisions.sum()) * (layer.K - self.k_base)
 
 
+#: two-pass plans of calibration images kept for reuse when those images are simulated
+MAX_KEPT_PLANS = 256
+
+
 class GatedScheduler:
     """Base of the gating schedulers. A gated layer runs in two passes (the base pass, then
     the conditional work the subclass chooses) or, where that would be slower, in one pass
@@ -214,27 +218,51 @@ class GatedScheduler:
             return one_pass_plan(geometry, self.name)
         return self._calibrated.pop(_plan_key(geometry), None) or self.two_pass_plan(geometry)
 
+    def _one_pass_cycles(self, layer: Layer, config: HardwareConfig) -> int:
+        """Cycles of the one-pass path, memory model included: the dense folds, dense's time."""
+        from accelsim.engine import simulate  # the engine depends on plans: imported when used
+
+        key = ("one-pass", layer.name, layer, config)
+        if key not in self._paths:
+            self._paths[key] = simulate([dense_plan(layer, config, self.name)], config)[0].cycles_total
+        return self._paths[key]
+
     def _path(self, geometry: GateGeometry) -> str:
         """The path of a layer on a config, fixed from the calibration images."""
-        from accelsim.engine import simulate  # the choice times both paths on this hardware
-
         layer, config, gates = geometry.layer, geometry.config, geometry.gates
         key = (layer.name, layer, config)
         if key not in self._paths:
             if gates.calibration is None:
                 raise TraceError(f"layer {layer.name!r}: fallback = \"calibrated\" needs calibration "
                                  "images (or set fallback = \"off\")")
-            one_pass = simulate([one_pass_plan(geometry, self.name)], config)[0].cycles_total
-            two_pass = []
-            for image in gates.calibration:
-                calibrated = GateGeometry(layer, config, LayerGates(gates.trace, image, gates.calibration))
-                plan = self.two_pass_plan(calibrated)
-                two_pass.append(simulate([plan], config)[0].cycles_total)
-                self._calibrated[_plan_key(calibrated)] = plan
-            self._paths[key] = "two-pass" if np.mean(two_pass) < one_pass else "one-pass"
-            if self._paths[key] == "one-pass":
-                self._calibrated = {k: v for k, v in self._calibrated.items() if k[:3] != key}
+            self._paths[key] = self._choose(geometry, self._one_pass_cycles(layer, config))
         return self._paths[key]
+
+    def _choose(self, geometry: GateGeometry, one_pass: int) -> str:
+        """Two passes when their mean cycles over the calibration images, memory model
+        included, are fewer than ``one_pass``'s. Stall-free cycles bound a plan's from below,
+        so a layer whose base pass alone, or whose two-pass plans without stalls, already
+        take as long is decided without simulating them."""
+        from accelsim.engine import simulate
+
+        layer, config, gates = geometry.layer, geometry.config, geometry.gates
+        base = [WorkItem(PHASE_BASE, np.arange(layer.M), geometry.group_channels(group), geometry.base_k(group), 0)
+                for group in range(geometry.groups)]
+        if plan_from_items(layer, self.name, base, config).cycles >= one_pass:
+            return "one-pass"
+        plans = {}
+        for image in gates.calibration:
+            calibrated = GateGeometry(layer, config, LayerGates(gates.trace, image, gates.calibration))
+            plans[_plan_key(calibrated)] = self.two_pass_plan(calibrated)
+        if np.mean([plan.cycles for plan in plans.values()]) >= one_pass:
+            return "one-pass"
+        totals = [simulate([plan], config)[0].cycles_total for plan in plans.values()]
+        if np.mean(totals) >= one_pass:
+            return "one-pass"
+        for key, plan in plans.items():  # bounded: calibration images need not be simulated at all
+            if len(self._calibrated) < MAX_KEPT_PLANS:
+                self._calibrated[key] = plan
+        return "two-pass"
 
 
 def _plan_key(geometry: GateGeometry) -> tuple:

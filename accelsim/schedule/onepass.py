@@ -49,26 +49,23 @@ def one_pass_executed_macs(geometry) -> int:
     """MACs on real operands the one-pass layer performs (see the module docstring)."""
     layer, config = geometry.layer, geometry.config
     off_per_channel = (~geometry.decisions).sum(axis=0)
-    executed = int(geometry.decisions.sum()) * layer.K
-    if geometry.flow.cols_dim == "N":
-        cols = config.array_cols
-        tiles = [np.arange(start, min(start + cols, layer.N)) for start in range(0, layer.N, cols)]
+    group = geometry.group_of_channel
+    if geometry.flow.cols_dim == "N":  # a fold column tile holds C consecutive channels
+        first = np.arange(layer.N) // config.array_cols * config.array_cols
+        position = group - group[first]
     else:  # every fold holds every channel, and each pixel tile runs the same stream
-        tiles = [np.arange(layer.N)]
-    for channels in tiles:
-        groups = geometry.one_pass_groups(channels)
-        for position, group in enumerate(groups):
-            end = geometry.k_base if geometry.shared_base else (position + 1) * geometry.k_base
-            off = int(off_per_channel[channels[geometry.group_of_channel[channels] == group]].sum())
-            executed += off * _off_output_macs(geometry, end)
-    return executed
+        position = group
+    ends = np.full(layer.N, geometry.k_base) if geometry.shared_base else (position + 1) * geometry.k_base
+    runs = {int(end): _off_output_macs(geometry, int(end)) for end in np.unique(ends)}
+    per_channel = np.array([runs[int(end)] for end in ends], dtype=np.int64)
+    return int(geometry.decisions.sum()) * layer.K + int((off_per_channel * per_channel).sum())
 
 
 def one_pass_plan(geometry, scheduler: str) -> LayerPlan:
     """The one-pass plan of a gated layer for one image."""
     layer, config = geometry.layer, geometry.config
     item = WorkItem(PHASE_ONE_PASS, np.arange(layer.M), np.arange(layer.N), np.arange(layer.K),
-                    geometry.needed_macs, geometry.one_pass_order, geometry.base_mask)
+                    geometry.needed_macs, geometry.one_pass_order, lambda: geometry.base_mask)
     runs = gemm_runs(layer.M, layer.N, layer.K, config.array_rows, config.array_cols, config.dataflow,
                      config.timing, PHASE_ONE_PASS)
     steps = geometry.flow.dims(layer.M, layer.N, layer.K)[2]

@@ -8,7 +8,7 @@ engine's cost grows with the number of distinct folds and never with MACs or cyc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -54,7 +54,7 @@ class WorkItem:
     ``needed_macs`` counts the MACs of outputs that need this work (all of them, except in
     a conditional pass, where only outputs whose gate is on do). A one-pass item carries the
     order of its reduction indices per fold column tile (``k_order``) and which of them are
-    base indices of which output (``base``, K×N).
+    base indices of which output (``base``: a function giving the K×N mask, made when needed).
     """
 
     phase: int
@@ -62,8 +62,8 @@ class WorkItem:
     channels: np.ndarray
     k_index: np.ndarray
     needed_macs: int
-    k_order: object = None
-    base: np.ndarray | None = None
+    k_order: Callable[[np.ndarray], np.ndarray] | None = None
+    base: Callable[[], np.ndarray] | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -267,8 +267,9 @@ def execute_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, decision
         for item in sequence:
             sub_a = a[np.ix_(item.pixels, item.k_index)]
             sub_w = w[np.ix_(item.k_index, item.channels)]
+            base = None if item.base is None else item.base()[np.ix_(item.k_index, item.channels)]
             folds += [_renumbered(fold, offset) for fold in
-                      gemm_folds(sub_a, sub_w, dataflow, rows, cols, item.k_order, item.base)]
+                      gemm_folds(sub_a, sub_w, dataflow, rows, cols, item.k_order, base)]
             spans.append((item, offset))
             offset += len(item.pixels) * len(item.channels)
         one_pass = sequence[0].phase == PHASE_ONE_PASS
@@ -276,7 +277,7 @@ def execute_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, decision
         if one_pass:
             (item,) = sequence  # a one-pass layer is one GEMM
             gate_args = dict(decisions=decisions[np.ix_(item.pixels, item.channels)].ravel(),
-                             base_needed=item.base[np.ix_(item.k_index, item.channels)].sum(axis=0)
+                             base_needed=item.base()[np.ix_(item.k_index, item.channels)].sum(axis=0)
                              [None, :].repeat(len(item.pixels), 0).ravel(),
                              gate_latency=config.gate_latency_cycles)
         result = run_sequence(folds, dataflow, rows, cols, offset, **gate_args)
