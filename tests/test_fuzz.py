@@ -407,6 +407,8 @@ def bad_scalesim_configs(draw) -> bytes:
         extra = "ArrayHeight: 8\n"
     elif kind == "section":
         extra = draw(st.sampled_from(["[architecture_presets]\n", "[broken\n", "no section header\n", "  indented: x\n"]))
+        if extra.startswith(" "):  # continues Bandwidth's value, which only USER mode reads
+            mode = "USER"
     if mode == "USER" and kind == "value" and entries.get("Bandwidth") is None:
         entries.pop("Bandwidth")
     lines = ["[general]", "run_name = fuzz", "", "[architecture_presets]"]

@@ -9,7 +9,7 @@ trap 'rm -rf "$work"' EXIT
 
 # a synthetic ResNet-18 trace at the CGNet headline's 2.8x MAC reduction, 16x16 OS
 $accelsim trace synth --network resnet18 --images 8 --target-reduction 2.8 --seed 0 --out "$work/r18.npz"
-$accelsim run "$work/r18.npz" --array 16x16 --dataflow os --out "$work/r18" --quiet
+$accelsim run "$work/r18.npz" --array 16x16 --dataflow os --calibration 0:4 --images 4:8 --out "$work/r18" --quiet
 $accelsim plot "$work/r18" --out docs/figures --format png
 
 # the shipped trace on the default accelerator (what `accelsim run` alone does)
