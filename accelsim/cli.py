@@ -331,8 +331,8 @@ def _print_report(network: Network, config: HardwareConfig, result, args: argpar
               f"PE utilization {total['pe_utilization']:.1%}, energy {total['energy_per_image_uj']:.4g} µJ")
     else:
         print(format_summary(summary))
-        print("latency: per image over the network; speedup and flop_red against dense; bound: the best "
-              "speedup any fold-based schedule reaches at this array's channel-set width; ideal ... stall: "
+        print("latency: per image over the network; speedup and flop_red against dense; bound: dense MACs / "
+              "the MACs any schedule of pixels x channel sets must run at this array's width; ideal ... stall: "
               "shares of the cycles (docs/schedulers.md)")
         print(format_energy(summary))
     ratios = sanity_ratios(energy_table(config), config)
@@ -399,9 +399,10 @@ def _command_trace_info(args: argparse.Namespace) -> int:
     print("columns: " + ", ".join(f"{short} = {name}" for name, short in SHORT_NAMES.items()))
     print(f"MAC (FLOP) reduction over {scope}: {summary['network_flop_reduction']:.3f}x")
     bounds = summary["granularity_bound"]
-    print("best speedup of any fold-based schedule, by channels per set (natural order):")
+    print("MAC bound of a schedule of pixels x channel sets (dense MACs / MACs it must run), "
+          "channels in natural order:")
     print(pd.DataFrame({"channels per set": [int(width) for width in bounds],
-                        "best speedup": [f"{bound:.2f}x" for bound in bounds.values()]}).to_string(index=False))
+                        "MAC bound": [f"{bound:.2f}x" for bound in bounds.values()]}).to_string(index=False))
     return 0
 
 

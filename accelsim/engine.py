@@ -19,8 +19,9 @@ A SimPy process issues each layer's folds run by run: an event per run of identi
   *i* starts (its buffer half is then free) and the DRAM is idle.
 * **Writes**: a layer's output feature map goes to DRAM when its last fold ends, and the next
   layer, which reads it, starts when it is written (on a whole cycle, with the array and the
-  DRAM idle). So a layer's cycles depend on its own plan alone, whatever ran before it: the
-  property a per-layer choice between two plans needs to be exact.
+  DRAM idle). Each layer is timed in its own frame, from cycle 0, so its cycles depend on its
+  own plan alone, to the last bit, whatever ran before it: the property a per-layer choice
+  between two plans needs to be exact.
 * **Partial sums between the passes** of a gated layer stay in the ofmap SRAM when they fit
   in half of it; otherwise they go to DRAM and each conditional output tile reads its share
   back once. Decision bits (one per output) are written to and read from SRAM.
@@ -197,28 +198,29 @@ def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
     })
 
 
-def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], memory: _Memory,
+def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: HardwareConfig,
                    timeline: list[LayerTiming]):
     for plan in plans:
-        begin = env.now
-        traffic = _layer_traffic(plan, memory.config)
+        begin = round(env.now)  # layers start on whole cycles
+        # the next layer reads this one's outputs: it starts once they are written, with the
+        # array and the DRAM idle. Each layer is timed in its own frame, from 0, so that its
+        # cycles depend on its plan alone, to the last bit, wherever it starts
+        memory, local = _Memory(config), 0.0
+        traffic = _layer_traffic(plan, config)
         for run_end in memory.issue(plan.runs, traffic.per_fold, traffic.once, plan.offset_cycles):
-            yield env.timeout(max(0.0, run_end - env.now))  # one event per run of identical folds
+            yield env.timeout(max(0.0, run_end - local))  # one event per run of identical folds
+            local = max(local, run_end)
         memory.write_back(traffic.written)
-        # the next layer reads this one's outputs: it starts once they are written, on a whole
-        # cycle, with the array and the DRAM idle, so a layer's cycles depend on itself alone
-        end = math.ceil(max(env.now, memory.dram_free if not memory.ideal else 0.0) - 1e-9)
-        yield env.timeout(end - env.now)
-        memory.array_free = memory.last_start = memory.dram_free = float(end)
-        elapsed = end - int(round(begin))
-        timeline.append(LayerTiming(plan.layer.name, int(round(begin)), plan.cycles,
-                                    max(0, elapsed - plan.cycles), traffic.counters))
+        elapsed = math.ceil(max(local, memory.dram_free if not memory.ideal else 0.0) - 1e-9)
+        yield env.timeout(begin + elapsed - env.now)
+        timeline.append(LayerTiming(plan.layer.name, begin, plan.cycles, max(0, elapsed - plan.cycles),
+                                    traffic.counters))
 
 
 def simulate(plans: Sequence[LayerPlan], config: HardwareConfig) -> list[LayerTiming]:
     """Run the plans in order on one array and its memory; one :class:`LayerTiming` per plan."""
     env = simpy.Environment()
     timeline: list[LayerTiming] = []
-    env.process(_array_process(env, plans, _Memory(config), timeline))
+    env.process(_array_process(env, plans, config, timeline))
     env.run()
     return timeline

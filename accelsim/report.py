@@ -42,8 +42,8 @@ lost_stall               cycles  = cycles_stall
 pe_utilization           —       macs_executed / (cycles_total · R · C)
 mapping_efficiency       —       Σ folds of PEs holding real work / (folds · R · C)
 flop_reduction           ×       macs_dense / macs_needed: the theoretical speedup
-granularity_bound        ×       macs_dense / macs_granular: the best speedup of any fold-based
-                                 schedule at this channel-set width
+granularity_bound        ×       macs_dense / macs_granular: what a schedule of pixels ×
+                                 channel sets reaches at best when nothing else is lost
 macs_granular            MACs    macs_needed rounded up to whole (pixel, channel set) cells at
                                  this array's channel-set width (= macs_needed when ungated)
 speedup_vs_dense         ×       dense cycles_total / this scheduler's, same layer and image

@@ -90,3 +90,24 @@ def test_scalesim_offset_adds_no_stall():
     config = IDEAL.replace(timing="scalesim")
     layers = run(get_network("resnet18"), config).layers
     assert (layers["cycles_stall"] == 0).all()
+
+
+def test_a_layer_takes_the_same_cycles_wherever_it_starts():
+    """Layers are timed in their own frame: deep into a long, DRAM-bound network a layer takes
+    exactly the cycles it takes alone (the fallback's per-layer choice relies on it)."""
+    import numpy as np
+
+    from accelsim import Layer
+    from accelsim.schedule import get_scheduler
+
+    rng = np.random.default_rng(0)
+    layers = [Layer.conv(f"l{i}", int(rng.integers(3, 64)), int(rng.integers(3, 64)), int(rng.integers(3, 20)), 3,
+                         padding=1) for i in range(30)]
+    for bandwidth in (0.3, 1.7, 7.1):
+        config = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8, dram_bandwidth_bytes_per_cycle=bandwidth,
+                                        dram_latency_cycles=13, ifmap_sram_kib=1, filter_sram_kib=1)
+        plans = [get_scheduler("dense").plan(layer, config) for layer in layers]
+        alone = [simulate([plan], config)[0].cycles_total for plan in plans]
+        network = simulate(plans * 20, config)
+        assert network[-1].start_cycle > 10**6
+        assert [timing.cycles_total for timing in network] == alone * 20

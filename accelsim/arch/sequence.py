@@ -162,12 +162,16 @@ def _shift(values: np.ndarray, edge: np.ndarray, axis: int) -> np.ndarray:
 
 def output_stationary_sequence(folds: list[SequenceFold], rows: int, cols: int, outputs: int,
                                decisions: np.ndarray | None = None, base_needed: np.ndarray | None = None,
-                               gate_latency: int = 0) -> SequenceResult:
-    """Run OS folds back to back on an R×C array with shadow accumulators."""
+                               gate_latency: int = 0, spacing: str = "pipelined") -> SequenceResult:
+    """Run OS folds back to back on an R×C array with shadow accumulators (``spacing =
+    "physical"``: each fold starts when the previous one would have drained alone)."""
     steps = [fold.second.shape[0] for fold in folds]
     starts = [0]
     for j in range(1, len(folds)):
-        starts.append(starts[-1] + steps[j - 1] + max(0, rows - steps[j]))
+        if spacing == "physical":  # one fold after another: load, stream, skew and drain alone
+            starts.append(starts[-1] + 2 * rows + cols + steps[j - 1] - 2)
+        else:
+            starts.append(starts[-1] + steps[j - 1] + max(0, rows - steps[j]))
     lane_fold, lane_step = _lane_schedule(starts, steps, max(rows, cols))
     gates = _Gates(outputs, decisions, base_needed, gate_latency)
     stream = _Stream(folds, stationary=False)
@@ -249,12 +253,16 @@ def output_stationary_sequence(folds: list[SequenceFold], rows: int, cols: int, 
 
 def stationary_operand_sequence(folds: list[SequenceFold], rows: int, cols: int, outputs: int,
                                 decisions: np.ndarray | None = None, base_needed: np.ndarray | None = None,
-                                gate_latency: int = 0) -> SequenceResult:
-    """Run WS/IS folds back to back on an R×C array with shadow stationary registers."""
+                                gate_latency: int = 0, spacing: str = "pipelined") -> SequenceResult:
+    """Run WS/IS folds back to back on an R×C array with shadow stationary registers
+    (``spacing = "physical"``: each tile loads when the previous fold has drained)."""
     steps = [fold.second.shape[0] for fold in folds]
     loads, starts = [0], [rows]
     for j in range(1, len(folds)):
-        loads.append(max(loads[-1] + rows, starts[-1]))
+        if spacing == "physical":  # the next tile loads when this fold has drained
+            loads.append(starts[-1] + steps[j - 1] + rows + cols - 2)
+        else:
+            loads.append(max(loads[-1] + rows, starts[-1]))
         starts.append(max(starts[-1] + steps[j - 1], loads[-1] + rows))
     lane_fold, lane_step = _lane_schedule(starts, steps, rows)
     gates = _Gates(outputs, decisions, base_needed, gate_latency)
@@ -426,8 +434,9 @@ def gemm_folds(a: np.ndarray, w: np.ndarray, dataflow: str | Dataflow, rows: int
 
 def run_sequence(folds: list[SequenceFold], dataflow: str | Dataflow, rows: int, cols: int, outputs: int,
                  decisions: np.ndarray | None = None, base_needed: np.ndarray | None = None,
-                 gate_latency: int = 0) -> SequenceResult:
-    """Run ``folds`` as one sequence on the machine of ``dataflow``."""
+                 gate_latency: int = 0, spacing: str = "pipelined") -> SequenceResult:
+    """Run ``folds`` as one sequence on the machine of ``dataflow``; ``spacing = "physical"``
+    spaces them as the ``physical`` convention does (to check what happens inside folds)."""
     machine = (output_stationary_sequence if get_dataflow(dataflow).drains_accumulators
                else stationary_operand_sequence)
-    return machine(folds, rows, cols, outputs, decisions, base_needed, gate_latency)
+    return machine(folds, rows, cols, outputs, decisions, base_needed, gate_latency, spacing)

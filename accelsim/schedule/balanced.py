@@ -60,7 +60,7 @@ class BalancedScheduler(PixelSkipScheduler):
 
     def __init__(self) -> None:
         super().__init__()
-        self._orders: dict[tuple[str, int, int], np.ndarray] = {}
+        self._orders: dict[tuple, np.ndarray] = {}
 
     def _activity(self, geometry: GateGeometry, channels: np.ndarray) -> np.ndarray:
         if geometry.calibration is None:
@@ -71,7 +71,8 @@ class BalancedScheduler(PixelSkipScheduler):
 
     def channel_order(self, geometry: GateGeometry, group: int) -> np.ndarray:
         # one order per tile width: configs with different arrays share this instance
-        key = (geometry.layer.name, group, geometry.channel_set_size)
+        key = (geometry.layer.name, group, geometry.channel_set_size,
+               self.calibration_serial(geometry.calibration))
         if key not in self._orders:
             channels = geometry.group_channels(group)
             self._orders[key] = greedy_channel_order(self._activity(geometry, channels), channels,
@@ -92,7 +93,7 @@ class BalancedOracleScheduler(PixelSkipScheduler):
             return super().plan(layer, config, gates)
         geometry = GateGeometry(layer, config, gates)
         two_pass = self.two_pass_plan(geometry)
-        if simulate([two_pass], config)[0].cycles_total < self._one_pass_cycles(layer, config):
+        if simulate([two_pass], config)[0].cycles_total < self.one_pass_cycles(layer, config):
             return two_pass
         return one_pass_plan(geometry, self.name)
 

@@ -167,6 +167,13 @@ class GateGeometry:
             start + width, self.channels_per_group))) for start in range(0, self.channels_per_group, width))
         return layer.M * layer.N * self.k_base + must_run * (layer.K - self.k_base)
 
+    def base_items(self) -> list[WorkItem]:
+        """The base pass: per gate group, every pixel × the group's channels over its base
+        indices (one GEMM for a shared base)."""
+        layer = self.layer
+        return [WorkItem(PHASE_BASE, np.arange(layer.M), self.group_channels(group), self.base_k(group),
+                         layer.M * self.channels_per_group * self.k_base) for group in range(self.groups)]
+
     @property
     def needed_macs(self) -> int:
         """The base pass for every output, the conditional work for the outputs that are on."""
@@ -191,22 +198,22 @@ class GatedScheduler:
     name = "gated"
 
     def __init__(self) -> None:
-        self._paths: dict[tuple, str] = {}
+        self._paths: dict[tuple, str] = {}  # per layer, gating, calibration set and config
+        self._one_pass_cycles: dict[tuple, int] = {}
         # two-pass plans made for the choice, kept for when their image is simulated
         self._calibrated: dict[tuple, LayerPlan] = {}
+        # calibration arrays seen, kept alive so that their ids stay theirs
+        self._calibrations: dict[int, tuple[np.ndarray, int]] = {}
 
     def conditional_items(self, geometry: GateGeometry) -> list[WorkItem]:
         """The conditional work of one image: one or more items per gate group."""
         raise NotImplementedError
 
     def two_pass_plan(self, geometry: GateGeometry) -> LayerPlan:
-        layer, config = geometry.layer, geometry.config
-        base = [WorkItem(PHASE_BASE, np.arange(layer.M), geometry.group_channels(group),
-                         geometry.base_k(group), layer.M * geometry.channels_per_group * geometry.k_base)
-                for group in range(geometry.groups)]
-        items = base + [item for item in self.conditional_items(geometry) if item is not None]
-        return replace(plan_from_items(layer, self.name, items, config, float(geometry.decisions.mean()),
-                                       geometry.groups, "two-pass"), granular_macs=geometry.granular_macs)
+        items = geometry.base_items() + [item for item in self.conditional_items(geometry) if item is not None]
+        return replace(plan_from_items(geometry.layer, self.name, items, geometry.config,
+                                       float(geometry.decisions.mean()), geometry.groups, "two-pass"),
+                       granular_macs=geometry.granular_macs)
 
     def plan(self, layer: Layer, config: HardwareConfig, gates: LayerGates | None = None) -> LayerPlan:
         if gates is None:
@@ -218,24 +225,28 @@ class GatedScheduler:
             return one_pass_plan(geometry, self.name)
         return self._calibrated.pop(_plan_key(geometry), None) or self.two_pass_plan(geometry)
 
-    def _one_pass_cycles(self, layer: Layer, config: HardwareConfig) -> int:
+    def calibration_serial(self, calibration: np.ndarray) -> int:
+        """A number that tells calibration sets apart, for the caches keyed by them."""
+        return self._calibrations.setdefault(id(calibration), (calibration, len(self._calibrations)))[1]
+
+    def one_pass_cycles(self, layer: Layer, config: HardwareConfig) -> int:
         """Cycles of the one-pass path, memory model included: the dense folds, dense's time."""
         from accelsim.engine import simulate  # the engine depends on plans: imported when used
 
-        key = ("one-pass", layer.name, layer, config)
-        if key not in self._paths:
-            self._paths[key] = simulate([dense_plan(layer, config, self.name)], config)[0].cycles_total
-        return self._paths[key]
+        key = (layer.name, layer, config)
+        if key not in self._one_pass_cycles:
+            self._one_pass_cycles[key] = simulate([dense_plan(layer, config, self.name)], config)[0].cycles_total
+        return self._one_pass_cycles[key]
 
     def _path(self, geometry: GateGeometry) -> str:
         """The path of a layer on a config, fixed from the calibration images."""
         layer, config, gates = geometry.layer, geometry.config, geometry.gates
-        key = (layer.name, layer, config)
+        if gates.calibration is None:
+            raise TraceError(f"layer {layer.name!r}: fallback = \"calibrated\" needs calibration "
+                             "images (or set fallback = \"off\")")
+        key = (layer.name, layer, gates.trace, config, self.calibration_serial(gates.calibration))
         if key not in self._paths:
-            if gates.calibration is None:
-                raise TraceError(f"layer {layer.name!r}: fallback = \"calibrated\" needs calibration "
-                                 "images (or set fallback = \"off\")")
-            self._paths[key] = self._choose(geometry, self._one_pass_cycles(layer, config))
+            self._paths[key] = self._choose(geometry, self.one_pass_cycles(layer, config))
         return self._paths[key]
 
     def _choose(self, geometry: GateGeometry, one_pass: int) -> str:
@@ -246,26 +257,24 @@ class GatedScheduler:
         from accelsim.engine import simulate
 
         layer, config, gates = geometry.layer, geometry.config, geometry.gates
-        base = [WorkItem(PHASE_BASE, np.arange(layer.M), geometry.group_channels(group), geometry.base_k(group), 0)
-                for group in range(geometry.groups)]
-        if plan_from_items(layer, self.name, base, config).cycles >= one_pass:
+        if plan_from_items(layer, self.name, geometry.base_items(), config).cycles >= one_pass:
             return "one-pass"
-        plans = {}
+        plans = []  # one per image: images with the same decisions count as often as they occur
         for image in gates.calibration:
             calibrated = GateGeometry(layer, config, LayerGates(gates.trace, image, gates.calibration))
-            plans[_plan_key(calibrated)] = self.two_pass_plan(calibrated)
-        if np.mean([plan.cycles for plan in plans.values()]) >= one_pass:
+            plans.append((_plan_key(calibrated), self.two_pass_plan(calibrated)))
+        if np.mean([plan.cycles for _, plan in plans]) >= one_pass:
             return "one-pass"
-        totals = [simulate([plan], config)[0].cycles_total for plan in plans.values()]
-        if np.mean(totals) >= one_pass:
+        if np.mean([simulate([plan], config)[0].cycles_total for _, plan in plans]) >= one_pass:
             return "one-pass"
-        for key, plan in plans.items():  # bounded: calibration images need not be simulated at all
+        for key, plan in plans:  # bounded: calibration images need not be simulated at all
             if len(self._calibrated) < MAX_KEPT_PLANS:
                 self._calibrated[key] = plan
         return "two-pass"
 
 
 def _plan_key(geometry: GateGeometry) -> tuple:
-    """A layer, a config and an image's decisions: what a two-pass plan depends on."""
+    """A layer, its gating, a config and an image's decisions: what a two-pass plan depends on
+    (with the scheduler's own state, fixed for its life)."""
     digest = hashlib.blake2b(np.packbits(geometry.decisions).tobytes(), digest_size=16).digest()
-    return geometry.layer.name, geometry.layer, geometry.config, digest
+    return geometry.layer.name, geometry.layer, geometry.gates.trace, geometry.config, digest

@@ -244,25 +244,28 @@ def execute_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, decision
     ``a`` is M×K, ``w`` K×N, ``decisions`` M×N (None for an ungated layer). Base and dense
     items write their results; conditional items add theirs only where the gate is on, as
     the output unit does; a one-pass item gives ``Yp + d·Yc``. Under ``pipelined`` each
-    sequence of items runs back to back on one machine. Returns the M×N output, the cycles
-    and the MACs performed on real operands.
+    sequence of items runs back to back on one machine; otherwise each fold runs alone on the
+    per-fold machine (under ``scalesim`` less its OS drain), and a one-pass item's gates run
+    on the sequence machine with its folds spaced as they would run alone. Returns the M×N
+    output, the cycles and the MACs performed on real operands.
     """
     rows, cols, dataflow = config.array_rows, config.array_cols, config.dataflow
     output = np.zeros((a.shape[0], w.shape[1]), dtype=np.result_type(a, w, np.int64))
     timing = get_timing(config.timing)
+    uncounted_drain = rows if get_dataflow(dataflow).drains_accumulators and not timing.counts_accumulator_drain else 0
     cycles, executed = timing.layer_offset_cycles, 0
-    if not timing.pipelined:
-        if any(item.phase == PHASE_ONE_PASS for item in plan.items):
-            raise ValueError("one-pass items run on the pipelined reference only")
-        for item in plan.items:
-            result = simulate_gemm(a[np.ix_(item.pixels, item.k_index)], w[np.ix_(item.k_index, item.channels)],
-                                   dataflow, rows, cols)
-            cycles += result.cycles
-            executed += result.useful_macs
-            _apply(output, item, result.output, decisions)
-        cycles += plan.gate_latency_cycles
-        return output, cycles, executed
     for sequence in sequences(plan.items):
+        if sequence[0].phase == PHASE_CONDITIONAL:
+            cycles += config.gate_latency_cycles
+        one_pass = sequence[0].phase == PHASE_ONE_PASS
+        if not (timing.pipelined or one_pass):
+            for item in sequence:
+                result = simulate_gemm(a[np.ix_(item.pixels, item.k_index)], w[np.ix_(item.k_index, item.channels)],
+                                       dataflow, rows, cols)
+                cycles += result.cycles - uncounted_drain * result.folds
+                executed += result.useful_macs
+                _apply(output, item, result.output, decisions)
+            continue
         folds, spans, offset = [], [], 0
         for item in sequence:
             sub_a = a[np.ix_(item.pixels, item.k_index)]
@@ -272,7 +275,6 @@ def execute_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, decision
                       gemm_folds(sub_a, sub_w, dataflow, rows, cols, item.k_order, base)]
             spans.append((item, offset))
             offset += len(item.pixels) * len(item.channels)
-        one_pass = sequence[0].phase == PHASE_ONE_PASS
         gate_args = {}
         if one_pass:
             (item,) = sequence  # a one-pass layer is one GEMM
@@ -280,10 +282,13 @@ def execute_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, decision
                              base_needed=item.base()[np.ix_(item.k_index, item.channels)].sum(axis=0)
                              [None, :].repeat(len(item.pixels), 0).ravel(),
                              gate_latency=config.gate_latency_cycles)
-        result = run_sequence(folds, dataflow, rows, cols, offset, **gate_args)
-        if sequence[0].phase == PHASE_CONDITIONAL:
-            cycles += config.gate_latency_cycles
-        cycles += result.cycles
+        result = run_sequence(folds, dataflow, rows, cols, offset, **gate_args,
+                              spacing="pipelined" if timing.pipelined else "physical")
+        if timing.pipelined:
+            cycles += result.cycles
+        else:  # a one-pass layer alone: its dense folds, each on the per-fold machine
+            alone = simulate_gemm(a, w, dataflow, rows, cols)
+            cycles += alone.cycles - uncounted_drain * alone.folds
         executed += result.useful_macs
         for item, start in spans:
             shape = (len(item.pixels), len(item.channels))
