@@ -163,3 +163,29 @@ def test_every_path_on_the_reference_under_every_timing(case):
     assert cycles == plan.cycles
     assert executed == (plan.macs_executed if plan.path == "one-pass" else plan.macs)
     np.testing.assert_array_equal(output, np.where(d, a @ w, a @ (w * geometry.base_mask)))
+
+
+def test_the_choice_counts_every_calibration_image():
+    """Two of three calibration images have the same masks (all on): the mean weighs them
+    twice. At a gate latency where two passes beat dense on the mean of the distinct masks but
+    not on the mean of the images, the layer runs in one pass and is not slower than dense."""
+    layer = Layer.conv("g", 8, 8, 4, 3, padding=1)
+    trace = as_trace_layer(layer, 2)
+    base = DEFAULT_CONFIG.replace(array_rows=8, array_cols=4, dataflow="os")
+    dense = simulate([get_scheduler("dense").plan(layer, base)], base)[0].cycles_total
+    on = np.ones((8, 4, 4), dtype=bool)
+    off = np.zeros_like(on)
+    for latency in range(0, 400, 10):
+        config = base.replace(gate_latency_cycles=latency)
+        two_pass = {name: simulate([get_scheduler("pixel-skip").two_pass_plan(
+            GateGeometry(layer, config, LayerGates(trace, masks)))], config)[0].cycles_total
+            for name, masks in (("on", on), ("off", off))}
+        if (two_pass["on"] + two_pass["off"]) / 2 < dense < (2 * two_pass["on"] + two_pass["off"]) / 3:
+            break
+    else:
+        pytest.fail("no latency separates the two means")
+    images = np.stack([on, on, off])
+    scheduler = get_scheduler("pixel-skip")
+    plans = [scheduler.plan(layer, config, LayerGates(trace, masks, images)) for masks in images]
+    assert {plan.path for plan in plans} == {"one-pass"}
+    assert sum(simulate([plan], config)[0].cycles_total for plan in plans) <= 3 * dense
