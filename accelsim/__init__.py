@@ -15,7 +15,8 @@ from accelsim.schedule import SCHEDULERS, LayerPlan, get_scheduler
 from accelsim.simulate import RunResult, run
 from accelsim.trace import (GateTrace, SynthKnobs, TraceInfo, TraceLayer, TraceWriter, open_trace,
                             synthesize, write_trace)
-from accelsim.workload import NETWORKS, Layer, Network, get_network, load_topology
+from accelsim.workload import (NETWORKS, Layer, Network, get_network, load_topology, network_from_onnx,
+                               network_from_torch, write_topology)
 
 __version__ = "0.1.0"
 
@@ -27,5 +28,5 @@ __all__ = [
     "open_trace", "synthesize", "write_trace",
     "WorkloadError", "dense_gemm_cycles", "dumps_config", "fold_cycles", "get_dataflow",
     "get_network", "get_scheduler", "get_timing", "load_config", "load_scalesim_config",
-    "load_topology", "run", "save_config", "simulate_gemm", "write_tables",
+    "load_topology", "network_from_onnx", "network_from_torch", "run", "save_config", "simulate_gemm", "write_tables", "write_topology",
 ]

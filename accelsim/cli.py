@@ -22,6 +22,7 @@ from accelsim.config import (DEFAULT_CONFIG, HardwareConfig, dumps_config, load_
 from accelsim.energy.account import sanity_ratios
 from accelsim.energy.table import energy_table, profile_sources
 from accelsim.errors import AccelsimError, ConfigError, TraceError
+from accelsim.limits import MAX_EXAMPLE_ELEMENTS
 from accelsim.report import format_energy, format_layers, format_summary, write_tables
 from accelsim.schedule import SCHEDULERS
 from accelsim.simulate import run
@@ -174,6 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
     plot_parser.add_argument("--format", default="png,svg", type=_nonempty, help="png, svg or both (default)")
     plot_parser.add_argument("--clock-mhz", type=_positive_float, default=None,
                              help="clock of the latency axis (default: the clock the results were run at)")
+
+    topology_parser = commands.add_parser(
+        "topology", help="write the topology CSV of a PyTorch or ONNX model (the file --topology reads)")
+    model = topology_parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--from-torch", metavar="MODULE:CALLABLE", type=_nonempty,
+                       help="MODULE (dotted, or a .py file) and a callable in it that returns the model")
+    model.add_argument("--from-onnx", metavar="FILE.onnx", type=_nonempty, help="an ONNX model (extra: onnx)")
+    topology_parser.add_argument("--input", metavar="CxHxW", type=_nonempty,
+                                 help="shape of one input image, without the batch (required with "
+                                      "--from-torch; with --from-onnx it replaces the file's input shape)")
+    topology_parser.add_argument("--name", type=_nonempty,
+                                 help="network name (default: the callable's name, or the ONNX file's stem)")
+    topology_parser.add_argument("--out", metavar="FILE.csv", type=_nonempty, required=True)
+    topology_parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     table_parser = commands.add_parser("energy-table", help="print the energy table in force, with units and sources")
     _hardware_options(table_parser)
@@ -641,6 +656,111 @@ def _command_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _input_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"3x224x224"`` → ``(3, 224, 224)``: one input image, without the batch."""
+    if text is None:
+        return None
+    parts = text.lower().replace(",", "x").split("x")
+    sizes = [int(part) if part.strip().isdigit() else 0 for part in parts]
+    if not sizes or min(sizes) < 1:
+        raise UsageError(f"--input: expected positive sizes such as 3x224x224, got {text!r}")
+    if math.prod(sizes) > MAX_EXAMPLE_ELEMENTS:
+        raise UsageError(f"--input {text}: {math.prod(sizes):,} elements, more than the "
+                         f"{MAX_EXAMPLE_ELEMENTS:,} allowed (accelsim.limits.MAX_EXAMPLE_ELEMENTS)")
+    return tuple(sizes)
+
+
+def _load_model(spec: str):
+    """Call ``CALLABLE`` of ``MODULE`` (dotted, or a path to a .py file) for the model; the
+    module's own folder (or the working folder) is importable meanwhile, as under ``python``."""
+    import importlib
+    import importlib.util
+
+    module_text, colon, attribute = spec.rpartition(":")
+    if not colon or not module_text.strip() or not attribute.strip():
+        raise UsageError(f"--from-torch: expected MODULE:CALLABLE, got {spec!r}")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UsageError("--from-torch: needs PyTorch (pip install 'accelsim[torch]')") from None
+    where = f"--from-torch {spec}"
+    is_file = module_text.endswith(".py") or os.sep in module_text
+    folder = str(Path(module_text).resolve().parent) if is_file else os.getcwd()
+    saved_path = list(sys.path)
+    sys.path.insert(0, folder)
+    try:
+        if is_file:
+            if not Path(module_text).is_file():
+                raise UsageError(f"{where}: {module_text}: no such file")
+            unique = f"_accelsim_model_{abs(hash(str(Path(module_text).resolve())))}"
+            module_spec = importlib.util.spec_from_file_location(unique, module_text)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[unique] = module  # dataclasses and pickling look their module up
+            try:
+                module_spec.loader.exec_module(module)
+            except Exception as error:
+                sys.modules.pop(unique, None)
+                raise UsageError(f"{where}: importing {module_text} raised {type(error).__name__}: {error}") from None
+        else:
+            try:
+                module = importlib.import_module(module_text)
+            except ModuleNotFoundError as error:
+                raise UsageError(f"{where}: cannot import {module_text} ({error})") from None
+            except Exception as error:
+                raise UsageError(f"{where}: importing {module_text} raised {type(error).__name__}: {error}") from None
+        target = module
+        for part in attribute.split("."):
+            if not hasattr(target, part):
+                raise UsageError(f"{where}: {module_text} has no attribute {attribute!r}")
+            target = getattr(target, part)
+        if not callable(target):
+            raise UsageError(f"{where}: {attribute} is not callable")
+        try:
+            model = target()
+        except Exception as error:
+            raise UsageError(f"{where}: {attribute}() raised {type(error).__name__}: {error}") from None
+    finally:
+        sys.path[:] = saved_path
+    from torch import nn
+
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"{where}: {attribute}() returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _command_topology(args: argparse.Namespace) -> int:
+    from accelsim.workload import network_from_onnx, network_from_torch, write_topology
+
+    shape = _input_shape(args.input)
+    notes: list[str] = []
+    if args.from_torch is not None:
+        if shape is None:
+            raise UsageError("--from-torch: give --input, the shape of one image (e.g. 3x224x224)")
+        model = _load_model(args.from_torch)
+        import torch
+
+        floating = next((p for p in model.parameters() if p.is_floating_point()), None)
+        example = torch.zeros((1, *shape), dtype=floating.dtype if floating is not None else torch.float32,
+                              device=floating.device if floating is not None else "cpu")
+        try:
+            network = network_from_torch(model, example, args.name or args.from_torch.rpartition(":")[2])
+        except AccelsimError as error:
+            raise UsageError(f"--from-torch {args.from_torch}: {error}") from None
+    else:
+        try:
+            network = _noting_warnings(notes, network_from_onnx, args.from_onnx, args.name,
+                                       None if shape is None else (1, *shape))
+        except AccelsimError as error:
+            message = str(error)
+            raise UsageError(message if message.startswith(args.from_onnx) else f"{args.from_onnx}: {message}") from None
+    write_topology(network, args.out)
+    if not args.quiet:
+        for note in notes:
+            print(f"accelsim: note: {note}", file=sys.stderr)
+        print(f"wrote {args.out}: {network.name}, {len(network)} layers, {network.macs:,} MACs/image")
+    return 0
+
+
 TRACE_COMMANDS = {"info": _command_trace_info, "validate": _command_trace_validate,
                   "synth": _command_trace_synth}
 
@@ -651,7 +771,7 @@ def _command_trace(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": _command_run, "config": _command_config, "networks": _command_networks,
             "trace": _command_trace, "energy-table": _command_energy_table, "plot": _command_plot,
-            "sweep": _command_sweep}
+            "sweep": _command_sweep, "topology": _command_topology}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,6 +44,10 @@ MAX_SYNTH_IMAGE_DECISIONS = 1 << 22
 #: bytes of packed decisions a synthetic trace may hold (images × bytes per image, all layers)
 MAX_SYNTH_BYTES = 1 << 30
 
+#: elements of the example input ``accelsim topology --from-torch`` runs the model on (1 GiB
+#: of float32)
+MAX_EXAMPLE_ELEMENTS = 1 << 28
+
 # -- hardware config -------------------------------------------------------------------------
 #: array clock, MHz (1 kHz to 1 THz)
 CLOCK_MHZ_RANGE = (1e-3, 1e6)

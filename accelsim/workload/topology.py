@@ -1,4 +1,4 @@
-"""Import of SCALE-Sim topology CSV files, read as SCALE-Sim reads them.
+"""Topology CSV files: SCALE-Sim's, read as SCALE-Sim reads them, and accelsim's own form.
 
 Convolution form (header row, then one layer per row; the trailing comma is optional)::
 
@@ -16,6 +16,17 @@ network or :class:`~accelsim.workload.Layer` for true grouped convolutions).
 
 GEMM form, with a header whose columns are ``Layer, M, N, K``: one ``M×K · K×N`` product per row.
 
+accelsim's own form (written by :func:`write_topology` and ``accelsim topology``) holds every
+field of a :class:`~accelsim.workload.Layer`, with real padding, so it reads back to the same
+network::
+
+    layer,kind,in_channels,out_channels,in_h,in_w,kernel_h,kernel_w,stride,pad_h,pad_w,groups
+
+``in_h``/``in_w`` are the input sizes before padding; ``pad_h``/``pad_w`` the zero rows and
+columns added in all (top + bottom: PyTorch's ``padding=1`` is 2); ``kind`` is ``conv``, ``fc``
+or ``gemm``. It is recognised by its header. In any form, lines before the header that start
+with ``#`` are comments, and ``# network: NAME`` names the network (else the file's stem).
+
 The file is read row by row; a network holds at most :data:`~accelsim.limits.MAX_LAYERS`
 layers (after the expansion of ``DP`` rows) and each layer stays within the GEMM bounds of
 :mod:`accelsim.limits`, checked before the layer is built (see docs/limits.md).
@@ -24,6 +35,8 @@ layers (after the expansion of ``DP`` rows) and each layer stays within the GEMM
 from __future__ import annotations
 
 import csv
+import io
+import os
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +51,9 @@ from accelsim.workload.layer import MAX_DIMENSION, Layer, Network, gemm_size_pro
 CONV_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width",
                 "Channels", "Num Filter", "Strides")
 GEMM_COLUMNS = ("Layer", "M", "N", "K")
+NATIVE_COLUMNS = ("layer", "kind", "in_channels", "out_channels", "in_h", "in_w", "kernel_h",
+                  "kernel_w", "stride", "pad_h", "pad_w", "groups")
+NAME_COMMENT = "# network:"
 
 
 def _strip_trailing(cells: list[str]) -> list[str]:
@@ -98,6 +114,21 @@ def _gemm_layers(path: Path, line: int, cells: list[str], room: int) -> list[Lay
     return [Layer.gemm(cells[0], m, n, k)]
 
 
+def _native_layers(path: Path, line: int, cells: list[str], room: int) -> list[Layer]:
+    values: list[int] = []
+    for column, cell in zip(NATIVE_COLUMNS[2:], cells[2:]):
+        low = 0 if column.startswith("pad") else 1
+        try:
+            value = int(cell)
+        except ValueError:
+            value = -1
+        if value < low:
+            kind = "a non-negative" if low == 0 else "a positive"
+            raise TopologyError(f"{path}:{line}: {column}: expected {kind} integer, got {cell!r}")
+        values.append(value)
+    return [Layer(cells[0], *values, kind=cells[1])]
+
+
 def _lines(path: Path, handle: TextIO) -> Iterator[str]:
     """The file's lines, each read with a bounded length: a file without line breaks is an
     error, not a single huge line."""
@@ -122,7 +153,7 @@ def load_topology(path: str | Path, name: str | None = None) -> Network:
     check_regular_file(path, TopologyError)
     try:
         with path.open(newline="") as handle:
-            layers, sparsity_seen = _read_rows(path, csv.reader(_lines(path, handle)))
+            layers, sparsity_seen, native, declared = _read_rows(path, csv.reader(_lines(path, handle)))
     except FileNotFoundError:
         raise TopologyError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -130,18 +161,25 @@ def load_topology(path: str | Path, name: str | None = None) -> Network:
     if sparsity_seen:
         warnings.warn(f"{path}: the Sparsity column is ignored: layers run dense "
                       "(static weight sparsity is not modelled)", stacklevel=2)
-    try:
-        return Network(name or path.stem, tuple(_unique_names(path, layers)))
+    try:  # accelsim's own form holds names as the network has them: a repeat is an error
+        return Network(name or declared or path.stem,
+                       tuple(layers if native else _unique_names(path, layers)))
     except WorkloadError as error:
         raise TopologyError(f"{path}: {error}") from None
 
 
-def _read_rows(path: Path, reader) -> tuple[list[Layer], bool]:
-    """The layers of every row after the header, and whether a Sparsity field was seen."""
-    header_line, header = 0, []
+def _read_rows(path: Path, reader) -> tuple[list[Layer], bool, bool, str | None]:
+    """The layers of every row after the header, whether a Sparsity field was seen, whether
+    the file is in accelsim's own form, and the name its ``# network:`` comment gives."""
+    header_line, header, declared = 0, [], None
     try:
         for cells in reader:
             header = _strip_trailing(cells)
+            if header and header[0].startswith("#"):
+                if header[0].startswith(NAME_COMMENT):  # a name with commas spans cells
+                    declared = ",".join(header)[len(NAME_COMMENT):].strip() or None
+                header = []
+                continue
             if header:
                 header_line = reader.line_num
                 break
@@ -149,11 +187,15 @@ def _read_rows(path: Path, reader) -> tuple[list[Layer], bool]:
         raise TopologyError(f"{path}:{reader.line_num}: not valid CSV ({error})") from None
     if not header:
         raise TopologyError(f"{path}: empty topology; expected a header row and one row per layer")
+    native = len(header) > 1 and header[1].lower() == "kind"
+    if native and [cell.lower() for cell in header] != list(NATIVE_COLUMNS):
+        raise TopologyError(f"{path}:{header_line}: expected accelsim's header row '{','.join(NATIVE_COLUMNS)}'")
     gemm = [cell.upper() for cell in header[1:4]] == ["M", "N", "K"]
-    columns = GEMM_COLUMNS if gemm else CONV_COLUMNS
-    if not gemm and (len(header) < len(CONV_COLUMNS) or header[1].lower() != "ifmap height"):
+    columns = NATIVE_COLUMNS if native else GEMM_COLUMNS if gemm else CONV_COLUMNS
+    if not native and not gemm and (len(header) < len(CONV_COLUMNS) or header[1].lower() != "ifmap height"):
         raise TopologyError(f"{path}:{header_line}: expected a header row "
-                            f"'{', '.join(CONV_COLUMNS)},' or '{', '.join(GEMM_COLUMNS)},'")
+                            f"'{', '.join(CONV_COLUMNS)},' or '{', '.join(GEMM_COLUMNS)},' "
+                            f"or accelsim's '{','.join(NATIVE_COLUMNS)}'")
     extra = header[len(columns):]
     if extra and [cell.lower() for cell in extra] != ["sparsity"]:
         raise TopologyError(f"{path}:{header_line}: unexpected column(s) {', '.join(extra)}; "
@@ -171,6 +213,9 @@ def _read_rows(path: Path, reader) -> tuple[list[Layer], bool]:
         if not cells:
             continue
         number = reader.line_num
+        if native and len(cells) != len(columns):
+            raise TopologyError(f"{path}:{number}: expected {len(columns)} fields "
+                                f"({','.join(columns)}), got {len(cells)}")
         # SCALE-Sim reads a trailing Sparsity field whether or not the header names it
         if not len(columns) <= len(cells) <= len(columns) + 1:
             raise TopologyError(f"{path}:{number}: expected {len(columns)} fields "
@@ -181,12 +226,13 @@ def _read_rows(path: Path, reader) -> tuple[list[Layer], bool]:
             raise TopologyError(f"{path}:{number}: more than {MAX_LAYERS:,} layers "
                                 "(accelsim.limits.MAX_LAYERS)")
         try:
-            layers.extend((_gemm_layers if gemm else _conv_layers)(path, number, cells, room))
+            read = _native_layers if native else _gemm_layers if gemm else _conv_layers
+            layers.extend(read(path, number, cells, room))
         except WorkloadError as error:
             raise TopologyError(f"{path}:{number}: {error}") from None
     if not layers:
         raise TopologyError(f"{path}: no layers after the header row")
-    return layers, sparsity_seen
+    return layers, sparsity_seen, native, declared
 
 
 def _unique_names(path: Path, layers: list[Layer]) -> list[Layer]:
@@ -205,3 +251,33 @@ def _unique_names(path: Path, layers: list[Layer]) -> list[Layer]:
     if renamed:
         warnings.warn(f"{path}: repeated layer names renamed: {', '.join(renamed)}", stacklevel=3)
     return result
+
+
+def dumps_topology(network: Network) -> str:
+    """``network`` as a topology CSV in accelsim's own form, its name in a ``# network:`` line."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([f"{NAME_COMMENT} {network.name}"])
+    writer.writerow(NATIVE_COLUMNS)
+    for layer in network:
+        writer.writerow([layer.name, layer.kind, *(getattr(layer, column) for column in NATIVE_COLUMNS[2:])])
+    return buffer.getvalue()
+
+
+def write_topology(network: Network, path: str | Path) -> Path:
+    """Write ``network`` to ``path`` in accelsim's own form (see :func:`dumps_topology`), whole
+    or not at all: a temporary file in the same folder is renamed over ``path``."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise TopologyError(f"{path}: cannot write (not a regular file)")
+    data = dumps_topology(network).encode()
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("xb") as handle:
+            handle.write(data)
+        os.replace(partial, path)
+    except OSError as error:
+        if not isinstance(error, FileExistsError):
+            partial.unlink(missing_ok=True)
+        raise TopologyError(f"{path}: cannot write ({error.strerror or error})") from None
+    return path

@@ -1,0 +1,167 @@
+"""A :class:`Network` from a PyTorch model, recorded by forward hooks on one example input.
+
+Every ``torch.nn.Conv2d`` (subclasses included) and ``torch.nn.Linear`` that runs in the
+forward pass becomes a layer, in the order the calls finish, named by its module path
+(``layer2.0.conv1``): the names a trace exported from the same model by
+``workloads.export`` uses, so the two match with no file in between. Shapes are the ones the
+modules really see: a convolution's input height and width, a linear layer's leading
+dimensions. A module with a ``gate_decision`` method (the export protocol) is recorded as one
+convolution from its ``in_channels``, ``out_channels``, ``kernel_size``, ``stride`` and
+``padding``, whether or not it derives from ``Conv2d``; modules inside it are not recorded
+apart, since the trace describes the whole module as one gated layer.
+
+What accelsim cannot represent exactly is refused with a :class:`WorkloadError` naming the
+module: unequal strides, dilation, padding modes other than ``zeros``, 1-D, 3-D and transposed
+convolutions. String padding (``"same"``, ``"valid"``) is resolved from the shapes seen.
+
+A module that runs more than once (shared weights, a head applied at several scales) gives one
+layer per call: the first keeps the module's name, later ones are ``name#2``, ``name#3``… as
+repeated names of a SCALE-Sim topology are. A gated module may run only once, since its trace
+has one layer of that name. Work done outside these modules (``F.conv2d``, ``torch.matmul``,
+attention) is not seen by the hooks and not recorded.
+
+torch is imported when a model is read, never when accelsim is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from accelsim.errors import AccelsimError, WorkloadError
+from accelsim.workload.layer import Layer, Network
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)):
+        if len(value) == 1:
+            return int(value[0]), int(value[0])
+        first, second = value
+        return int(first), int(second)
+    return int(value), int(value)
+
+
+def _is_gated(module: Any) -> bool:
+    return callable(getattr(module, "gate_decision", None))
+
+
+def _conv_layer(name: str, module: Any, x: Any, output: Any) -> Layer:
+    """The layer of a 2-D convolution ``module`` that saw input ``x`` and gave ``output``."""
+    where = f"module {name!r} ({type(module).__name__})"
+    if x.dim() not in (3, 4):
+        raise WorkloadError(f"{where}: input of shape {tuple(x.shape)}; expected (N, C, H, W) or (C, H, W)")
+    in_h, in_w = int(x.shape[-2]), int(x.shape[-1])
+    kernel_h, kernel_w = _pair(module.kernel_size)
+    stride_h, stride_w = _pair(module.stride)
+    if stride_h != stride_w:
+        raise WorkloadError(f"{where}: stride {stride_h}x{stride_w}; accelsim layers have one "
+                            "stride for both axes")
+    dilation = _pair(getattr(module, "dilation", 1))
+    if dilation != (1, 1):
+        raise WorkloadError(f"{where}: dilation {dilation[0]}x{dilation[1]}; accelsim layers are "
+                            "not dilated (a dilated window reads other input pixels)")
+    mode = getattr(module, "padding_mode", "zeros")
+    if mode != "zeros":
+        raise WorkloadError(f"{where}: padding_mode {mode!r}; accelsim pads with zeros only")
+    groups = int(getattr(module, "groups", 1))
+    padding = module.padding
+    if isinstance(padding, str):
+        if padding == "valid":
+            pad_h = pad_w = 0
+        elif padding == "same":  # PyTorch allows it at stride 1 only: out = in
+            pad_h, pad_w = kernel_h - 1, kernel_w - 1
+        else:
+            raise WorkloadError(f"{where}: padding {padding!r}; expected 'same', 'valid' or numbers")
+    else:
+        pad_y, pad_x = _pair(padding)
+        pad_h, pad_w = 2 * pad_y, 2 * pad_x
+    try:
+        layer = Layer(name, int(module.in_channels), int(module.out_channels), in_h, in_w, kernel_h,
+                      kernel_w, stride_h, pad_h, pad_w, groups, "conv")
+    except WorkloadError as error:
+        raise WorkloadError(f"{where}: {error}") from None
+    shape = getattr(output, "shape", None)
+    if shape is not None and len(shape) == x.dim() and (tuple(shape[-2:]) != (layer.out_h, layer.out_w)
+                                                        or int(shape[-3]) != layer.out_channels):
+        raise WorkloadError(f"{where}: gave output {tuple(shape)}; a convolution of these sizes gives "
+                            f"{layer.out_channels}x{layer.out_h}x{layer.out_w}")
+    return layer
+
+
+def _linear_layer(name: str, module: Any, x: Any) -> Layer:
+    """``(N, in)`` is one input vector per image (``M = 1``); ``(N, …, in)`` multiplies every
+    row of an image by the weights (``M`` = the product of the middle dimensions)."""
+    if x.dim() <= 2:
+        return Layer.fc(name, int(module.in_features), int(module.out_features))
+    rows = math.prod(int(size) for size in x.shape[1:-1])
+    return Layer.gemm(name, rows, int(module.out_features), int(module.in_features))
+
+
+def network_from_torch(model: Any, example_input: Any, name: str | None = None) -> Network:
+    """The network that ``model`` runs on ``example_input`` (a tensor, or a tuple of the
+    forward pass's arguments; its first dimension is the batch).
+
+    The model runs once under ``torch.no_grad`` in eval mode (each module's mode is restored
+    afterwards). ``name`` defaults to the model's class name.
+    """
+    import torch
+    from torch import nn
+
+    if not isinstance(model, nn.Module):
+        raise WorkloadError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    name = name or type(model).__name__
+    named = list(model.named_modules())
+    gated_prefixes = [f"{path}." for path, module in named if _is_gated(module)]
+    recorded: list[Layer] = []
+    calls: dict[str, int] = {}
+
+    def hook_for(path: str):
+        def hook(module, inputs, output):
+            if not inputs or not isinstance(inputs[0], torch.Tensor):
+                raise WorkloadError(f"module {path!r}: expected a tensor as its first input")
+            calls[path] = calls.get(path, 0) + 1
+            if calls[path] > 1 and _is_gated(module):
+                raise WorkloadError(f"module {path!r} has gate_decision and ran {calls[path]} times; "
+                                    "a gated layer must run once per image (its trace has one layer)")
+            layer_name = path if calls[path] == 1 else f"{path}#{calls[path]}"
+            if isinstance(module, nn.Linear):
+                recorded.append(_linear_layer(layer_name, module, inputs[0]))
+            else:
+                recorded.append(_conv_layer(layer_name, module, inputs[0], output))
+        return hook
+
+    def refuse_for(path: str):
+        def hook(module, inputs, output):
+            raise WorkloadError(f"module {path!r}: {type(module).__name__} cannot be represented "
+                                "(accelsim layers are 2-D convolutions and GEMMs)")
+        return hook
+
+    unsupported = (nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+    hooks = []
+    modes = {module: module.training for _, module in named}
+    try:
+        for path, module in named:
+            if any(path.startswith(prefix) for prefix in gated_prefixes):
+                continue  # inside a gated module: the module is the layer
+            label = path or type(module).__name__
+            if _is_gated(module) or isinstance(module, (nn.Conv2d, nn.Linear)):
+                hooks.append(module.register_forward_hook(hook_for(label)))
+            elif isinstance(module, unsupported):
+                hooks.append(module.register_forward_hook(refuse_for(label)))
+        model.eval()
+        arguments = example_input if isinstance(example_input, (tuple, list)) else (example_input,)
+        with torch.no_grad():
+            try:
+                model(*arguments)
+            except AccelsimError:
+                raise
+            except Exception as error:  # the user's code: any failure is reported, not a trace
+                raise WorkloadError(f"the model's forward pass raised {type(error).__name__}: {error}") from error
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for module, training in modes.items():
+            module.training = training
+    if not recorded:
+        raise WorkloadError(f"model {name!r}: no Conv2d or Linear module ran in its forward pass")
+    return Network(name, tuple(recorded))
