@@ -2,31 +2,55 @@
 
 The data flows one way: workload + hardware config → schedule (fold plans) → engine
 (timeline) → report (pandas tables).
+
+Names are imported on first use, so that ``import accelsim`` (and ``accelsim --version``)
+costs nothing before a name is needed.
 """
 
-from accelsim.arch import (DATAFLOWS, TIMINGS, Dataflow, TimingConvention, dense_gemm_cycles,
-                           fold_cycles, get_dataflow, get_timing, simulate_gemm)
-from accelsim.config import (DEFAULT_CONFIG, HardwareConfig, dumps_config, load_config,
-                             load_scalesim_config, save_config)
-from accelsim.errors import (AccelsimError, ConfigError, TopologyError, TraceError,
-                             UnknownNameError, WorkloadError)
-from accelsim.report import LAYER_COLUMNS, SUMMARY_COLUMNS, write_tables
-from accelsim.schedule import SCHEDULERS, LayerPlan, get_scheduler
-from accelsim.simulate import RunResult, run
-from accelsim.trace import (GateTrace, SynthKnobs, TraceInfo, TraceLayer, TraceWriter, open_trace,
-                            synthesize, write_trace)
-from accelsim.workload import (NETWORKS, Layer, Network, get_network, load_topology, network_from_onnx,
-                               network_from_torch, write_topology)
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from importlib import metadata
 
-__all__ = [
-    "AccelsimError", "ConfigError", "DATAFLOWS", "DEFAULT_CONFIG", "Dataflow", "HardwareConfig",
-    "LAYER_COLUMNS", "Layer", "LayerPlan", "NETWORKS", "Network", "RunResult", "SCHEDULERS",
-    "SUMMARY_COLUMNS", "TIMINGS", "TimingConvention", "TopologyError", "TraceError",
-    "UnknownNameError", "GateTrace", "SynthKnobs", "TraceInfo", "TraceLayer", "TraceWriter",
-    "open_trace", "synthesize", "write_trace",
-    "WorkloadError", "dense_gemm_cycles", "dumps_config", "fold_cycles", "get_dataflow",
-    "get_network", "get_scheduler", "get_timing", "load_config", "load_scalesim_config",
-    "load_topology", "network_from_onnx", "network_from_torch", "run", "save_config", "simulate_gemm", "write_tables", "write_topology",
-]
+try:  # the version is written once, in pyproject.toml
+    __version__ = metadata.version("accelsim")
+except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
+
+#: public name → the module that defines it
+_SOURCES = {
+    "accelsim.arch": ("DATAFLOWS", "TIMINGS", "Dataflow", "TimingConvention", "dense_gemm_cycles",
+                      "fold_cycles", "get_dataflow", "get_timing", "simulate_gemm"),
+    "accelsim.config": ("DEFAULT_CONFIG", "HardwareConfig", "dumps_config", "load_config",
+                        "load_scalesim_config", "save_config"),
+    "accelsim.errors": ("AccelsimError", "ConfigError", "TopologyError", "TraceError", "UnknownNameError",
+                        "WorkloadError"),
+    "accelsim.report": ("LAYER_COLUMNS", "SUMMARY_COLUMNS", "write_tables"),
+    "accelsim.schedule": ("SCHEDULERS", "LayerPlan", "get_scheduler"),
+    "accelsim.simulate": ("RunResult", "run"),
+    "accelsim.trace": ("GateTrace", "SynthKnobs", "TraceInfo", "TraceLayer", "TraceWriter", "open_trace",
+                       "synthesize", "write_trace"),
+    "accelsim.workload": ("NETWORKS", "Layer", "Network", "get_network", "load_topology", "network_from_onnx",
+                          "network_from_torch", "write_topology"),
+}
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        try:  # a submodule, reached as an attribute (accelsim.sweep)
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

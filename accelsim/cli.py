@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from accelsim import __version__
 from accelsim.config import (DEFAULT_CONFIG, HardwareConfig, dumps_config, load_config,
                              load_scalesim_config, parse_array)
 from accelsim.energy.account import sanity_ratios
@@ -112,6 +113,7 @@ def _hardware_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="accelsim", description="Cycle-level simulator of systolic-array "
                      "accelerators running channel-gated CNNs.")
+    parser.add_argument("--version", "-V", action="version", version=f"accelsim {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run_parser = commands.add_parser("run", help="simulate a network and print its report")
