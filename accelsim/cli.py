@@ -11,6 +11,7 @@ import json
 import math
 import os
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from accelsim.energy.account import sanity_ratios
 from accelsim.energy.table import energy_table, profile_sources
 from accelsim.errors import AccelsimError, ConfigError, TraceError
 from accelsim.limits import MAX_EXAMPLE_ELEMENTS
-from accelsim.report import format_energy, format_layers, format_summary, write_tables
+from accelsim.report import format_energy, format_layers, format_summary
 from accelsim.schedule import SCHEDULERS
 from accelsim.simulate import run
 from accelsim.trace import (FORMAT_NAME, FORMAT_VERSION, STATISTICS, SynthKnobs, as_trace_layer, gated_trace_layers,
@@ -131,7 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
                                f"else {DEFAULT_NETWORK}")
     workload.add_argument("--topology", metavar="FILE.csv", type=_nonempty, help="a SCALE-Sim topology CSV")
     _hardware_options(run_parser)
-    run_parser.add_argument("--out", metavar="DIR", type=_nonempty, help="write layers.csv and summary.csv here")
+    run_parser.add_argument("--out", metavar="DIR", type=_nonempty,
+                            help="write layers.csv, summary.csv, config.toml and run.json here")
+    run_parser.add_argument("--parquet", action="store_true",
+                            help="also write layers.parquet and summary.parquet into --out (extra: parquet)")
     run_parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     config_parser = commands.add_parser("config", help="print the hardware config in force as TOML")
@@ -292,8 +296,20 @@ def _scheduler_names(text: str | None, traced: bool) -> list[str]:
     return names
 
 
+def _check_parquet(args: argparse.Namespace) -> None:
+    if args.parquet:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UsageError("--parquet: needs pyarrow (pip install 'accelsim[parquet]')") from None
+
+
 def _command_run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
     notes: list[str] = []
+    if args.parquet and args.out is None:
+        raise UsageError("--parquet: give --out DIR for the tables")
+    _check_parquet(args)
     config = resolve_config(args, notes)
     images = _image_slice("--images", args.images)
     calibration = _image_slice("--calibration", args.calibration)
@@ -304,6 +320,7 @@ def _command_run(args: argparse.Namespace) -> int:
                              "or --network NAME for a dense run")
         args.trace = str(DEFAULT_TRACE)
     schedulers = _scheduler_names(args.scheduler, args.trace is not None)
+    simulated = window = None
     if args.trace is None:
         if images is not None or calibration is not None:
             raise UsageError("--images and --calibration need a TRACE")
@@ -322,11 +339,21 @@ def _command_run(args: argparse.Namespace) -> int:
             if {"balanced"} & set(schedulers) and set(window) & set(simulated):
                 notes.append("the calibration images of 'balanced' overlap the simulated ones, which "
                              "flatters it; give disjoint --calibration and --images for a fair test")
+    files: dict[Path, bytes] = {}
     if args.out is not None:
+        from accelsim.outputs import run_files, run_record
+
+        record = run_record(["accelsim", *args.argv], network, config, list(result.summary["scheduler"]),
+                            args.out, time.perf_counter() - started, args.topology, args.trace,
+                            simulated, window)
+        files.update(run_files(args.out, result.layers, result.summary, config, record, args.parquet))
+    if files:
+        from accelsim.outputs import write_files
+
         try:
-            write_tables(result.layers, result.summary, args.out)
+            write_files(files)
         except OSError as error:
-            raise ConfigError(f"--out {args.out}: cannot write the results ({error.strerror})") from None
+            raise ConfigError(f"--out {args.out}: cannot write the results ({error.strerror or error})") from None
     if not args.quiet:
         for note in notes:
             print(f"accelsim: note: {note}", file=sys.stderr)
@@ -356,7 +383,8 @@ def _print_report(network: Network, config: HardwareConfig, result, args: argpar
     print(f"energy ({config.energy_profile}, {config.technology_nm} nm) per operand word relative to a MAC: "
           f"DRAM {ratios['dram_per_mac']:.0f} : SRAM {ratios['sram_per_mac']:.1f} : 1 (Eyeriss 200 : 6 : 1)")
     if args.out is not None:
-        print(f"wrote {Path(args.out) / 'layers.csv'} and {Path(args.out) / 'summary.csv'}")
+        print(f"wrote {Path(args.out) / 'layers.csv'}, summary.csv, config.toml and run.json"
+              + (" (and .parquet)" if args.parquet else ""))
 
 
 def _command_config(args: argparse.Namespace) -> int:
@@ -603,11 +631,7 @@ def _command_sweep(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    if args.parquet:
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise UsageError("--parquet: needs pyarrow (pip install 'accelsim[parquet]')") from None
+    _check_parquet(args)
     client, executor = _dask_executor(args.dask) if args.dask else (None, None)
     bars = []  # drawn from the first progress report, once the sweep has started
 
@@ -779,7 +803,9 @@ COMMANDS = {"run": _command_run, "config": _command_config, "networks": _command
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``accelsim`` command; returns the exit status."""
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
+        args.argv = argv  # recorded in run.json
         return COMMANDS[args.command](args)
     except AccelsimError as error:
         print(f"accelsim: error: {error}", file=sys.stderr)

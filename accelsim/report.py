@@ -83,7 +83,7 @@ import numpy as np
 import pandas as pd
 
 from accelsim.arch.dataflow import get_dataflow
-from accelsim.config import HardwareConfig
+from accelsim.config import FIELD_NAMES, HardwareConfig
 from accelsim.energy.account import ENERGY_COLUMNS
 from accelsim.engine import TRAFFIC_FIELDS, LayerTiming
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, LayerPlan
@@ -304,6 +304,16 @@ def format_energy(summary: pd.DataFrame) -> str:
                    "energy_sram_ofmap_pj", "energy_dram_pj"):
         shown[column.removeprefix("energy_").removesuffix("_pj")] = (summary[column] / total).map(lambda v: f"{v:.0%}")
     return shown.to_string(index=False)
+
+
+def add_config_columns(table: pd.DataFrame, config: HardwareConfig,
+                       columns: Sequence[str] = FIELD_NAMES) -> pd.DataFrame:
+    """``table`` with each config field of ``columns`` it lacks appended as a column of one
+    value (the energy overrides as the text of a dict), in place; returns it."""
+    for column in (column for column in columns if column not in table.columns):
+        value = getattr(config, column)
+        table.insert(len(table.columns), column, value if not isinstance(value, tuple) else repr(dict(value)))
+    return table
 
 
 def write_tables(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path) -> list[Path]:

@@ -47,6 +47,7 @@ import pandas as pd
 from accelsim.config import FIELD_NAMES, HardwareConfig, config_from_dict, parse_array
 from accelsim.energy.table import energy_table
 from accelsim.errors import AccelsimError, ConfigError
+from accelsim.report import add_config_columns
 from accelsim.simulate import _image_range, calibration_window, plan_key, run_configs
 from accelsim.trace.format import open_trace
 from accelsim.workload.layer import Network
@@ -210,10 +211,7 @@ class _Task:
 
 def _with_point(table: pd.DataFrame, key: str, config: HardwareConfig, columns: Sequence[str]) -> pd.DataFrame:
     table.insert(0, "point", key)
-    for column in (column for column in columns if column not in table.columns):
-        value = getattr(config, column)
-        table.insert(len(table.columns), column, value if not isinstance(value, tuple) else repr(dict(value)))
-    return table
+    return add_config_columns(table, config, columns)
 
 
 def _simulate(task: _Task) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:

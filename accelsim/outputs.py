@@ -1,0 +1,112 @@
+"""The files of ``accelsim run --out``: the tables, the config in force and a record of the run.
+
+``config.toml`` is the config in force (``--config`` reads it back); ``run.json`` records what
+else decided the tables: the accelsim version, the command line, the network and a digest of
+its layers, the topology and trace files with their SHA-256 digests, the schedulers, the image
+and calibration ranges, the timing convention, the energy profile and the wall-clock seconds
+of the run. Its ``rerun`` entry is a command line that reproduces the tables from the folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from accelsim.config import HardwareConfig, dumps_config
+from accelsim.report import add_config_columns
+from accelsim.workload.layer import Network
+
+#: Version of the layout of ``run.json``; raised when an entry changes meaning.
+RUN_RECORD_VERSION = 1
+
+
+def _span(images: range | None) -> str | None:
+    return None if images is None else f"{images.start}:{images.stop}"
+
+
+def run_record(command: Sequence[str], network: Network, config: HardwareConfig, schedulers: Sequence[str],
+               out_dir: str | Path, seconds: float, topology: str | None = None, trace: str | None = None,
+               images: range | None = None, calibration: range | None = None) -> dict[str, Any]:
+    """The contents of ``run.json`` (see the module's docstring)."""
+    from accelsim import __version__
+    from accelsim.sweep import file_digest, network_digest
+
+    def source(path: str | None) -> dict[str, str] | None:
+        return None if path is None else {"path": str(Path(path).resolve()), "sha256": file_digest(path)}
+
+    rerun = ["accelsim", "run"] + ([str(Path(trace).resolve())] if trace is not None else [])
+    rerun += (["--topology", str(Path(topology).resolve())] if topology is not None
+              else ["--network", network.name])
+    rerun += ["--config", str(Path(out_dir) / "config.toml"), "--scheduler", ",".join(schedulers)]
+    for option, value in (("--images", images), ("--calibration", calibration)):
+        if value is not None:
+            rerun += [option, _span(value)]
+    return {
+        "format": RUN_RECORD_VERSION,
+        "accelsim_version": __version__,
+        "command": list(command),
+        "network": {"name": network.name, "layers": len(network), "macs_per_image": network.macs,
+                    "sha256": network_digest(network)},
+        "topology": source(topology),
+        "trace": source(trace),
+        "schedulers": list(schedulers),
+        "images": _span(images),
+        "calibration": _span(calibration),
+        "timing": config.timing,
+        "energy_profile": config.energy_profile,
+        "config": "config.toml",
+        "wall_seconds": round(seconds, 6),
+        "rerun": rerun,
+    }
+
+
+def run_files(out_dir: str | Path, layers: pd.DataFrame, summary: pd.DataFrame, config: HardwareConfig,
+              record: Mapping[str, Any], parquet: bool = False) -> dict[Path, bytes]:
+    """Path → contents of every file of the folder: ``layers.csv``, ``summary.csv`` (with the
+    config fields as columns, as a sweep's), ``config.toml``, ``run.json`` and, with
+    ``parquet``, ``layers.parquet`` and ``summary.parquet`` (needs pyarrow)."""
+    out = Path(out_dir)
+    summary = add_config_columns(summary.copy(), config)
+    files = {out / "layers.csv": layers.to_csv(index=False).encode(),
+             out / "summary.csv": summary.to_csv(index=False).encode(),
+             out / "config.toml": dumps_config(config).encode(),
+             out / "run.json": (json.dumps(record, indent=2, allow_nan=False) + "\n").encode()}
+    if parquet:
+        files[out / "layers.parquet"] = layers.to_parquet(None, index=False)
+        files[out / "summary.parquet"] = summary.to_parquet(None, index=False)
+    return files
+
+
+def write_files(files: Mapping[Path, bytes]) -> list[Path]:
+    """Write every file, all or nothing as far as the file system allows: each goes to a
+    temporary name first, and only when all are written are they renamed into place. Folders
+    are created as needed; on an error the temporary files and the folders made are removed
+    and the ``OSError`` is raised."""
+    made: list[Path] = []
+    partials: list[tuple[Path, Path]] = []
+    try:
+        for path in files:
+            for folder in reversed([path.parent, *path.parent.parents]):
+                if not folder.is_dir():
+                    folder.mkdir()
+                    made.append(folder)
+        for path, data in files.items():
+            partial = path.with_name(f".{path.name}.partial")
+            partials.append((partial, path))
+            partial.write_bytes(data)
+        for partial, path in partials:
+            partial.replace(path)
+    except OSError:
+        for partial, _ in partials:
+            partial.unlink(missing_ok=True)
+        for folder in reversed(made):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+    return list(files)
