@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="write layers.csv, summary.csv, config.toml and run.json here")
     run_parser.add_argument("--parquet", action="store_true",
                             help="also write layers.parquet and summary.parquet into --out (extra: parquet)")
+    run_parser.add_argument("--timeline", metavar="FILE.json", type=_nonempty,
+                            help="write a Chrome trace-event timeline of the run (open it in Perfetto)")
     run_parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     config_parser = commands.add_parser("config", help="print the hardware config in force as TOML")
@@ -340,6 +342,10 @@ def _command_run(args: argparse.Namespace) -> int:
                 notes.append("the calibration images of 'balanced' overlap the simulated ones, which "
                              "flatters it; give disjoint --calibration and --images for a fair test")
     files: dict[Path, bytes] = {}
+    if args.timeline is not None:
+        from accelsim.timeline import timeline_json
+
+        files[Path(args.timeline)] = timeline_json(result.layers, config).encode()
     if args.out is not None:
         from accelsim.outputs import run_files, run_record
 
@@ -353,7 +359,8 @@ def _command_run(args: argparse.Namespace) -> int:
         try:
             write_files(files)
         except OSError as error:
-            raise ConfigError(f"--out {args.out}: cannot write the results ({error.strerror or error})") from None
+            option = f"--out {args.out}" if args.out is not None else f"--timeline {args.timeline}"
+            raise ConfigError(f"{option}: cannot write the results ({error.strerror or error})") from None
     if not args.quiet:
         for note in notes:
             print(f"accelsim: note: {note}", file=sys.stderr)
@@ -385,6 +392,8 @@ def _print_report(network: Network, config: HardwareConfig, result, args: argpar
     if args.out is not None:
         print(f"wrote {Path(args.out) / 'layers.csv'}, summary.csv, config.toml and run.json"
               + (" (and .parquet)" if args.parquet else ""))
+    if args.timeline is not None:
+        print(f"wrote {args.timeline}: the timeline (open it in https://ui.perfetto.dev)")
 
 
 def _command_config(args: argparse.Namespace) -> int:

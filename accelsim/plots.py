@@ -154,6 +154,43 @@ def latency_figure(layers: pd.DataFrame, clock_mhz: float | None = None) -> Figu
     return figure
 
 
+def timeline_figure(layers: pd.DataFrame, summary: pd.DataFrame | None = None) -> Figure:
+    """Gantt chart of the first image of each scheduler: per layer, one bar per scheduler from
+    its start cycle, solid while the array computes, hatched while it stalls."""
+    from accelsim.timeline import start_cycles
+
+    table = layers.assign(start_cycle=start_cycles(layers))
+    names = list(dict.fromkeys(table["scheduler"]))
+    first = table.groupby("scheduler", sort=False)["image"].transform("min")
+    table = table[table["image"] == first]
+    order = list(dict.fromkeys(table["layer"]))
+    colours = _colours(names)
+    height = 0.8 / len(names)
+    figure, axis = plt.subplots(figsize=(10, 1.2 + len(order) * (0.2 + 0.06 * len(names))))
+    row = {layer: index for index, layer in enumerate(order)}
+    for index, name in enumerate(names):
+        chosen = table[table["scheduler"] == name]
+        y = np.array([row[layer] for layer in chosen["layer"]]) - 0.4 + (index + 0.5) * height
+        start = chosen["start_cycle"].to_numpy(dtype=float) / 1e3
+        compute = chosen["cycles_compute"].to_numpy(dtype=float) / 1e3
+        stall = chosen["cycles_stall"].to_numpy(dtype=float) / 1e3
+        image = int(chosen["image"].iloc[0])
+        axis.barh(y, compute, height, left=start, color=colours[name], label=f"{name} (image {image})")
+        axis.barh(y, stall, height, left=start + compute, color=colours[name], alpha=0.35, hatch="///",
+                  edgecolor=colours[name], linewidth=0)
+    axis.barh([0], [0], color="grey", alpha=0.35, hatch="///", label="hatched: DRAM stall")
+    axis.set_yticks(range(len(order)), order, fontsize=7)
+    axis.invert_yaxis()  # the first layer on top, as time runs down the network
+    axis.set_xlim(left=0)
+    axis.set_xlabel("thousand cycles from the start of the image")
+    axis.grid(axis="x", linewidth=0.4, alpha=0.5)
+    title = _title(summary) if summary is not None else str(table["network"].iloc[0])
+    axis.set_title(f"Timeline of one image per scheduler — {title}", fontsize=10)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    figure.tight_layout()
+    return figure
+
+
 #: swept parameters besides the array, and how a figure labels them
 SETTINGS = (("dataflow", "{}"), ("ifmap_sram_kib", "I{:g}"), ("filter_sram_kib", "F{:g}"),
             ("ofmap_sram_kib", "O{:g}KiB"), ("dram_bandwidth_bytes_per_cycle", "{:g}B/cyc"))
@@ -272,7 +309,7 @@ def write_figures(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Pa
     ``clock_mhz`` if given, else at the clock the results were run at."""
     figures = {"speedup": speedup_figure(summary), "attribution": attribution_figure(summary),
                "energy": energy_figure(summary), "layers": layers_figure(layers),
-               "latency": latency_figure(layers, clock_mhz)}
+               "latency": latency_figure(layers, clock_mhz), "timeline": timeline_figure(layers, summary)}
     return _save(figures, Path(out_dir), formats)
 
 

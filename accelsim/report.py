@@ -23,6 +23,8 @@ macs_needed              MACs    work the gates leave: base pass + conditional M
 macs_executed            MACs    MACs done on real operands: macs_needed, plus in one pass the
                                  conditional MACs of off outputs that stream before their
                                  decision takes effect (the rest are clock-gated)
+start_cycle              cycles  when the layer started, from the start of the image's network
+                                 (layers run back to back: the previous start + cycles_total)
 cycles_compute           cycles  cycles the array spent on the layer's folds
 cycles_stall             cycles  cycles the array waited for memory
 cycles_total             cycles  cycles_compute + cycles_stall
@@ -93,7 +95,7 @@ LOST_COLUMNS = ("lost_fill_drain", "lost_partial_tiles", "lost_group_boundary", 
 LAYER_COLUMNS = (
     "network", "layer", "image", "scheduler", "path", "dataflow", "timing", "array_rows", "array_cols",
     "M", "N", "K", "groups", "gate_on_rate", "folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed",
-    "cycles_compute", "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS,
+    "start_cycle", "cycles_compute", "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS,
     "pe_utilization", "mapping_efficiency", "flop_reduction", "granularity_bound", "speedup_vs_dense",
     "realized_fraction", "latency_us", *TRAFFIC_FIELDS, "pe_hop_bits", "gate_compares",
     *ENERGY_COLUMNS,
@@ -189,7 +191,7 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
             "gate_on_rate": plan.gate_on_rate, "folds": plan.folds, "macs_dense": layer.macs,
             "macs_needed": plan.needed_macs, "macs_executed": plan.macs_executed, "path": plan.path,
             "macs_granular": plan.needed_macs if plan.granular_macs is None else plan.granular_macs,
-            "cycles_compute": timing.cycles_compute, "cycles_stall": timing.cycles_stall,
+            "start_cycle": timing.start_cycle, "cycles_compute": timing.cycles_compute, "cycles_stall": timing.cycles_stall,
             "cycles_total": timing.cycles_total, "cycles_ideal": plan.needed_macs / pes,
             **lost_cycles(plan, timing, config),
             "pe_utilization": _ratio(plan.needed_macs, timing.cycles_total * pes),

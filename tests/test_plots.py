@@ -19,13 +19,26 @@ def results(tmp_path_factory):
 
 def test_plot_writes_every_figure(results, tmp_path, capsys):
     assert main(["plot", str(results), "--out", str(tmp_path)]) == 0
-    assert "wrote 10 figures" in capsys.readouterr().out
+    assert "wrote 12 figures" in capsys.readouterr().out
     names = sorted(path.name for path in tmp_path.iterdir())
-    assert names == sorted(f"{figure}.{ext}" for figure in ("speedup", "attribution", "energy", "layers", "latency")
+    assert names == sorted(f"{figure}.{ext}" for figure in ("speedup", "attribution", "energy", "layers", "latency",
+                                                                   "timeline")
                            for ext in ("png", "svg"))
     assert all(path.stat().st_size > 5_000 for path in tmp_path.iterdir())
     svg = (tmp_path / "attribution.svg").read_text()
     assert "thousand cycles per image" in svg and "DRAM stalls" in svg
+
+
+def test_timeline_figure_of_older_tables_without_start_cycle(results, tmp_path, capsys):
+    import pandas as pd
+
+    older = tmp_path / "older"
+    older.mkdir()
+    pd.read_csv(results / "layers.csv").drop(columns="start_cycle").to_csv(older / "layers.csv", index=False)
+    (older / "summary.csv").write_bytes((results / "summary.csv").read_bytes())
+    assert main(["plot", str(older), "--out", str(tmp_path / "figs"), "--format", "svg"]) == 0
+    svg = (tmp_path / "figs" / "timeline.svg").read_text()
+    assert "thousand cycles from the start of the image" in svg and "DRAM stall" in svg
 
 
 def write_not_results(folder):
@@ -56,7 +69,7 @@ def test_plot_of_a_sweep_writes_the_sweep_figures(tmp_path, capsys):
     assert main(["sweep", str(trace), "--array", "8x8,16x16", "--ifmap-kb", "8,64", "--dataflow", "os,ws",
                  "--scheduler", "tile-skip,pixel-skip", "--out", str(tmp_path / "sweep"), "--quiet"]) == 0
     assert main(["plot", str(tmp_path / "sweep"), "--out", str(tmp_path / "figs"), "--format", "svg"]) == 0
-    assert "wrote 8 figures" in capsys.readouterr().out
+    assert "wrote 9 figures" in capsys.readouterr().out
     names = sorted(path.name for path in (tmp_path / "figs").iterdir())
     assert names == ["first-point", "heatmap_speedup.svg", "heatmap_utilization.svg", "speedup_vs_array.svg"]
     heatmap = (tmp_path / "figs" / "heatmap_speedup.svg").read_text()
@@ -64,4 +77,4 @@ def test_plot_of_a_sweep_writes_the_sweep_figures(tmp_path, capsys):
     assert "os I8" in heatmap and "ws I64" in heatmap and "16x16" in heatmap and "pixel-skip" in heatmap
     speedup = (tmp_path / "figs" / "speedup_vs_array.svg").read_text()
     assert "FLOP reduction (theoretical)" in speedup and "WS dataflow" in speedup
-    assert len(list((tmp_path / "figs" / "first-point").iterdir())) == 5
+    assert len(list((tmp_path / "figs" / "first-point").iterdir())) == 6
