@@ -74,6 +74,8 @@ MAC and cycle columns (over layers and images), ``images``, ``layers`` (per imag
 utilisation and mapping efficiency over all folds, ``speedup_vs_dense`` and
 ``flop_reduction`` and ``granularity_bound`` as ratios of the sums, ``realized_fraction``,
 and the latency of one image over the network: ``latency_ms`` (mean), ``latency_p50_ms``, ``latency_p95_ms``.
+In ``summary.csv`` of ``accelsim run --out`` every config field follows as a column
+(:func:`add_config_columns`, as in a sweep's tables).
 """
 
 from __future__ import annotations
@@ -191,7 +193,8 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
             "gate_on_rate": plan.gate_on_rate, "folds": plan.folds, "macs_dense": layer.macs,
             "macs_needed": plan.needed_macs, "macs_executed": plan.macs_executed, "path": plan.path,
             "macs_granular": plan.needed_macs if plan.granular_macs is None else plan.granular_macs,
-            "start_cycle": timing.start_cycle, "cycles_compute": timing.cycles_compute, "cycles_stall": timing.cycles_stall,
+            "start_cycle": timing.start_cycle, "cycles_compute": timing.cycles_compute,
+            "cycles_stall": timing.cycles_stall,
             "cycles_total": timing.cycles_total, "cycles_ideal": plan.needed_macs / pes,
             **lost_cycles(plan, timing, config),
             "pe_utilization": _ratio(plan.needed_macs, timing.cycles_total * pes),
