@@ -14,15 +14,18 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
 
 from accelsim import __version__
-from accelsim.config import (DEFAULT_CONFIG, HardwareConfig, dumps_config, load_config,
+from accelsim.arch.dataflow import DATAFLOWS
+from accelsim.arch.timing import TIMINGS
+from accelsim.config import (DEFAULT_CONFIG, FALLBACKS, FIELD_NAMES, HardwareConfig, dumps_config, load_config,
                              load_scalesim_config, parse_array)
 from accelsim.energy.account import sanity_ratios
-from accelsim.energy.table import energy_table, profile_sources
+from accelsim.energy.table import PROFILES, energy_table, profile_sources
 from accelsim.errors import AccelsimError, ConfigError, TraceError
 from accelsim.limits import MAX_EXAMPLE_ELEMENTS
 from accelsim.report import format_energy, format_layers, format_summary
@@ -96,19 +99,88 @@ def _positive_float(text: str) -> float:
 
 def _network_options(parser: argparse.ArgumentParser, text: str) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--network", metavar="NAME", type=_nonempty, help=text)
+    group.add_argument("--network", metavar="NAME", type=_nonempty, help=f"{text}; one of {', '.join(NETWORKS)}")
     group.add_argument("--topology", metavar="FILE.csv", type=_nonempty, help="a SCALE-Sim topology CSV")
 
 
-def _hardware_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("hardware (later options override earlier sources)")
+# -- hardware options, generated from HardwareConfig's fields ---------------------------------
+_FIELDS = {spec.name: spec for spec in fields(HardwareConfig)}
+#: Options older than the generated ones keep their names; every other field is --field-name.
+#: The array's two fields are one option, --array RxC.
+OPTION_NAMES = {"array_rows": "array", "array_cols": "array", "ifmap_sram_kib": "ifmap-kb",
+                "filter_sram_kib": "filter-kb", "ofmap_sram_kib": "ofmap-kb",
+                "dram_bandwidth_bytes_per_cycle": "bandwidth", "gate_latency_cycles": "gate-latency",
+                "dram_latency_cycles": "dram-latency"}
+#: The fields accelsim/energy/table.py reads: the only hardware options energy-table takes.
+ENERGY_FIELDS = ("array_rows", "array_cols", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "clock_mhz",
+                 "operand_bits", "accumulator_bits", "energy_profile", "technology_nm", "dram_type",
+                 "sram_port_bits")
+_CHOICES = {"dataflow": DATAFLOWS.names(), "timing": TIMINGS.names(), "profile": list(PROFILES),
+            "fallback": list(FALLBACKS)}
+_INTEGER_KINDS = ("count", "bits", "latency")
+
+
+def field_options(names: Sequence[str] = FIELD_NAMES) -> dict[str, list[str]]:
+    """Option name (without ``--``) → the config fields it sets, in field order. The
+    ``[energy]`` overrides are a table, given in ``--config`` only."""
+    options: dict[str, list[str]] = {}
+    for name in FIELD_NAMES:
+        if name in names and _FIELDS[name].metadata["kind"] != "overrides":
+            options.setdefault(OPTION_NAMES.get(name, name.replace("_", "-")), []).append(name)
+    return options
+
+
+_OPTION_OF = {name: option for option, names in field_options().items() for name in names}
+
+
+def _field_value(name: str, text: str) -> int | float | str:
+    """One value of a config field from its command-line text (the config checks the range)."""
+    kind = _FIELDS[name].metadata["kind"]
+    number = int if kind in _INTEGER_KINDS else float if kind == "positive" else None
+    if number is None:
+        return _nonempty(text)
+    try:
+        return number(text)
+    except ValueError:
+        what = "an integer" if number is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def _unit(name: str) -> str:
+    """A metavar from the unit that ends every numeric field's name, e.g. KIB, MHZ, CYCLES."""
+    if _FIELDS[name].metadata["kind"] not in (*_INTEGER_KINDS, "positive"):
+        return "NAME"
+    return "BYTES/CYCLE" if name.endswith("_bytes_per_cycle") else name.rsplit("_", 1)[-1].upper()
+
+
+def _option_error(error: ConfigError) -> ConfigError:
+    """A config field's error, renamed after the option that set it."""
+    name, _, rest = str(error).partition(": ")
+    return ConfigError(f"--{_OPTION_OF[name]}: {rest}" if name in _OPTION_OF else str(error))
+
+
+def _hardware_options(parser: argparse.ArgumentParser, names: Sequence[str] = FIELD_NAMES,
+                      lists: bool = False) -> None:
+    group = parser.add_argument_group("hardware (these options override --config and --scalesim-config)")
     source = group.add_mutually_exclusive_group()
-    source.add_argument("--config", metavar="FILE.toml", type=_nonempty, help="hardware config in TOML")
+    source.add_argument("--config", metavar="FILE.toml", type=_nonempty,
+                        help="hardware config in TOML (accelsim config prints one)")
     source.add_argument("--scalesim-config", metavar="FILE.cfg", type=_nonempty, help="a SCALE-Sim .cfg file")
-    group.add_argument("--array", metavar="RxC", type=_nonempty, help="array rows x columns, e.g. 32x32")
-    group.add_argument("--dataflow", metavar="NAME", type=_nonempty, help="os, ws or is")
-    group.add_argument("--timing", metavar="NAME", type=_nonempty,
-                       help="cycle convention: physical (default) or scalesim")
+    for option, members in field_options(names).items():
+        meta = _FIELDS[members[0]].metadata
+        if option == "array":
+            metavar, text = "RxC", f"{' x '.join(_FIELDS[n].metadata['doc'] for n in members)}, e.g. 32x32"
+            default = DEFAULT_CONFIG.array
+        else:
+            choices = _CHOICES.get(meta["kind"])
+            metavar = "|".join(choices) if choices else _unit(members[0])
+            text, default = meta["doc"], getattr(DEFAULT_CONFIG, members[0])
+        if lists:
+            metavar, text = "LIST", f"comma-separated {metavar} values: {text}"
+        default = f"{default:g}" if isinstance(default, float) else default
+        text = f"{text} (default {default}; config: {', '.join(members)})".replace("%", "%%")
+        kind = _nonempty if lists or option == "array" else (lambda value, name=members[0]: _field_value(name, value))
+        group.add_argument(f"--{option}", metavar=metavar, type=kind, help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("trace", metavar="TRACE", nargs="?", type=_nonempty,
                             help="a gate trace (.npz); its layers gate the network's by name")
     run_parser.add_argument("--scheduler", metavar="LIST", type=_nonempty,
-                            help="comma-separated schedulers, or 'all' (default: all with a trace, "
-                                 "dense without); dense always runs as the baseline")
+                            help=f"comma-separated schedulers ({', '.join(SCHEDULERS.names())}), or 'all' "
+                                 "(default: all with a trace, dense without); dense always runs as the baseline")
     run_parser.add_argument("--images", metavar="A:B", type=_nonempty, help="images of the trace to run (default all)")
     run_parser.add_argument("--calibration", metavar="A:B", type=_nonempty,
                             help="images from which static schedulers fix their channel order (default 0:16)")
@@ -138,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="also write layers.parquet and summary.parquet into --out (extra: parquet)")
     run_parser.add_argument("--timeline", metavar="FILE.json", type=_nonempty,
                             help="write a Chrome trace-event timeline of the run (open it in Perfetto)")
-    run_parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run_parser.add_argument("--quiet", action="store_true", help="print nothing but errors (no progress bar)")
 
     config_parser = commands.add_parser("config", help="print the hardware config in force as TOML")
     _hardware_options(config_parser)
@@ -146,21 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("networks", help="list the built-in networks")
 
     sweep_parser = commands.add_parser("sweep", help="a grid of hardware configs over one trace, resumable")
-    sweep_parser.add_argument("trace", metavar="TRACE", type=_nonempty)
-    source = sweep_parser.add_mutually_exclusive_group()
-    source.add_argument("--config", metavar="FILE.toml", type=_nonempty, help="base hardware config")
-    source.add_argument("--scalesim-config", metavar="FILE.cfg", type=_nonempty)
+    sweep_parser.add_argument("trace", metavar="TRACE", type=_nonempty, help="a gate trace (.npz), as for run")
     workload = sweep_parser.add_mutually_exclusive_group()
-    workload.add_argument("--network", metavar="NAME", type=_nonempty)
-    workload.add_argument("--topology", metavar="FILE.csv", type=_nonempty)
-    for option, text in (("--array", "RxC list, e.g. 8x8,16x16"), ("--dataflow", "list of os, ws, is"),
-                         ("--ifmap-kb", "ifmap SRAM KiB list"), ("--filter-kb", "filter SRAM KiB list"),
-                         ("--ofmap-kb", "ofmap SRAM KiB list"), ("--bandwidth", "DRAM bytes/cycle list")):
-        sweep_parser.add_argument(option, metavar="LIST", type=_nonempty, help=text)
+    workload.add_argument("--network", metavar="NAME", type=_nonempty,
+                          help=f"built-in network ({', '.join(NETWORKS)}); default: the trace's")
+    workload.add_argument("--topology", metavar="FILE.csv", type=_nonempty, help="a SCALE-Sim topology CSV")
+    _hardware_options(sweep_parser, lists=True)
     sweep_parser.add_argument("--grid", metavar="FILE.toml", type=_nonempty,
                               help="points from a grid file ([base], [axes], [[points]]) instead of the lists")
-    sweep_parser.add_argument("--scheduler", metavar="LIST", type=_nonempty, help="as for run (default all)")
-    sweep_parser.add_argument("--images", metavar="A:B", type=_nonempty)
+    sweep_parser.add_argument("--scheduler", metavar="LIST", type=_nonempty,
+                              help=f"as for run ({', '.join(SCHEDULERS.names())}; default all)")
+    sweep_parser.add_argument("--images", metavar="A:B", type=_nonempty, help="images of the trace to run (default all)")
     sweep_parser.add_argument("--calibration", metavar="A:B", type=_nonempty, help="as for run (default 0:16)")
     sweep_parser.add_argument("--max-points", metavar="N", type=_positive_int, default=None,
                               help="refuse a grid of more points (default 100,000)")
@@ -179,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot_parser.add_argument("results", metavar="RESULTS", type=_nonempty,
                              help="the --out folder of accelsim run (layers.csv, summary.csv) "
                                   "or of accelsim sweep (results.csv, summary.csv)")
-    plot_parser.add_argument("--out", metavar="DIR", type=_nonempty, required=True)
+    plot_parser.add_argument("--out", metavar="DIR", type=_nonempty, required=True, help="folder for the figures")
     plot_parser.add_argument("--format", default="png,svg", type=_nonempty, help="png, svg or both (default)")
     plot_parser.add_argument("--clock-mhz", type=_positive_float, default=None,
                              help="clock of the latency axis (default: the clock the results were run at)")
@@ -195,24 +263,25 @@ def build_parser() -> argparse.ArgumentParser:
                                       "--from-torch; with --from-onnx it replaces the file's input shape)")
     topology_parser.add_argument("--name", type=_nonempty,
                                  help="network name (default: the callable's name, or the ONNX file's stem)")
-    topology_parser.add_argument("--out", metavar="FILE.csv", type=_nonempty, required=True)
+    topology_parser.add_argument("--out", metavar="FILE.csv", type=_nonempty, required=True,
+                                 help="the topology CSV to write")
     topology_parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     table_parser = commands.add_parser("energy-table", help="print the energy table in force, with units and sources")
-    _hardware_options(table_parser)
+    _hardware_options(table_parser, ENERGY_FIELDS)
 
     trace_parser = commands.add_parser("trace", help="inspect, validate and synthesise gate traces")
     trace_commands = trace_parser.add_subparsers(dest="trace_command", required=True, parser_class=_Parser)
     info = trace_commands.add_parser("info", help="statistics of a gate trace")
-    info.add_argument("file", metavar="FILE", type=_nonempty)
+    info.add_argument("file", metavar="FILE", type=_nonempty, help="a gate trace (.npz)")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _network_options(info, "network the trace belongs to (default: the manifest's)")
     validate = trace_commands.add_parser("validate", help="check a gate trace, byte by byte")
-    validate.add_argument("file", metavar="FILE", type=_nonempty)
+    validate.add_argument("file", metavar="FILE", type=_nonempty, help="a gate trace (.npz)")
     _network_options(validate, "also check the trace's shapes against this network")
     synth = trace_commands.add_parser("synth", help="write a synthetic gate trace")
     _network_options(synth, "network to gate (default with --fit: the real trace's)")
-    synth.add_argument("--out", metavar="FILE.npz", type=_nonempty, required=True)
+    synth.add_argument("--out", metavar="FILE.npz", type=_nonempty, required=True, help="the trace to write")
     synth.add_argument("--images", type=_positive_int, help="images (default 8; with --fit, the real trace's)")
     synth.add_argument("--seed", type=_count, default=0, help="random seed, a non-negative integer (default 0)")
     target = synth.add_mutually_exclusive_group()
@@ -245,16 +314,19 @@ def resolve_config(args: argparse.Namespace, notes: list[str]) -> HardwareConfig
         if ignored:
             notes.append(f"{args.scalesim_config}: ignored SCALE-Sim keys: {', '.join(ignored)}")
     changes: dict[str, object] = {}
-    if args.array is not None:
-        changes["array_rows"], changes["array_cols"] = parse_array(args.array)
-    for option in ("dataflow", "timing"):
-        value = getattr(args, option)
-        if value is not None:
-            changes[option] = value
+    for option, names in field_options().items():
+        value = getattr(args, option.replace("-", "_"), None)  # energy-table has only some
+        if value is not None and option == "array":
+            changes["array_rows"], changes["array_cols"] = parse_array(value)
+        elif value is not None:
+            changes[names[0]] = value
     try:
-        return config.replace(**changes)
+        config = config.replace(**changes)
+        if set(changes) & set(ENERGY_FIELDS):
+            energy_table(config)  # checks dram_type and that every entry comes out finite
     except ConfigError as error:
-        raise ConfigError(f"--{error}") from None
+        raise _option_error(error) from None
+    return config
 
 
 def _noting_warnings(notes: list[str], function, *args):
@@ -335,9 +407,10 @@ def _command_run(args: argparse.Namespace) -> int:
             network = _trace_network(args, notes, trace.info.network)
             if network is None:
                 raise TraceError(f"{args.trace}: give --network or --topology for the trace's network")
-            result = run(network, config, schedulers, trace, images or slice(None), calibration)
-            window = range(*(calibration or slice(0, 16)).indices(trace.images))
             simulated = range(*(images or slice(None)).indices(trace.images))
+            result = _run_with_progress(args, simulated, network, config, schedulers, trace,
+                                        images or slice(None), calibration)
+            window = range(*(calibration or slice(0, 16)).indices(trace.images))
             if {"balanced"} & set(schedulers) and set(window) & set(simulated):
                 notes.append("the calibration images of 'balanced' overlap the simulated ones, which "
                              "flatters it; give disjoint --calibration and --images for a fair test")
@@ -366,6 +439,31 @@ def _command_run(args: argparse.Namespace) -> int:
             print(f"accelsim: note: {note}", file=sys.stderr)
         _print_report(network, config, result, args)
     return 0
+
+
+def _run_with_progress(args: argparse.Namespace, simulated: range, *run_args):
+    """``run`` with a bar of images done on stderr, as sweep draws points; none with --quiet
+    or when stderr is not a terminal (a log file would fill with redrawn bars)."""
+    if args.quiet or not sys.stderr.isatty():
+        return run(*run_args)
+    from tqdm import tqdm
+
+    bars = []  # drawn from the first image, once every argument has been checked
+
+    def progress(done: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=len(simulated), unit="image", file=sys.stderr))
+        bars[0].update(done - bars[0].n)
+
+    try:
+        return run(*run_args, progress=progress)
+    except BaseException:
+        for bar in bars:  # closed below without a trace: an error is one line
+            bar.leave = False
+        raise
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 def _print_report(network: Network, config: HardwareConfig, result, args: argparse.Namespace) -> None:
@@ -554,31 +652,25 @@ def _command_energy_table(args: argparse.Namespace) -> int:
     return 0
 
 
-SWEEP_AXES = {"array": None, "dataflow": "dataflow", "ifmap_kb": "ifmap_sram_kib",
-              "filter_kb": "filter_sram_kib", "ofmap_kb": "ofmap_sram_kib",
-              "bandwidth": "dram_bandwidth_bytes_per_cycle"}
-
-
 def _sweep_axes(args: argparse.Namespace) -> dict[str, list]:
     axes: dict[str, list] = {}
-    for option, field_name in SWEEP_AXES.items():
-        text = getattr(args, option)
+    for option, names in field_options().items():
+        text = getattr(args, option.replace("-", "_"))
         if text is None:
             continue
         values = [value.strip() for value in text.split(",") if value.strip()]
         if not values:
-            raise UsageError(f"--{option.replace('_', '-')}: expected a comma-separated list, got {text!r}")
+            raise UsageError(f"--{option}: expected a comma-separated list, got {text!r}")
         if option == "array":
             pairs = [parse_array(value) for value in values]
             axes["array_rows"] = [rows for rows, _ in pairs]
             axes["array_cols"] = [cols for _, cols in pairs]
-        elif option == "dataflow":
-            axes[field_name] = values
-        else:
-            try:
-                axes[field_name] = [float(value) for value in values]
-            except ValueError:
-                raise UsageError(f"--{option.replace('_', '-')}: expected numbers, got {text!r}") from None
+            continue
+        try:
+            axes[names[0]] = [_field_value(names[0], value) for value in values]
+        except argparse.ArgumentTypeError:
+            kind = "integers" if _FIELDS[names[0]].metadata["kind"] in _INTEGER_KINDS else "numbers"
+            raise UsageError(f"--{option}: expected {kind}, got {text!r}") from None
     return axes
 
 
@@ -590,6 +682,7 @@ def _sweep_configs(args: argparse.Namespace, base: HardwareConfig, max_points: i
         if axes:
             raise UsageError("--grid: give the points either in the grid file or as lists, not both")
         return load_grid(args.grid, base, max_points)
+    energy_axes = bool(set(axes) & set(ENERGY_FIELDS))
     arrays = list(zip(axes.pop("array_rows", [base.array_rows]), axes.pop("array_cols", [base.array_cols])))
     # counted, not built: a grid of 10^12 points must be refused before it fills the memory
     check_points(len(arrays) * math.prod(len(values) for values in axes.values()), max_points, "sweep")
@@ -598,7 +691,13 @@ def _sweep_configs(args: argparse.Namespace, base: HardwareConfig, max_points: i
         try:
             configs += grid(base.replace(array_rows=rows, array_cols=cols), axes, max_points)
         except ConfigError as error:
-            raise ConfigError(f"--{error}") from None
+            raise _option_error(error) from None
+    if energy_axes:
+        for config in configs:  # here, not in a worker: dram_type and the entries' ranges
+            try:
+                energy_table(config)
+            except ConfigError as error:
+                raise _option_error(error) from None
     return configs
 
 

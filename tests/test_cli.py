@@ -146,3 +146,129 @@ def test_closed_pipe_is_not_an_error():
                             shell=True, capture_output=True, text=True)
     assert result.stdout.startswith("resnet18 on a 32x32 OS array")
     assert result.stderr == ""
+
+
+# -- hardware options generated from the config's fields ---------------------------------------
+from accelsim.cli import ENERGY_FIELDS, field_options  # noqa: E402
+
+GENERATED = [f"--{option}" for option in field_options()]
+
+
+def _help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "config"])
+def test_every_config_field_is_an_option(command, capsys):
+    text = _help(command, capsys)
+    assert {"--ifmap-kb", "--ofmap-kb", "--bandwidth", "--clock-mhz", "--energy-profile", "--timing",
+            "--gate-latency", "--fallback", "--array", "--dataflow"} <= set(GENERATED)
+    assert all(option in text for option in GENERATED)
+    assert "pipelined|physical|scalesim" in text and "calibrated|off" in text and "accelergy45|horowitz45" in text
+
+
+def test_energy_table_takes_only_what_it_reads(capsys):
+    text = _help("energy-table", capsys)
+    assert all(option in text for option in field_options(ENERGY_FIELDS))
+    assert "--dataflow" not in text and "--fallback" not in text and "--bandwidth" not in text
+    assert main(["energy-table", "--dram-type", "HBM2", "--sram-port-bits", "128"]) == 0
+    assert "128-bit SRAM ports" in capsys.readouterr().out
+    assert main(["energy-table", "--dataflow", "ws"]) == 2
+    assert "unrecognized arguments: --dataflow" in capsys.readouterr().err
+
+
+def test_scheduler_and_network_names_in_help(capsys):
+    text = " ".join(_help("run", capsys).split())
+    assert "pixel-skip" in text and "balanced-oracle" in text and "vgg16-cifar" in text
+
+
+def test_generated_options_reach_the_config(tmp_path, capsys):
+    assert main(["config", "--ofmap-kb", "128", "--clock-mhz", "500", "--gate-latency", "0", "--fallback", "off",
+                 "--bandwidth", "inf", "--energy-profile", "horowitz45", "--dram-latency", "7"]) == 0
+    out = capsys.readouterr().out
+    for line in ("ofmap_sram_kib = 128.0", "clock_mhz = 500.0", "gate_latency_cycles = 0", 'fallback = "off"',
+                 "dram_bandwidth_bytes_per_cycle = inf", 'energy_profile = "horowitz45"', "dram_latency_cycles = 7"):
+        assert line in out
+    # they override a config file, as --array does
+    (tmp_path / "hw.toml").write_text(out)
+    assert main(["config", "--config", str(tmp_path / "hw.toml"), "--ofmap-kb", "16"]) == 0
+    again = capsys.readouterr().out
+    assert "ofmap_sram_kib = 16.0" in again and "clock_mhz = 500.0" in again
+
+
+@pytest.mark.parametrize("command", ["config", "run"])
+@pytest.mark.parametrize("option, value, message", [
+    ("--ofmap-kb", "0", "--ofmap-kb: expected a positive number"),
+    ("--ifmap-kb", "1e300", "--ifmap-kb: expected a number from"),
+    ("--clock-mhz", "fast", "argument --clock-mhz: expected a number, got 'fast'"),
+    ("--bandwidth", "nan", "--bandwidth: expected a positive number or inf"),
+    ("--gate-latency", "1.5", "argument --gate-latency: expected an integer, got '1.5'"),
+    ("--gate-latency", "-1", "--gate-latency: expected an integer from 0"),
+    ("--fallback", "sometimes", "--fallback: expected one of calibrated, off, got 'sometimes'"),
+    ("--energy-profile", "mine", "--energy-profile: expected one of accelergy45, horowitz45"),
+    ("--dram-type", "DDR9", "--dram-type: expected one of LPDDR4"),
+    ("--technology-nm", "3", "--technology-nm: expected one of"),
+])
+def test_bad_generated_option_is_one_line(command, option, value, message, tmp_path, capsys):
+    status = main([command, f"{option}={value}", *(["--network", "resnet20", "--out", str(tmp_path / "o")]
+                                                   if command == "run" else [])])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_readme_command_line_lists_the_options():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("## Command line", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    assert all(option in block for option in GENERATED)
+
+
+# -- progress bar ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_trace(tmp_path_factory):
+    from accelsim import get_network
+    from accelsim.trace import as_trace_layer, gateable_layers, synthesize
+
+    network = get_network("resnet20")
+    layers = [as_trace_layer(layer, 4) for layer in gateable_layers(network)]
+    return synthesize(tmp_path_factory.mktemp("bar") / "t.npz", network, layers, 3,
+                      {layer.name: 0.3 for layer in layers}, seed=2)
+
+
+def _run_traced(trace, *extra):
+    return main(["run", str(trace), "--scheduler", "pixel-skip", "--array", "16x16", *extra])
+
+
+def test_progress_bar_only_on_a_terminal(small_trace, capsys, monkeypatch):
+    assert _run_traced(small_trace) == 0  # capsys's stderr is not a terminal
+    out, err = capsys.readouterr()
+    assert err == "" and "pixel-skip" in out
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert _run_traced(small_trace) == 0
+    assert "3/3" in capsys.readouterr().err
+    assert _run_traced(small_trace, "--quiet") == 0
+    assert capsys.readouterr() == ("", "")
+
+
+def test_every_option_has_help():
+    import argparse
+
+    from accelsim.cli import build_parser
+
+    missing = []
+
+    def walk(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for command, sub in action.choices.items():
+                    walk(sub, f"{name} {command}")
+            elif not action.help:
+                missing.append(f"{name} {action.option_strings or action.dest}")
+    walk(build_parser(), "accelsim")
+    assert missing == []

@@ -186,8 +186,14 @@ def _command(data, small_trace: Path) -> list[str]:
             bad.update({"--images": _bad_images(SMALL_IMAGES), "--calibration": _bad_images(SMALL_IMAGES),
                         "--scheduler": _bad_scheduler(), "--network": junk_text.filter(lambda t: t != "resnet20"),
                         "--topology": junk_text.map(lambda t: "nope-" + t),
-                        "--clock-mhz": st.sampled_from(["0", "nan", "1000"]),
-                        "--bandwidth": st.sampled_from(["0", "-1", "16"])})
+                        "--clock-mhz": st.sampled_from(["0", "nan", "-1", "1e30", "x"]),
+                        "--bandwidth": st.sampled_from(["0", "-1", "nan", "x"]),
+                        "--gate-latency": st.sampled_from(["-1", "1.5", "x", "9" * 30]),
+                        "--fallback": junk_text.filter(lambda t: t not in ("calibrated", "off")),
+                        "--energy-profile": junk_text.filter(lambda t: t not in ("accelergy45", "horowitz45")),
+                        "--dram-type": st.sampled_from(["DDR9", "lpddr4", ""])})
+            good.update({"--ofmap-kb": st.sampled_from(["16", "128"]), "--clock-mhz": st.just("500"),
+                         "--fallback": st.just("off")})
             good.update({"--images": st.sampled_from(["0:1", "1", "3:"]), "--network": st.just("resnet20"),
                          "--calibration": st.sampled_from(["0:2", ":1"])})
     elif command in ("trace info", "trace validate"):

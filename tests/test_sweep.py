@@ -100,6 +100,11 @@ def test_killed_sweep_resumes_to_the_same_table(trace, tmp_path):
     (["--bandwidth", "fast"], "--bandwidth: expected numbers"),
     (["--dataflow", "os,rs"], "--dataflow: expected one of os, ws, is"),
     (["--images", "5:9"], "images: expected a non-empty range"),
+    (["--ifmap-kb", "0,64"], "--ifmap-kb: expected a positive number"),
+    (["--gate-latency", "0,1.5"], "--gate-latency: expected integers, got '0,1.5'"),
+    (["--fallback", "off,never"], "--fallback: expected one of calibrated, off, got 'never'"),
+    (["--dram-type", "HBM2,DDR9"], "--dram-type: expected one of LPDDR4"),
+    (["--clock-mhz", ","], "--clock-mhz: expected a comma-separated list"),
 ])
 def test_sweep_bad_input(trace, tmp_path, capsys, args, message):
     assert main(["sweep", str(trace), *args, "--out", str(tmp_path / "out")]) == 2
@@ -239,3 +244,20 @@ def test_parquet_tables_equal_the_csv_ones(trace, tmp_path):
     for csv, parquet in (("results.csv", "results.parquet"), ("summary.csv", "summary.parquet")):
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / parquet), pd.read_csv(tmp_path / csv),
                                       check_dtype=False)
+
+
+def test_sweep_over_generated_options(trace, tmp_path):
+    """Any config field is an axis: its option takes a list, and the point's config has it."""
+    assert main(["sweep", str(trace), "--array", "8x8", "--clock-mhz", "500,1000", "--gate-latency", "0,4",
+                 "--fallback", "off", "--dram-type", "HBM2", "--scheduler", "pixel-skip", "--images", "0:1",
+                 "--workers", "1", "--quiet", "--out", str(tmp_path)]) == 0
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary["point"].nunique() == 4
+    assert set(zip(summary["clock_mhz"], summary["gate_latency_cycles"])) == {(500, 0), (500, 4), (1000, 0), (1000, 4)}
+    # the DRAM type reached every point: HBM2's pJ/bit is not LPDDR4's
+    assert main(["sweep", str(trace), "--array", "8x8", "--clock-mhz", "500", "--gate-latency", "0",
+                 "--fallback", "off", "--scheduler", "pixel-skip", "--images", "0:1", "--workers", "1", "--quiet",
+                 "--out", str(tmp_path / "lpddr4")]) == 0
+    lpddr4 = pd.read_csv(tmp_path / "lpddr4" / "summary.csv")
+    hbm2 = summary[(summary["clock_mhz"] == 500) & (summary["gate_latency_cycles"] == 0)]
+    assert (hbm2["energy_dram_pj"].to_numpy() != lpddr4["energy_dram_pj"].to_numpy()).all()
