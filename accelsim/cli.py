@@ -14,6 +14,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
@@ -31,10 +32,9 @@ from accelsim.limits import MAX_EXAMPLE_ELEMENTS
 from accelsim.report import format_energy, format_layers, format_summary
 from accelsim.schedule import SCHEDULERS
 from accelsim.simulate import run
-from accelsim.trace import (FORMAT_NAME, FORMAT_VERSION, STATISTICS, SynthKnobs, as_trace_layer, gated_trace_layers,
-                            compare_statistics, fit_knobs, gateable_layers, layer_statistics,
-                            match_trace, network_flop_reduction, open_trace, synthesize,
-                            uniform_rate_for_reduction)
+from accelsim.trace import (FORMAT_NAME, FORMAT_VERSION, STATISTICS, SynthKnobs, compare_statistics,
+                            fit_knobs, gated_trace_layers, layer_statistics, match_trace,
+                            network_flop_reduction, open_trace, synthesize, uniform_rate_for_reduction)
 from accelsim.trace.stats import trace_summary
 from accelsim.trace.synth import FITTED_KNOBS
 from accelsim.workload import NETWORKS, get_network, load_topology
@@ -441,29 +441,37 @@ def _command_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_with_progress(args: argparse.Namespace, simulated: range, *run_args):
-    """``run`` with a bar of images done on stderr, as sweep draws points; none with --quiet
-    or when stderr is not a terminal (a log file would fill with redrawn bars)."""
-    if args.quiet or not sys.stderr.isatty():
-        return run(*run_args)
+@contextmanager
+def _progress_bar(unit: str, disable: bool = False):
+    """A function ``progress(done, total)`` drawing a tqdm bar on stderr from its first call
+    (once every argument has been checked); an error wipes the bar, so it stays one line."""
     from tqdm import tqdm
 
-    bars = []  # drawn from the first image, once every argument has been checked
+    bars = []
 
-    def progress(done: int) -> None:
+    def progress(done: int, total: int) -> None:
         if not bars:
-            bars.append(tqdm(total=len(simulated), unit="image", file=sys.stderr))
+            bars.append(tqdm(total=total, unit=unit, disable=disable, file=sys.stderr))
         bars[0].update(done - bars[0].n)
 
     try:
-        return run(*run_args, progress=progress)
+        yield progress
     except BaseException:
-        for bar in bars:  # closed below without a trace: an error is one line
+        for bar in bars:
             bar.leave = False
         raise
     finally:
         for bar in bars:
             bar.close()
+
+
+def _run_with_progress(args: argparse.Namespace, simulated: range, *run_args):
+    """``run`` with a bar of images done on stderr, as sweep draws points; none with --quiet
+    or when stderr is not a terminal (a log file would fill with redrawn bars)."""
+    if args.quiet or not sys.stderr.isatty():
+        return run(*run_args)
+    with _progress_bar("image") as progress:
+        return run(*run_args, progress=lambda done: progress(done, len(simulated)))
 
 
 def _print_report(network: Network, config: HardwareConfig, result, args: argparse.Namespace) -> None:
@@ -737,28 +745,14 @@ def _command_sweep(args: argparse.Namespace) -> int:
         _image_range(trace, images)
         _image_range(trace, calibration_window(trace, calibration), "calibration")
 
-    from tqdm import tqdm
-
     _check_parquet(args)
     client, executor = _dask_executor(args.dask) if args.dask else (None, None)
-    bars = []  # drawn from the first progress report, once the sweep has started
-
-    def progress(done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, unit="point", disable=args.quiet, file=sys.stderr))
-        bars[0].update(done - bars[0].n)
-
     try:
-        result = run_sweep(network, args.trace, configs, args.out, schedulers, images, args.resume,
-                           executor=executor, workers=args.workers, progress=progress, parquet=args.parquet,
-                           calibration=calibration, max_points=max_points)
-    except BaseException:
-        for bar in bars:  # closed below without a trace: an error is one line
-            bar.leave = False
-        raise
+        with _progress_bar("point", disable=args.quiet) as progress:
+            result = run_sweep(network, args.trace, configs, args.out, schedulers, images, args.resume,
+                               executor=executor, workers=args.workers, progress=progress,
+                               parquet=args.parquet, calibration=calibration, max_points=max_points)
     finally:
-        for bar in bars:
-            bar.close()
         if client is not None:
             client.close()
     if not args.quiet:

@@ -60,7 +60,9 @@ def _files(folder: Path) -> set[str]:
 
 
 def accelsim(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "COLUMNS": "200"}
+    # one BLAS thread: on a many-core CPU each thread's buffers would count against the limit
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "COLUMNS": "200",
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, timeout=TIME_LIMIT,
                           stdin=subprocess.DEVNULL, preexec_fn=_limit_memory, env=env)
 

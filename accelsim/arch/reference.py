@@ -50,11 +50,11 @@ class ReferenceResult:
     useful_macs: int
 
 
-def _shift_right(values: np.ndarray, edge: np.ndarray) -> np.ndarray:
+def shift_right(values: np.ndarray, edge: np.ndarray) -> np.ndarray:
     return np.concatenate([edge[:, None], values[:, :-1]], axis=1)
 
 
-def _shift_down(values: np.ndarray, edge: np.ndarray) -> np.ndarray:
+def shift_down(values: np.ndarray, edge: np.ndarray) -> np.ndarray:
     return np.concatenate([edge[None, :], values[:-1, :]], axis=0)
 
 
@@ -90,11 +90,11 @@ def output_stationary_fold(left: np.ndarray, top: np.ndarray, left_real: np.ndar
     cycle = 0
     while True:
         west = _skewed_edge(left, left_real, cycle)
-        h_val, h_ok, h_real = (_shift_right(h_val, west.value), _shift_right(h_ok, west.present),
-                               _shift_right(h_real, west.real))
+        h_val, h_ok, h_real = (shift_right(h_val, west.value), shift_right(h_ok, west.present),
+                               shift_right(h_real, west.real))
         north = _skewed_edge(top.T, top_real.T, cycle)
-        v_val, v_ok, v_real = (_shift_down(v_val, north.value), _shift_down(v_ok, north.present),
-                               _shift_down(v_real, north.real))
+        v_val, v_ok, v_real = (shift_down(v_val, north.value), shift_down(v_ok, north.present),
+                               shift_down(v_real, north.real))
         pending = (west.step < left.shape[1]).any() or (north.step < top.shape[0]).any()
         if not (h_ok.any() or v_ok.any() or pending):
             break
@@ -111,7 +111,7 @@ def output_stationary_fold(left: np.ndarray, top: np.ndarray, left_real: np.ndar
     while held.any():
         if held[-1]:
             output[origin[-1]] = acc[-1]
-        acc = _shift_down(acc, np.zeros(cols, dtype=acc.dtype))
+        acc = shift_down(acc, np.zeros(cols, dtype=acc.dtype))
         origin = np.concatenate([[-1], origin[:-1]])
         held = np.concatenate([[False], held[:-1]])
         cycle += 1
@@ -130,9 +130,9 @@ def stationary_operand_fold(stationary: np.ndarray, stream: np.ndarray,
     cycle = 0
     while not s_ok.all():  # shift the tile in from the top, last row first
         source = rows - 1 - cycle
-        s_val = _shift_down(s_val, stationary[source])
-        s_ok = _shift_down(s_ok, np.ones(cols, dtype=bool))
-        s_real = _shift_down(s_real, stationary_real[source])
+        s_val = shift_down(s_val, stationary[source])
+        s_ok = shift_down(s_ok, np.ones(cols, dtype=bool))
+        s_real = shift_down(s_real, stationary_real[source])
         cycle += 1
     if not np.array_equal(s_val, stationary):
         raise AssertionError("stationary tile landed in the wrong PEs")
@@ -147,10 +147,10 @@ def stationary_operand_fold(stationary: np.ndarray, stream: np.ndarray,
     pe_macs, useful, step = 0, 0, 0
     while True:
         west = _skewed_edge(stream.T, stream_real.T, step)
-        h_val, h_ok = _shift_right(h_val, west.value), _shift_right(h_ok, west.present)
-        h_real, h_tag = _shift_right(h_real, west.real), _shift_right(h_tag, west.step)
-        p_in = _shift_down(p_val, np.zeros(cols, dtype=p_val.dtype))
-        p_in_ok = _shift_down(p_ok, h_ok[0])  # the top row starts a fresh sum
+        h_val, h_ok = shift_right(h_val, west.value), shift_right(h_ok, west.present)
+        h_real, h_tag = shift_right(h_real, west.real), shift_right(h_tag, west.step)
+        p_in = shift_down(p_val, np.zeros(cols, dtype=p_val.dtype))
+        p_in_ok = shift_down(p_ok, h_ok[0])  # the top row starts a fresh sum
         if not (h_ok.any() or p_in_ok.any() or (west.step < steps).any()):
             break
         if not np.array_equal(p_in_ok, h_ok):
@@ -181,7 +181,7 @@ def _operand_for(axes: tuple[str, str], a: np.ndarray, w: np.ndarray) -> np.ndar
     raise ValueError(f"no operand has axes {axes}")
 
 
-def _pad(matrix: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def pad_tile(matrix: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     padded = np.zeros(shape, dtype=matrix.dtype)
     real = np.zeros(shape, dtype=bool)
     padded[: matrix.shape[0], : matrix.shape[1]] = matrix
@@ -212,13 +212,13 @@ def simulate_gemm(a: np.ndarray, w: np.ndarray, dataflow: str | Dataflow, rows: 
         for r0 in range(0, extent[r_dim], rows):
             r1 = min(r0 + rows, extent[r_dim])
             if flow.drains_accumulators:
-                left, left_real = _pad(_operand_for((r_dim, t_dim), a, w)[r0:r1], (rows, steps))
-                top, top_real = _pad(_operand_for((t_dim, c_dim), a, w)[:, c0:c1], (steps, cols))
+                left, left_real = pad_tile(_operand_for((r_dim, t_dim), a, w)[r0:r1], (rows, steps))
+                top, top_real = pad_tile(_operand_for((t_dim, c_dim), a, w)[:, c0:c1], (steps, cols))
                 fold = output_stationary_fold(left, top, left_real, top_real)
                 output[r0:r1, c0:c1] += fold.output[: r1 - r0, : c1 - c0]
             else:
-                tile, tile_real = _pad(_operand_for((r_dim, c_dim), a, w)[r0:r1, c0:c1], (rows, cols))
-                stream, stream_real = _pad(_operand_for((t_dim, r_dim), a, w)[:, r0:r1], (steps, rows))
+                tile, tile_real = pad_tile(_operand_for((r_dim, c_dim), a, w)[r0:r1, c0:c1], (rows, cols))
+                stream, stream_real = pad_tile(_operand_for((t_dim, r_dim), a, w)[:, r0:r1], (steps, rows))
                 fold = stationary_operand_fold(tile, stream, tile_real, stream_real)
                 output[:, c0:c1] += fold.output[:, : c1 - c0]
             totals["cycles"] += fold.cycles

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accelsim.arch.dataflow import Dataflow, get_dataflow
+from accelsim.arch.reference import pad_tile, shift_down, shift_right
 
 
 @dataclass(frozen=True)
@@ -80,15 +81,6 @@ class _Gates:
         self.latency = latency
         self.base_done = np.zeros(outputs, dtype=np.int64)
         self.effective = np.full(outputs, np.iinfo(np.int64).max, dtype=np.int64)
-
-    def base_accumulated(self, output: int, count: int, cycle: int) -> None:
-        if self.decisions is None or count == 0:
-            return
-        self.base_done[output] += count
-        if self.base_done[output] > self.base_needed[output]:
-            raise AssertionError(f"output {output} accumulated more base MACs than it has")
-        if self.base_done[output] == self.base_needed[output]:
-            self.effective[output] = cycle + 1 + self.latency
 
     def gated_many(self, outputs: np.ndarray, is_base: np.ndarray, cycle: int) -> np.ndarray:
         """Per MAC: skipped (conditional, its output's gate off and known at ``cycle``)."""
@@ -153,13 +145,6 @@ def _lane_schedule(starts: list[int], steps: list[int], lanes: int) -> tuple[np.
     return fold, step
 
 
-def _shift(values: np.ndarray, edge: np.ndarray, axis: int) -> np.ndarray:
-    """Every register takes its neighbour's value one hop along ``axis``; ``edge`` enters."""
-    if axis == 1:
-        return np.concatenate([edge[:, None], values[:, :-1]], axis=1)
-    return np.concatenate([edge[None, :], values[:-1, :]], axis=0)
-
-
 def output_stationary_sequence(folds: list[SequenceFold], rows: int, cols: int, outputs: int,
                                decisions: np.ndarray | None = None, base_needed: np.ndarray | None = None,
                                gate_latency: int = 0, spacing: str = "pipelined") -> SequenceResult:
@@ -197,8 +182,8 @@ def output_stationary_sequence(folds: list[SequenceFold], rows: int, cols: int, 
         else:
             west_fold = west_step = np.full(rows, -1)
             north_fold = north_step = np.full(cols, -1)
-        h_fold, h_step = _shift(h_fold, west_fold, 1), _shift(h_step, west_step, 1)
-        v_fold, v_step = _shift(v_fold, north_fold, 0), _shift(v_step, north_step, 0)
+        h_fold, h_step = shift_right(h_fold, west_fold), shift_right(h_step, west_step)
+        v_fold, v_step = shift_down(v_fold, north_fold), shift_down(v_step, north_step)
         if not (np.array_equal(h_fold, v_fold) and np.array_equal(h_step, v_step)):
             raise AssertionError(f"OS operands out of step at cycle {cycle}")
         # a finished accumulator moves to its shadow register before anything else happens
@@ -299,11 +284,11 @@ def stationary_operand_sequence(folds: list[SequenceFold], rows: int, cols: int,
             west_fold, west_step = lane_fold[:, cycle], lane_step[:, cycle]
         else:
             west_fold = west_step = np.full(rows, -1)
-        h_fold, h_step = _shift(h_fold, west_fold, 1), _shift(h_step, west_step, 1)
-        in_fold, in_step = _shift(p_fold, h_fold[0], 0), _shift(p_step, h_step[0], 0)
-        in_base = _shift(p_base, np.zeros(cols, dtype=dtype), 0)
-        in_cond = _shift(p_cond, np.zeros(cols, dtype=dtype), 0)
-        in_count = _shift(p_count, np.zeros(cols, dtype=np.int64), 0)
+        h_fold, h_step = shift_right(h_fold, west_fold), shift_right(h_step, west_step)
+        in_fold, in_step = shift_down(p_fold, h_fold[0]), shift_down(p_step, h_step[0])
+        in_base = shift_down(p_base, np.zeros(cols, dtype=dtype))
+        in_cond = shift_down(p_cond, np.zeros(cols, dtype=dtype))
+        in_count = shift_down(p_count, np.zeros(cols, dtype=np.int64))
         if not (np.array_equal(in_fold, h_fold) and np.array_equal(in_step, h_step)):
             raise AssertionError(f"partial sums out of step at cycle {cycle}")
         # 2. PEs commit a new tile when its first token arrives, then multiply and accumulate
@@ -339,7 +324,7 @@ def stationary_operand_sequence(folds: list[SequenceFold], rows: int, cols: int,
             if output >= 0:
                 base_sum[output] += p_base[-1, c]
                 cond_sum[output] += p_cond[-1, c]
-                gates.base_accumulated(output, int(p_count[-1, c]), cycle)
+                gates.base_accumulated_many(np.full(int(p_count[-1, c]), output), cycle)
             remaining -= 1
             last_out = cycle
         # 3. the load chain shifts; values that reach their row land in the shadow registers
@@ -355,8 +340,8 @@ def stationary_operand_sequence(folds: list[SequenceFold], rows: int, cols: int,
             entering_real[c] = folds[tile[c]].first_real[destination[c], c]
         entering_row = destination
         entering_fold = np.where(loading, tile, -1)
-        chain_val, chain_row = _shift(chain_val, entering_val, 0), _shift(chain_row, entering_row, 0)
-        chain_fold, chain_real = _shift(chain_fold, entering_fold, 0), _shift(chain_real, entering_real, 0)
+        chain_val, chain_row = shift_down(chain_val, entering_val), shift_down(chain_row, entering_row)
+        chain_fold, chain_real = shift_down(chain_fold, entering_fold), shift_down(chain_real, entering_real)
         landing = (chain_row >= 0) & (chain_row == np.arange(rows)[:, None])
         if (landing & ~shadow_used).any():
             raise AssertionError(f"a tile overwrote a shadow register not yet committed at cycle {cycle}")
@@ -369,14 +354,6 @@ def stationary_operand_sequence(folds: list[SequenceFold], rows: int, cols: int,
         if cycle > 10 * (lane_fold.shape[1] + 2 * rows + cols + 10):
             raise AssertionError("the sequence never finished")
     return SequenceResult(base_sum, cond_sum, last_out + 1, pe_macs, useful, gated_macs)
-
-
-def _padded(matrix: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    padded = np.zeros(shape, dtype=matrix.dtype)
-    real = np.zeros(shape, dtype=bool)
-    padded[: matrix.shape[0], : matrix.shape[1]] = matrix
-    real[: matrix.shape[0], : matrix.shape[1]] = True
-    return padded, real
 
 
 def gemm_folds(a: np.ndarray, w: np.ndarray, dataflow: str | Dataflow, rows: int, cols: int,
@@ -399,8 +376,8 @@ def gemm_folds(a: np.ndarray, w: np.ndarray, dataflow: str | Dataflow, rows: int
         if flow.drains_accumulators:  # OS: rows are pixels, columns channels, K streams
             for r0 in range(0, m, rows):
                 pixels = np.arange(r0, min(r0 + rows, m))
-                left, left_real = _padded(a[np.ix_(pixels, order)], (rows, k))
-                top, top_real = _padded(w[np.ix_(order, columns)], (k, cols))
+                left, left_real = pad_tile(a[np.ix_(pixels, order)], (rows, k))
+                top, top_real = pad_tile(w[np.ix_(order, columns)], (k, cols))
                 out = np.full((rows, cols), -1, dtype=np.int64)
                 out[: len(pixels), : len(columns)] = ids[np.ix_(pixels, columns)]
                 tag = None
@@ -412,14 +389,14 @@ def gemm_folds(a: np.ndarray, w: np.ndarray, dataflow: str | Dataflow, rows: int
         for r0 in range(0, k, rows):
             ks = order[r0:r0 + rows]
             if flow.cols_dim == "N":  # WS: W tile stationary, pixels stream
-                tile, tile_real = _padded(w[np.ix_(ks, columns)], (rows, cols))
-                stream, stream_real = _padded(a[:, ks], (m, rows))
+                tile, tile_real = pad_tile(w[np.ix_(ks, columns)], (rows, cols))
+                stream, stream_real = pad_tile(a[:, ks], (m, rows))
                 out = np.full((m, cols), -1, dtype=np.int64)
                 out[:, : len(columns)] = ids[:, columns]
                 tag_of = None if base is None else base[np.ix_(ks, columns)][None, :, :].repeat(m, 0)
             else:  # IS: A tile stationary (K × pixels), channels stream
-                tile, tile_real = _padded(a[np.ix_(columns, ks)].T, (rows, cols))
-                stream, stream_real = _padded(w[ks, :].T, (n, rows))
+                tile, tile_real = pad_tile(a[np.ix_(columns, ks)].T, (rows, cols))
+                stream, stream_real = pad_tile(w[ks, :].T, (n, rows))
                 out = np.full((n, cols), -1, dtype=np.int64)
                 out[:, : len(columns)] = ids[columns, :].T
                 tag_of = None if base is None else np.broadcast_to(

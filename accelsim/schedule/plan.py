@@ -130,8 +130,6 @@ class LayerPlan:
     executed_macs:
         MACs the PEs performed on real operands (None: exactly the needed ones). In one pass,
         off outputs also run the conditional MACs that stream before their decision.
-    gate_latency_cycles:
-        Cycles between the last base partial sum and the decisions it gives, as charged.
     granular_macs:
         MACs any fold-based schedule must run at this array's channel-set width (channels in
         natural order): the trace's limit (None: the layer's own MACs, ungated).
@@ -147,7 +145,6 @@ class LayerPlan:
     gate_groups: int = 0
     path: str = "dense"
     executed_macs: int | None = None
-    gate_latency_cycles: int = 0
     granular_macs: int | None = None
 
     @property
@@ -223,10 +220,8 @@ def plan_from_items(layer: Layer, scheduler: str, items: Sequence[WorkItem], con
                        config.timing, item.phase) for item in items]
     runs = np.concatenate(parts) if parts else np.zeros(0, dtype=RUN_DTYPE)
     offset = get_timing(config.timing).layer_offset_cycles + sequences_overhead(items, config)
-    waits = any(item.phase == PHASE_CONDITIONAL for item in items)
     return LayerPlan(layer, scheduler, runs, offset, sum(item.needed_macs for item in items),
-                     tuple(items), gate_on_rate, gate_groups, path, executed_macs,
-                     config.gate_latency_cycles if waits else 0)
+                     tuple(items), gate_on_rate, gate_groups, path, executed_macs)
 
 
 def _apply(output: np.ndarray, item: WorkItem, block_result: np.ndarray, decisions: np.ndarray | None) -> None:
