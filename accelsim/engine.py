@@ -5,8 +5,8 @@ A SimPy process issues each layer's folds run by run: an event per run of identi
 
 * **SRAMs** (ifmap, filter, ofmap) are double-buffered: while fold *i* computes, the operands
   of fold *i + 1* are fetched into the other half.
-* **Reuse**: when a layer's whole input feature map fits in half of the ifmap SRAM it is
-  fetched once, with the layer's first fold; otherwise every fold fetches its share of it:
+* **Reuse**: when a layer's whole input feature map (every image of its batch) fits in half
+  of the ifmap SRAM it is fetched once, with the layer's first fold; otherwise every fold fetches its share of it:
   its im2col tile divided by the layer's im2col duplication factor ``kh·kw / stride²`` (at
   least 1), the average number of windows that read one input. Filters likewise: fetched once
   when they fit in half of the filter SRAM, else every fold fetches its weight tile. Folds are
@@ -152,7 +152,7 @@ def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
     tiles = _fold_bytes(plan, config)
     operand, accumulator = config.operand_bits / 8, config.accumulator_bits / 8
     half = {buffer: getattr(config, f"{buffer}_sram_kib") * 1024 / 2 for buffer in ("ifmap", "filter", "ofmap")}
-    ifmap_bytes = layer.in_channels * layer.in_h * layer.in_w * operand
+    ifmap_bytes = layer.batch * layer.in_channels * layer.in_h * layer.in_w * operand
     filter_bytes = layer.N * layer.K * operand
     ifmap_resident, filter_resident = ifmap_bytes <= half["ifmap"], filter_bytes <= half["filter"]
     conditional = runs["phase"] == PHASE_CONDITIONAL

@@ -6,14 +6,16 @@
 column                   unit    meaning
 =======================  ======  ================================================================
 network, layer           —       names
-image                    —       index of the image in the trace (0 when there is no trace)
+image                    —       index of the image in the trace (0 when there is no trace);
+                                 of a batch's first image when images run in batches
+batch                    images  images run together (their pixels stacked along M)
 scheduler                —       conditional-path scheduler (``dense``: no gating)
 path                     —       how the layer ran: ``dense``, ``two-pass`` (base pass, then
                                  the scheduler's conditional folds) or ``one-pass`` (dense
                                  folds, off outputs clock-gated after their decision)
 dataflow, timing         —       ``os``/``ws``/``is``; ``physical``/``scalesim``
 array_rows, array_cols   PEs     R, C
-M, N, K, groups          —       GEMM of the layer (output pixels, filters, reduction per
+M, N, K, groups          —       GEMM of the layer (output pixels of the batch, filters, reduction per
                                  output) and its channel groups
 gate_on_rate             —       fraction of this layer's decisions on (NaN: ungated layer)
 folds                    folds   folds executed
@@ -70,10 +72,12 @@ The lost_* columns are PE-cycles divided by R·C, so that
 theoretical and the realised speedup goes.
 
 ``summary`` table — one row per scheduler over the whole network and all images: sums of the
-MAC and cycle columns (over layers and images), ``images``, ``layers`` (per image),
+MAC and cycle columns (over layers and images), ``images``, ``batch``, ``layers`` (per image),
 utilisation and mapping efficiency over all folds, ``speedup_vs_dense`` and
 ``flop_reduction`` and ``granularity_bound`` as ratios of the sums, ``realized_fraction``,
-and the latency of one image over the network: ``latency_ms`` (mean), ``latency_p50_ms``, ``latency_p95_ms``.
+and the latency of one image (one batch) over the network: ``latency_ms`` (mean),
+``latency_p50_ms``, ``latency_p95_ms``; ``images_per_second``, the throughput, is ``batch``
+over the mean latency.
 In ``summary.csv`` of ``accelsim run --out`` every config field follows as a column
 (:func:`add_config_columns`, as in a sweep's tables).
 """
@@ -95,7 +99,7 @@ from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, L
 LOST_COLUMNS = ("lost_fill_drain", "lost_partial_tiles", "lost_group_boundary", "lost_granularity",
                 "lost_gated_idle", "lost_stall")
 LAYER_COLUMNS = (
-    "network", "layer", "image", "scheduler", "path", "dataflow", "timing", "array_rows", "array_cols",
+    "network", "layer", "image", "batch", "scheduler", "path", "dataflow", "timing", "array_rows", "array_cols",
     "M", "N", "K", "groups", "gate_on_rate", "folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed",
     "start_cycle", "cycles_compute", "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS,
     "pe_utilization", "mapping_efficiency", "flop_reduction", "granularity_bound", "speedup_vs_dense",
@@ -103,11 +107,11 @@ LAYER_COLUMNS = (
     *ENERGY_COLUMNS,
 )
 SUMMARY_COLUMNS = (
-    "network", "scheduler", "dataflow", "timing", "array_rows", "array_cols", "images", "layers",
+    "network", "scheduler", "dataflow", "timing", "array_rows", "array_cols", "images", "batch", "layers",
     "folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed", "cycles_compute",
     "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS, "pe_utilization", "mapping_efficiency",
     "flop_reduction", "granularity_bound", "speedup_vs_dense", "realized_fraction", "latency_ms", "latency_p50_ms",
-    "latency_p95_ms", *TRAFFIC_FIELDS, *ENERGY_COLUMNS, "energy_per_image_uj",
+    "latency_p95_ms", "images_per_second", *TRAFFIC_FIELDS, *ENERGY_COLUMNS, "energy_per_image_uj",
     "energy_saving_vs_dense", "edp_uj_cycles",
 )
 
@@ -186,7 +190,8 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
     for plan, timing in zip(plans, timeline, strict=True):
         layer = plan.layer
         rows.append({
-            "network": network, "layer": layer.name, "image": image, "scheduler": plan.scheduler,
+            "network": network, "layer": layer.name, "image": image, "batch": layer.batch,
+            "scheduler": plan.scheduler,
             "dataflow": config.dataflow, "timing": config.timing,
             "array_rows": config.array_rows, "array_cols": config.array_cols,
             "M": layer.M, "N": layer.N, "K": layer.K, "groups": layer.groups,
@@ -228,25 +233,27 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
     dense_cycles = layers.loc[layers["scheduler"] == "dense", "cycles_total"].sum()
     rows = []
     for scheduler, group in layers.groupby("scheduler", sort=False):
-        per_image = group.groupby("image")["cycles_total"].sum() / config.clock_mhz / 1e3
+        per_run = group.groupby("image")["cycles_total"].sum() / config.clock_mhz / 1e3  # ms per batch
         sums = {column: group[column].sum() for column in
                 ("folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed", "cycles_compute",
                  "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS, *TRAFFIC_FIELDS,
                  *ENERGY_COLUMNS)}
         mapped = (group["mapping_efficiency"].fillna(0) * group["folds"]).sum()
+        batch = int(group["batch"].iloc[0])
         rows.append({
             "network": group["network"].iloc[0], "scheduler": scheduler,
             "dataflow": config.dataflow, "timing": config.timing,
             "array_rows": config.array_rows, "array_cols": config.array_cols,
-            "images": group["image"].nunique(), "layers": group["layer"].nunique(), **sums,
+            "images": group["image"].nunique() * batch, "batch": batch, "layers": group["layer"].nunique(),
+            **sums,
             "pe_utilization": _ratio(sums["macs_executed"], sums["cycles_total"] * pes),
             "mapping_efficiency": _ratio(mapped, sums["folds"]),
             "flop_reduction": _ratio(sums["macs_dense"], sums["macs_needed"]),
             "granularity_bound": _ratio(sums["macs_dense"], sums["macs_granular"]),
             "speedup_vs_dense": _ratio(dense_cycles, sums["cycles_total"]),
             "realized_fraction": float("nan"),
-            "latency_ms": per_image.mean(), "latency_p50_ms": per_image.quantile(0.5),
-            "latency_p95_ms": per_image.quantile(0.95),
+            "latency_ms": per_run.mean(), "latency_p50_ms": per_run.quantile(0.5),
+            "latency_p95_ms": per_run.quantile(0.95), "images_per_second": batch / per_run.mean() * 1e3,
         })
     summary = pd.DataFrame(rows, columns=[c for c in SUMMARY_COLUMNS if c in rows[0]])
     summary["realized_fraction"] = summary["speedup_vs_dense"] / summary["flop_reduction"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from accelsim.config import DEFAULT_CONFIG, HardwareConfig
@@ -41,17 +43,34 @@ def _image_range(trace: GateTrace, images: slice, what: str = "images") -> range
     return range(start, stop)
 
 
-def calibration_window(trace: GateTrace, calibration: slice | None) -> slice:
-    """``calibration``, or by default the first 16 images (fewer if the trace is shorter)."""
+def calibration_window(trace: GateTrace, calibration: slice | None, batch: int = 1) -> slice:
+    """``calibration``, or by default the first 16 images (fewer if the trace is shorter),
+    rounded up to whole batches where the trace allows."""
     if calibration is not None:
         return calibration
-    return slice(0, min(DEFAULT_CALIBRATION_IMAGES, trace.images))
+    wanted = -(-DEFAULT_CALIBRATION_IMAGES // batch) * batch
+    return slice(0, min(wanted, trace.images // batch * batch or trace.images))
+
+
+def _whole_batches(trace: GateTrace, images: range, batch: int, what: str) -> range:
+    if len(images) % batch:
+        raise TraceError(f"{trace.path}: {what}: {images.start}:{images.stop} holds {len(images)} images, "
+                         f"not a whole number of batches of {batch}")
+    return images
+
+
+def _batched(masks: np.ndarray, batch: int) -> np.ndarray:
+    """Decisions ``(images, N, H, W)`` as ``(images / batch, N, batch · H, W)``: the images of
+    a batch stacked along the output pixels, image by image, as the batched layer's M."""
+    images, channels, height, width = masks.shape
+    stacked = masks.reshape(images // batch, batch, channels, height, width).transpose(0, 2, 1, 3, 4)
+    return stacked.reshape(images // batch, channels, batch * height, width)
 
 
 def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
         schedulers: Sequence[str] = ("dense",), trace: GateTrace | None = None,
         images: slice = slice(None), calibration: slice | None = None,
-        progress: Callable[[int], None] | None = None) -> RunResult:
+        progress: Callable[[int], None] | None = None, batch: int = 1) -> RunResult:
     """Simulate ``network`` on ``config`` under each scheduler.
 
     ``dense`` always runs, as the baseline of ``speedup_vs_dense``. With a gate ``trace``, its
@@ -59,8 +78,13 @@ def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
     ``images`` is simulated; ``calibration`` (default: the first 16 images) are the images
     from which static schedulers fix their channel order. ``progress``, if given, is called
     with the number of images finished.
+
+    ``batch`` images run together through each layer (:attr:`Layer.batch`): with a trace,
+    consecutive images of ``images`` (and of ``calibration``) form the batches, each with its
+    own decisions, so both must hold whole batches. A row of the ``layers`` table is then one
+    batch, named by its first image.
     """
-    return run_configs(network, [config], schedulers, trace, images, calibration, progress)[0]
+    return run_configs(network, [config], schedulers, trace, images, calibration, progress, batch)[0]
 
 
 #: Fields the memory model reads: a calibrated fallback chooses its paths with them.
@@ -80,12 +104,16 @@ def plan_key(config: HardwareConfig) -> tuple:
 def run_configs(network: Network, configs: Sequence[HardwareConfig],
                 schedulers: Sequence[str] = ("dense",), trace: GateTrace | None = None,
                 images: slice = slice(None), calibration: slice | None = None,
-                progress: Callable[[int], None] | None = None) -> list[RunResult]:
+                progress: Callable[[int], None] | None = None, batch: int = 1) -> list[RunResult]:
     """:func:`run` for several configs at once, one result each, in order.
 
     The trace is read once, and each fold plan is made once per :func:`plan_key` and then
     timed on every config sharing it: only the engine and the energy account run per config.
     """
+    batch = operator.index(batch)
+    if batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch}")
+    unbatched, network = network, network.batched(batch) if batch > 1 else network
     names = ["dense", *[name for name in dict.fromkeys(schedulers) if name != "dense"]]
     instances = {name: get_scheduler(name) for name in names}
     groups: dict[tuple, list[int]] = {}
@@ -104,20 +132,22 @@ def run_configs(network: Network, configs: Sequence[HardwareConfig],
         for scheduler in instances.values():
             emit(0, lambda config, s=scheduler: [s.plan(layer, config) for layer in network])
     else:
-        gated = match_trace(network, trace.layers, trace.path)
-        indices = _image_range(trace, images)
-        window = _image_range(trace, calibration_window(trace, calibration), "calibration")
-        reference = {name: trace.read(name, slice(window.start, window.stop)) for name in gated}
+        gated = match_trace(unbatched, trace.layers, trace.path)
+        indices = _whole_batches(trace, _image_range(trace, images), batch, "images")
+        window = _whole_batches(trace, _image_range(trace, calibration_window(trace, calibration, batch),
+                                                    "calibration"), batch, "calibration")
+        reference = {name: _batched(trace.read(name, slice(window.start, window.stop)), batch) for name in gated}
         # dense runs no gates: plan and time it once per config, reuse it for every image
         dense: list[tuple] = [()] * len(configs)
         for members in groups.values():
             plans = [instances["dense"].plan(layer, configs[members[0]]) for layer in network]
             for index in members:
                 dense[index] = (plans, simulate(plans, configs[index]))
-        for chunk_start in range(indices.start, indices.stop, IMAGE_CHUNK):
-            chunk = slice(chunk_start, min(chunk_start + IMAGE_CHUNK, indices.stop))
-            masks = {name: trace.read(name, chunk) for name in gated}
-            for offset, image in enumerate(range(chunk.start, chunk.stop)):
+        chunk_images = max(1, IMAGE_CHUNK // batch) * batch
+        for chunk_start in range(indices.start, indices.stop, chunk_images):
+            chunk = slice(chunk_start, min(chunk_start + chunk_images, indices.stop))
+            masks = {name: _batched(trace.read(name, chunk), batch) for name in gated}
+            for offset, image in enumerate(range(chunk.start, chunk.stop, batch)):
                 for index, (plans, timeline) in enumerate(dense):
                     rows[index].extend(layer_rows(network.name, image, plans, timeline, configs[index]))
                 for name, scheduler in instances.items():
@@ -130,7 +160,7 @@ def run_configs(network: Network, configs: Sequence[HardwareConfig],
                                 if layer.name in gated else scheduler.plan(layer, config) for layer in network]
                     emit(image, make_plans)
                 if progress is not None:
-                    progress(image - indices.start + 1)
+                    progress(image - indices.start + batch)
     return [_result(config_rows, config) for config_rows, config in zip(rows, configs)]
 
 

@@ -69,9 +69,11 @@ def add_energy(layers: pd.DataFrame, config: HardwareConfig, table: EnergyTable 
 
 
 def energy_summary(layers: pd.DataFrame) -> pd.DataFrame:
-    """Per scheduler: energy per image, saving against dense, and energy-delay product."""
+    """Per scheduler: energy per image, saving against dense, and energy-delay product (energy
+    per image × cycles per image; a batch's cycles are shared by its images)."""
     per_scheduler = layers.groupby("scheduler", sort=False)
-    images = per_scheduler["image"].nunique()
+    batch = per_scheduler["batch"].first() if "batch" in layers else 1
+    images = per_scheduler["image"].nunique() * batch
     energy_uj = per_scheduler["energy_total_pj"].sum() / images / 1e6
     cycles = per_scheduler["cycles_total"].sum() / images
     dense = energy_uj.get("dense", float("nan"))

@@ -6,7 +6,8 @@ A convolution is computed as the matrix product ``O[M×N] = A[M×K] · W[K×N]``
 * ``N = out_channels`` (filters),
 * ``K = in_channels / groups · kernel_h · kernel_w`` (the reduction).
 
-A grouped convolution (depthwise included) is ``groups`` independent GEMMs of shape
+A batch of B images stacks their output pixels along M (``M = B · out_h · out_w``): the
+images share every fold's weights. A grouped convolution (depthwise included) is ``groups`` independent GEMMs of shape
 ``M × (N / groups) × K``: the input channels of two groups differ, so no fold of the array
 mixes them. A fully connected layer is a 1×1 convolution on a 1×1 input (``M = 1``).
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -84,6 +85,9 @@ class Layer:
         Channel groups of a grouped convolution (``in_channels`` for depthwise).
     kind:
         ``"conv"``, ``"fc"`` or ``"gemm"``; only changes how the layer is described.
+    batch:
+        Images run together (default 1): their output pixels are stacked along M and share
+        the layer's weights, which are therefore fetched once per batch.
     """
 
     name: str
@@ -98,13 +102,14 @@ class Layer:
     pad_w: int = 0
     groups: int = 1
     kind: str = field(default="conv")
+    batch: int = 1
 
     def __post_init__(self) -> None:
         where = f"layer {self.name!r}"
         if not isinstance(self.name, str) or not self.name:
             raise WorkloadError(f"{where}: name must be a non-empty string")
         for attr in ("in_channels", "out_channels", "in_h", "in_w", "kernel_h", "kernel_w",
-                     "stride", "groups", "pad_h", "pad_w"):
+                     "stride", "groups", "pad_h", "pad_w", "batch"):
             low = 0 if attr.startswith("pad") else 1
             value = _integer(getattr(self, attr))
             if value is None or not low <= value <= MAX_DIMENSION:
@@ -160,8 +165,8 @@ class Layer:
 
     @property
     def M(self) -> int:  # noqa: N802 (the GEMM's own names)
-        """Output pixels per image."""
-        return self.out_h * self.out_w
+        """Output pixels of the batch: ``batch · out_h · out_w``."""
+        return self.batch * self.out_h * self.out_w
 
     @property
     def N(self) -> int:  # noqa: N802
@@ -180,7 +185,7 @@ class Layer:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates of one image: ``M · N · K``."""
+        """Multiply-accumulates of the batch (of one image when ``batch`` is 1): ``M · N · K``."""
         return self.M * self.N * self.K
 
 
@@ -217,9 +222,13 @@ class Network:
             return layer
         raise WorkloadError(f"network {self.name!r} has no layer {name!r}")
 
+    def batched(self, batch: int) -> Network:
+        """The same network running ``batch`` images together (see :attr:`Layer.batch`)."""
+        return Network(self.name, tuple(replace(layer, batch=batch) for layer in self.layers))
+
     @property
     def macs(self) -> int:
-        """Multiply-accumulates of one image over all layers."""
+        """Multiply-accumulates of one image (one batch) over all layers."""
         return sum(layer.macs for layer in self.layers)
 
     def to_frame(self) -> pd.DataFrame:
@@ -230,6 +239,6 @@ class Network:
             "in_h": layer.in_h, "in_w": layer.in_w, "kernel_h": layer.kernel_h,
             "kernel_w": layer.kernel_w, "stride": layer.stride, "pad_h": layer.pad_h,
             "pad_w": layer.pad_w, "groups": layer.groups, "out_h": layer.out_h,
-            "out_w": layer.out_w, "M": layer.M, "N": layer.N, "K": layer.K, "macs": layer.macs,
+            "out_w": layer.out_w, "batch": layer.batch, "M": layer.M, "N": layer.N, "K": layer.K, "macs": layer.macs,
         } for layer in self.layers]
         return pd.DataFrame(rows)
