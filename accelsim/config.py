@@ -53,6 +53,15 @@ class HardwareConfig:
     fallback: str = field(default="calibrated", metadata=_describe(
         "per gated layer, run it in one pass where two would be slower on the calibration "
         "images (calibrated), or always in two (off)", "fallback"))
+    array_slices: int = field(default=1, metadata=_describe(
+        "column slices of the array (P, divides C): each runs its own work from its own input "
+        "port; 1 is one array", "count"))
+    queue_depth_tasks: int = field(default=16, metadata=_describe(
+        "entries of the task queue that feeds the slices (task-queue scheduler): the tasks a "
+        "dispatch policy chooses among", "count"))
+    dispatch: str = field(default="longest-first", metadata=_describe(
+        "task-queue dispatch policy: in-order (first queued first) or longest-first (the longest "
+        "queued task first)", "dispatch"))
     ifmap_sram_kib: float = field(default=64.0, metadata=_describe(
         "input feature-map SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE))
     filter_sram_kib: float = field(default=64.0, metadata=_describe(
@@ -85,6 +94,11 @@ class HardwareConfig:
         for spec in fields(self):
             value = _VALIDATORS[spec.metadata["kind"]](spec.name, getattr(self, spec.name), spec.metadata)
             object.__setattr__(self, spec.name, value)
+        for name in ("array_slices", "queue_depth_tasks"):
+            _integer(name, getattr(self, name), 1, 1 << 20)
+        if self.array_cols % self.array_slices:
+            raise ConfigError(f"array_slices: expected a divisor of array_cols ({self.array_cols}), "
+                              f"got {self.array_slices}")
         if self.accumulator_bits < self.operand_bits:
             raise ConfigError(f"accumulator_bits: expected at least operand_bits "
                               f"({self.operand_bits}), got {self.accumulator_bits}")
@@ -98,6 +112,11 @@ class HardwareConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def slice_cols(self) -> int:
+        """Columns of one slice: C / P."""
+        return self.array_cols // self.array_slices
 
     @property
     def array(self) -> str:
@@ -160,6 +179,8 @@ def _overrides(name: str, value: Any, meta: Any) -> tuple[tuple[str, float], ...
 
 #: How a skipping scheduler may fall back to the one-pass path, per gated layer.
 FALLBACKS = ("calibrated", "off")
+#: How the task queue hands tasks to free slices (:mod:`accelsim.schedule.taskqueue`).
+DISPATCH_POLICIES = ("in-order", "longest-first")
 
 
 def _registered(registry: Any) -> Any:
@@ -183,6 +204,7 @@ _VALIDATORS = {
     "timing": _registered(TIMINGS),
     "latency": lambda name, value, meta: _integer(name, value, 0, 1 << 20),
     "fallback": _registered(FALLBACKS),
+    "dispatch": _registered(DISPATCH_POLICIES),
 }
 
 

@@ -41,6 +41,7 @@ import numpy as np
 import simpy
 
 from accelsim.arch.dataflow import get_dataflow
+from accelsim.arch.timing import get_timing
 from accelsim.config import HardwareConfig
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, LayerPlan, inner_dim
 
@@ -145,6 +146,7 @@ class _LayerTraffic:
     once: float
     written: float
     counters: dict[str, int]
+    spilled: float = 0.0  #: of ``written``: base partial sums that do not fit the ofmap SRAM
 
 
 def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
@@ -185,7 +187,8 @@ def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
     def total(values: np.ndarray) -> float:
         return float((counts * values).sum())
 
-    return _LayerTraffic(per_fold, once, written, {
+    return _LayerTraffic(per_fold, once, written, spilled=layer.M * layer.N * accumulator if spill else 0.0,
+                         counters={
         "dram_read_bytes": int(round(total(per_fold) + once)),
         "dram_write_bytes": int(round(written)),
         "ifmap_sram_read_bytes": int(round(total(tiles.inputs))),
@@ -198,6 +201,96 @@ def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
     })
 
 
+def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: HardwareConfig,
+                  dram: simpy.Resource | None, ready: float):
+    """One phase of a sliced plan: slices take tasks from the queue as they become free (the
+    earliest, then the lowest index), fetch what each task needs from the shared DRAM, and
+    run its folds. Returns when the last slice has drained, with that time."""
+    from accelsim.schedule.taskqueue import SliceClock, choose
+
+    start = env.now
+    clocks = [SliceClock(config, config.slice_cols, start) for _ in range(config.array_slices)]
+    free = simpy.PriorityStore(env)
+    for index in range(config.array_slices):
+        free.put(simpy.PriorityItem((start, index), index))
+    lengths = [task.periods for task in tasks]
+    window = list(range(min(config.queue_depth_tasks, len(tasks))))
+    pending, running = len(window), []
+
+    def take(index: int, task, fetch: float):
+        first = last = ready
+        if fetch > 0 and dram is not None:
+            # the task's operands stream in fold by fold once the DRAM serves it: its first fold
+            # waits for its own share, its last fold for the whole task's
+            turn = dram.request()
+            yield turn
+            bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
+            share = fetch / int(task.runs["count"].sum()) / bandwidth
+            first = max(ready, env.now + share + latency)
+            last = max(ready, env.now + fetch / bandwidth + latency)
+            env.process(_release(dram, turn, fetch / bandwidth))
+        runs = [(int(run["count"]), int(run["time_steps"])) for run in task.runs if run["count"]]
+        runs = runs[:-1] + [(runs[-1][0] - 1, runs[-1][1]), (1, runs[-1][1])]
+        for number, (count, steps) in enumerate(runs):
+            clocks[index].issue(count, steps, first if number == 0 else last if number == len(runs) - 1 else 0.0)
+        yield env.timeout(clocks[index].free - env.now)
+        free.put(simpy.PriorityItem((clocks[index].free, index), index))
+
+    while window:
+        first = yield free.get()
+        yield env.timeout(0)  # slices freed in this same cycle join first: the lowest index wins
+        free.put(first)
+        index = (yield free.get()).item
+        chosen = window.pop(choose(window, lengths, config.dispatch))
+        if pending < len(tasks):
+            window.append(pending)
+            pending += 1
+        running.append(env.process(take(index, tasks[chosen], fetches[chosen])))
+    yield simpy.AllOf(env, running)
+    end = max(clock.end for clock in clocks)
+    yield env.timeout(end - env.now)
+
+
+def _release(dram: simpy.Resource, turn, cycles: float):
+    yield dram._env.timeout(cycles)
+    dram.release(turn)
+
+
+def _hold(dram: simpy.Resource, cycles: float):
+    with dram.request() as turn:
+        yield turn
+        yield dram._env.timeout(cycles)
+
+
+def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffic, config: HardwareConfig):
+    """A sliced plan in its own frame: the operands fetched once, each phase's tasks, the gate
+    latency between phases, the write-back. Returns the layer's cycles."""
+    begin = env.now
+    work = plan.sliced
+    bandwidth = config.dram_bandwidth_bytes_per_cycle
+    dram = None if math.isinf(bandwidth) else simpy.Resource(env, capacity=1)
+    ready = begin
+    if traffic.once and dram is not None:  # first in the DRAM's line: the slices' fetches follow it
+        env.process(_hold(dram, traffic.once / bandwidth))
+        ready = begin + traffic.once / bandwidth + config.dram_latency_cycles
+    per_run = traffic.per_fold * plan.runs["count"]
+    position = 0
+    for number, tasks in enumerate(work.phases):
+        fetches = []
+        for task in tasks:
+            fetches.append(float(per_run[position:position + len(task.runs)].sum()))
+            position += len(task.runs)
+        if number:
+            yield env.timeout(work.gap_cycles)
+        elif traffic.spilled and dram is not None:  # base partial sums leave as they are made
+            env.process(_hold(dram, traffic.spilled / bandwidth))
+        yield env.process(_sliced_phase(env, tasks, fetches, config, dram, ready))
+    end = env.now + get_timing(config.timing).layer_offset_cycles
+    if dram is not None:
+        yield env.process(_hold(dram, (traffic.written - traffic.spilled) / bandwidth))
+    return max(end, env.now) - begin
+
+
 def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: HardwareConfig,
                    timeline: list[LayerTiming]):
     for plan in plans:
@@ -205,8 +298,15 @@ def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: H
         # the next layer reads this one's outputs: it starts once they are written, with the
         # array and the DRAM idle. Each layer is timed in its own frame, from 0, so that its
         # cycles depend on its plan alone, to the last bit, wherever it starts
-        memory, local = _Memory(config), 0.0
         traffic = _layer_traffic(plan, config)
+        if plan.sliced is not None:
+            local = yield env.process(_sliced_layer(env, plan, traffic, config))
+            elapsed = math.ceil(local - 1e-9)
+            yield env.timeout(begin + elapsed - env.now)
+            timeline.append(LayerTiming(plan.layer.name, begin, plan.cycles, max(0, elapsed - plan.cycles),
+                                        traffic.counters))
+            continue
+        memory, local = _Memory(config), 0.0
         for run_end in memory.issue(plan.runs, traffic.per_fold, traffic.once, plan.offset_cycles):
             yield env.timeout(max(0.0, run_end - local))  # one event per run of identical folds
             local = max(local, run_end)

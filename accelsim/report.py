@@ -42,6 +42,8 @@ lost_granularity         cycles  PEs of off outputs that no fold-based schedule 
                                  they share a pixel and a channel set with an output that is on
 lost_gated_idle          cycles  the other PEs of off outputs inside folds that run (clock-gated,
                                  or in one pass running before their decision): the scheduler's
+lost_imbalance           cycles  on a sliced array, PE-cycles of slices that wait for the slowest
+                                 slice of a phase to finish (0 on one array)
 lost_stall               cycles  = cycles_stall
 pe_utilization           —       macs_executed / (cycles_total · R · C)
 mapping_efficiency       —       Σ folds of PEs holding real work / (folds · R · C)
@@ -65,6 +67,8 @@ ifmap_sram_write_bytes,  bytes   fills of the ifmap and filter SRAMs from DRAM
 filter_sram_write_bytes
 pe_hop_bits              bits    operand and partial-sum bits moved from PE to PE
 gate_compares            —       threshold compares of the gate unit (one per output)
+crossbar_bytes           bytes   operands streamed into the slices' rows, routed from the SRAM
+                                 ports through the distribution crossbar (0 when array_slices = 1)
 =======================  ======  ================================================================
 
 The lost_* columns are PE-cycles divided by R·C, so that
@@ -77,7 +81,8 @@ utilisation and mapping efficiency over all folds, ``speedup_vs_dense`` and
 ``flop_reduction`` and ``granularity_bound`` as ratios of the sums, ``realized_fraction``,
 and the latency of one image (one batch) over the network: ``latency_ms`` (mean),
 ``latency_p50_ms``, ``latency_p95_ms``; ``images_per_second``, the throughput, is ``batch``
-over the mean latency.
+over the mean latency; ``input_bytes_per_cycle`` is the ifmap SRAM's read bandwidth the run
+needs (ifmap_sram_read_bytes / cycles_total), which its ports must supply.
 In ``summary.csv`` of ``accelsim run --out`` every config field follows as a column
 (:func:`add_config_columns`, as in a sweep's tables).
 """
@@ -97,13 +102,13 @@ from accelsim.engine import TRAFFIC_FIELDS, LayerTiming
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, LayerPlan
 
 LOST_COLUMNS = ("lost_fill_drain", "lost_partial_tiles", "lost_group_boundary", "lost_granularity",
-                "lost_gated_idle", "lost_stall")
+                "lost_gated_idle", "lost_imbalance", "lost_stall")
 LAYER_COLUMNS = (
     "network", "layer", "image", "batch", "scheduler", "path", "dataflow", "timing", "array_rows", "array_cols",
     "M", "N", "K", "groups", "gate_on_rate", "folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed",
     "start_cycle", "cycles_compute", "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS,
     "pe_utilization", "mapping_efficiency", "flop_reduction", "granularity_bound", "speedup_vs_dense",
-    "realized_fraction", "latency_us", *TRAFFIC_FIELDS, "pe_hop_bits", "gate_compares",
+    "realized_fraction", "latency_us", *TRAFFIC_FIELDS, "pe_hop_bits", "gate_compares", "crossbar_bytes",
     *ENERGY_COLUMNS,
 )
 SUMMARY_COLUMNS = (
@@ -111,7 +116,8 @@ SUMMARY_COLUMNS = (
     "folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed", "cycles_compute",
     "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS, "pe_utilization", "mapping_efficiency",
     "flop_reduction", "granularity_bound", "speedup_vs_dense", "realized_fraction", "latency_ms", "latency_p50_ms",
-    "latency_p95_ms", "images_per_second", *TRAFFIC_FIELDS, *ENERGY_COLUMNS, "energy_per_image_uj",
+    "latency_p95_ms", "images_per_second", *TRAFFIC_FIELDS, "crossbar_bytes", "input_bytes_per_cycle",
+    *ENERGY_COLUMNS, "energy_per_image_uj",
     "energy_saving_vs_dense", "edp_uj_cycles",
 )
 
@@ -121,8 +127,32 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
+def _sliced_lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) -> dict[str, float]:
+    """:func:`lost_cycles` of a plan on independent slices: each fold holds one slice's
+    R·C/P PEs; the PE-cycles of slices waiting for the phase's slowest are imbalance."""
+    pes, work, runs = config.array_rows * config.array_cols, plan.sliced, plan.runs
+    slice_pes = config.array_rows * work.slice_cols
+    count, used_rows, used_cols, steps = (runs[name].astype(np.float64) for name in
+                                          ("count", "rows_used", "cols_used", "time_steps"))
+    streamed = float((count * steps).sum()) * slice_pes
+    mapped = float((count * used_rows * used_cols * steps).sum())
+    unavoidable = min(plan.granular_macs if plan.granular_macs is not None else plan.needed_macs, mapped)
+    busy = work.busy * slice_pes / pes
+    return {
+        "lost_fill_drain": (work.busy * slice_pes - streamed) / pes + plan.offset_cycles,
+        "lost_partial_tiles": (streamed - mapped) / pes,
+        "lost_group_boundary": 0.0,
+        "lost_granularity": (unavoidable - plan.needed_macs) / pes,
+        "lost_gated_idle": (mapped - unavoidable) / pes,
+        "lost_imbalance": plan.cycles - plan.offset_cycles - busy,
+        "lost_stall": float(timing.cycles_stall),
+    }
+
+
 def lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) -> dict[str, float]:
     """Where a layer's cycles go beyond the ideal, in cycles (PE-cycles / (R·C))."""
+    if plan.sliced is not None:
+        return _sliced_lost_cycles(plan, timing, config)
     rows, cols = config.array_rows, config.array_cols
     pes = rows * cols
     runs = plan.runs
@@ -155,6 +185,7 @@ def lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) ->
         "lost_group_boundary": group_boundary,
         "lost_granularity": (unavoidable - plan.needed_macs) / pes,
         "lost_gated_idle": (mapped - unavoidable) / pes,
+        "lost_imbalance": 0.0,
         "lost_stall": float(timing.cycles_stall),
     }
 
@@ -168,7 +199,7 @@ def array_counters(plan: LayerPlan, config: HardwareConfig) -> dict[str, int]:
     accumulator update, charged per MAC by the account, so it is not counted again here.
     """
     flow = get_dataflow(config.dataflow)
-    rows, cols = config.array_rows, config.array_cols
+    rows, cols = config.array_rows, config.array_cols if plan.sliced is None else plan.sliced.slice_cols
     runs = plan.runs
     count, used_rows, used_cols, steps = (runs[name] for name in ("count", "rows_used", "cols_used", "time_steps"))
     operand, accumulator = config.operand_bits, config.accumulator_bits
@@ -179,7 +210,9 @@ def array_counters(plan: LayerPlan, config: HardwareConfig) -> dict[str, int]:
         rest = used_rows * used_cols * rows * operand
     gated = bool((runs["phase"] != PHASE_DENSE).any())
     return {"pe_hop_bits": int((count * (left + rest)).sum()),
-            "gate_compares": plan.layer.M * plan.layer.N if gated else 0}
+            "gate_compares": plan.layer.M * plan.layer.N if gated else 0,
+            # on a sliced array every input operand reaches its slice through the crossbar
+            "crossbar_bytes": int(round(float((count * left).sum()) / cols / 8)) if config.array_slices > 1 else 0}
 
 
 def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: Sequence[LayerTiming],
@@ -237,7 +270,7 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
         sums = {column: group[column].sum() for column in
                 ("folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed", "cycles_compute",
                  "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS, *TRAFFIC_FIELDS,
-                 *ENERGY_COLUMNS)}
+                 "crossbar_bytes", *ENERGY_COLUMNS)}
         mapped = (group["mapping_efficiency"].fillna(0) * group["folds"]).sum()
         batch = int(group["batch"].iloc[0])
         rows.append({
@@ -254,6 +287,7 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
             "realized_fraction": float("nan"),
             "latency_ms": per_run.mean(), "latency_p50_ms": per_run.quantile(0.5),
             "latency_p95_ms": per_run.quantile(0.95), "images_per_second": batch / per_run.mean() * 1e3,
+            "input_bytes_per_cycle": _ratio(sums["ifmap_sram_read_bytes"], sums["cycles_total"]),
         })
     summary = pd.DataFrame(rows, columns=[c for c in SUMMARY_COLUMNS if c in rows[0]])
     summary["realized_fraction"] = summary["speedup_vs_dense"] / summary["flop_reduction"]
@@ -298,7 +332,7 @@ def format_summary(summary: pd.DataFrame) -> str:
     })
     for column, label in zip(("cycles_ideal", *LOST_COLUMNS),
                              ("ideal", "fill/drain", "partial", "group", "granularity", "sched idle",
-                              "stall")):
+                              "imbalance", "stall")):
         shown[label] = (summary[column] / summary["cycles_total"]).map(lambda v: f"{v:.1%}")
     return shown.to_string(index=False)
 

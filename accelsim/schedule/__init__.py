@@ -13,6 +13,7 @@ from accelsim.schedule.onepass import one_pass_plan
 from accelsim.schedule.plan import (PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, PHASE_ONE_PASS, RUN_DTYPE,
                                     LayerPlan, WorkItem, execute_on_reference)
 from accelsim.schedule.skipping import ClockGateScheduler, PixelSkipScheduler, TileSkipScheduler
+from accelsim.schedule.taskqueue import TaskQueueScheduler
 from accelsim.workload.layer import Layer
 
 
@@ -26,7 +27,7 @@ class Scheduler(Protocol):
 
 SCHEDULERS: Registry[type[Scheduler]] = Registry("scheduler")
 for _scheduler in (DenseScheduler, ClockGateScheduler, TileSkipScheduler, PixelSkipScheduler,
-                   BalancedScheduler, BalancedOracleScheduler):
+                   BalancedScheduler, BalancedOracleScheduler, TaskQueueScheduler):
     SCHEDULERS.register(_scheduler.name, _scheduler)
 
 
@@ -38,4 +39,5 @@ def get_scheduler(name: str) -> Scheduler:
 __all__ = ["Scheduler", "SCHEDULERS", "get_scheduler", "DenseScheduler", "GatedScheduler",
            "GateGeometry", "LayerGates", "LayerPlan", "RUN_DTYPE", "WorkItem", "PHASE_DENSE",
            "PHASE_BASE", "PHASE_CONDITIONAL", "PHASE_ONE_PASS", "execute_on_reference", "one_pass_plan", "ClockGateScheduler",
-           "TileSkipScheduler", "PixelSkipScheduler", "BalancedScheduler", "BalancedOracleScheduler"]
+           "TileSkipScheduler", "PixelSkipScheduler", "BalancedScheduler", "BalancedOracleScheduler",
+           "TaskQueueScheduler"]

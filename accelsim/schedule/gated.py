@@ -215,6 +215,10 @@ class GatedScheduler:
                                        float(geometry.decisions.mean()), geometry.groups, "two-pass"),
                        granular_macs=geometry.granular_macs)
 
+    def base_pass_cycles(self, geometry: GateGeometry) -> int:
+        """Stall-free cycles of the base pass alone: a lower bound of any two-pass plan's."""
+        return plan_from_items(geometry.layer, self.name, geometry.base_items(), geometry.config).cycles
+
     def plan(self, layer: Layer, config: HardwareConfig, gates: LayerGates | None = None) -> LayerPlan:
         if gates is None:
             return dense_plan(layer, config, self.name)
@@ -257,7 +261,7 @@ class GatedScheduler:
         from accelsim.engine import simulate
 
         layer, config, gates = geometry.layer, geometry.config, geometry.gates
-        if plan_from_items(layer, self.name, geometry.base_items(), config).cycles >= one_pass:
+        if self.base_pass_cycles(geometry) >= one_pass:
             return "one-pass"
         plans = []  # one per image: images with the same decisions count as often as they occur
         for image in gates.calibration:

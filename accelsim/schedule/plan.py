@@ -133,6 +133,10 @@ class LayerPlan:
     granular_macs:
         MACs any fold-based schedule must run at this array's channel-set width (channels in
         natural order): the trace's limit (None: the layer's own MACs, ungated).
+    sliced:
+        The tasks of a plan that runs on independent slices of the array, phase by phase
+        (:class:`accelsim.schedule.taskqueue.SlicedWork`); None when the array runs as one.
+        ``runs`` then lists every task's folds on its slice.
     """
 
     layer: Layer
@@ -146,6 +150,7 @@ class LayerPlan:
     path: str = "dense"
     executed_macs: int | None = None
     granular_macs: int | None = None
+    sliced: object | None = None
 
     @property
     def macs_executed(self) -> int:
@@ -158,7 +163,10 @@ class LayerPlan:
 
     @property
     def cycles(self) -> int:
-        """Stall-free cycles: every fold back to back, plus the convention's offset."""
+        """Stall-free cycles: every fold back to back (on sliced hardware, each phase's
+        slowest slice), plus the convention's offset."""
+        if self.sliced is not None:
+            return sum(self.sliced.makespans) + self.offset_cycles
         return int((self.runs["count"] * self.runs["cycles"]).sum()) + self.offset_cycles
 
     @property

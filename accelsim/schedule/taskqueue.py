@@ -1,0 +1,232 @@
+"""The ``task-queue`` scheduler: a gated layer's work cut into tasks that a queue hands to
+whichever slice of a sliced array is free.
+
+The array's C columns are split into P slices of ``C / P`` columns (``array_slices``), each
+an R × C/P array with its own input port, so each runs its own folds. A gated layer runs in
+two phases on them:
+
+1. **base**: per gate group, the base pass of each set of ``C / P`` channels over all pixels
+   (IS: of each set of ``C / P`` pixels over the group's channels) is one task;
+2. after the last base result and ``gate_latency_cycles``, **conditional**: per such set,
+   the conditional pass of the pixels with at least one output on in the set (IS: the
+   channels with one on for the set's pixels) is one task.
+
+Tasks enter a queue of ``queue_depth_tasks`` entries in that order; whenever a slice has
+streamed the last step of its last fold it takes one: the oldest (``in-order``) or the one
+with the most stall-free cycles (``longest-first``, the oldest among equals). A slice runs
+the folds it takes back to back as one pipelined sequence, so a phase costs each slice one
+fill and drain. Ungated layers run on the slices ganged, as one array (a task cut of whole
+channel sets over all pixels never beats it); a layer where two phases would be slower runs
+in one pass, ganged, as for every skipping scheduler.
+
+:class:`SliceClock` is the closed form of one slice's controller; :func:`dispatch` the queue
+without memory, which gives a plan's stall-free cycles. The engine replays the same rules as
+SimPy processes in which the slices' operand fetches contend for the DRAM.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from accelsim.arch.dataflow import get_dataflow
+from accelsim.arch.timing import fold_cycles, get_timing
+from accelsim.config import HardwareConfig
+from accelsim.schedule.gated import GatedScheduler, GateGeometry
+from accelsim.schedule.plan import PHASE_BASE, RUN_DTYPE, LayerPlan, WorkItem, gemm_runs
+
+
+class SliceClock:
+    """When one slice's folds start and end, fold by fold, under its controller's rule.
+
+    ``pipelined`` (see ``docs/timing.md``): OS starts fold j + 1 at ``s + T + max(0, R − T')``;
+    WS/IS load its tile at ``L' = max(L + R, s)`` and stream it at ``max(s + T, L' + R)``. A
+    fold never starts before its operands are ``ready``. Other timings run each fold alone,
+    one after another. :attr:`free` is when the last fold has streamed its last step (the
+    slice then takes its next task); :attr:`end` when its last result has left.
+    """
+
+    def __init__(self, config: HardwareConfig, cols: int, start: float = 0.0) -> None:
+        self.rows, self.cols = config.array_rows, cols
+        self.dataflow, self.timing = config.dataflow, config.timing
+        self.pipelined = get_timing(config.timing).pipelined
+        self.stationary = not get_dataflow(config.dataflow).drains_accumulators
+        self.origin = start
+        self.start = self.load = self.steps = None  # the last fold's: none yet
+        self.free = self.end = start
+
+    def issue(self, count: int, steps: int, ready: float = 0.0) -> None:
+        """``count`` identical folds of ``steps`` steps, the first not before ``ready``."""
+        if count <= 0:
+            return
+        rows = self.rows
+        if not self.pipelined:
+            cycles = int(fold_cycles(self.dataflow, rows, self.cols, steps, self.timing))
+            first = max(self.end, ready)
+            self.start, self.steps = first + (count - 1) * cycles, steps
+            self.free = self.end = self.start + cycles
+            return
+        period = max(steps, rows)
+        if self.stationary:
+            if self.start is None:
+                load = max(self.origin, ready)
+            else:
+                load = max(self.load + rows, self.start, ready)
+            first = load + rows if self.start is None else max(self.start + self.steps, load + rows)
+            # later folds of the run: each tile loads as its predecessor streams
+            self.load = load if count == 1 else first + (count - 2) * period
+        else:
+            first = (max(self.origin, ready) if self.start is None
+                     else max(self.start + self.steps + max(0, rows - steps), ready))
+        self.start, self.steps = first + (count - 1) * period, steps
+        self.free = self.start + steps
+        self.end = self.free + rows + self.cols - (2 if self.stationary else 1)
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """One task: a work item's folds on one slice, in issue order."""
+
+    item: WorkItem
+    runs: np.ndarray  #: RUN_DTYPE rows of the item tiled onto one R × C/P slice
+    periods: int  #: stall-free cycles of its folds back to back (its length for dispatch)
+
+
+@dataclass(frozen=True, eq=False)
+class SlicedWork:
+    """A layer's tasks on a sliced array: what the engine dispatches."""
+
+    slices: int
+    slice_cols: int
+    queue_depth: int
+    policy: str
+    phases: tuple[tuple[Task, ...], ...]  #: base tasks, then conditional tasks
+    gap_cycles: int  #: between two phases: the gate latency
+    makespans: tuple[int, ...] = field(default=())  #: stall-free cycles of each phase
+    busy: int = 0  #: Σ over phases and slices of the slice's stall-free sequence cycles
+
+
+@dataclass
+class Dispatch:
+    """Which slice took which tasks, and when each slice finished (memory ideal)."""
+
+    assignment: list[list[int]]  #: per slice, indices of the phase's tasks in the order taken
+    clocks: list[SliceClock]
+
+    @property
+    def makespan(self) -> int:
+        return int(max(clock.end for clock in self.clocks) - self.clocks[0].origin)
+
+
+def choose(window: list[int], lengths: Sequence[int], policy: str) -> int:
+    """Position in the queue ``window`` (task indices, oldest first) of the task to hand out."""
+    if policy == "in-order":
+        return 0
+    return max(range(len(window)), key=lambda position: (lengths[window[position]], -position))
+
+
+def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) -> Dispatch:
+    """Hand ``tasks`` to the config's slices through its queue, memory ideal: each time a
+    slice is free (the earliest, the lowest index among equals) it takes the policy's choice
+    among the queued tasks, and the queue refills in task order."""
+    slices = config.array_slices
+    clocks = [SliceClock(config, config.slice_cols, start) for _ in range(slices)]
+    assignment: list[list[int]] = [[] for _ in range(slices)]
+    lengths = [task.periods for task in tasks]
+    window = list(range(min(config.queue_depth_tasks, len(tasks))))
+    pending = len(window)
+    free = [(start, index) for index in range(slices)]
+    while window:
+        _, index = heapq.heappop(free)
+        chosen = window.pop(choose(window, lengths, config.dispatch))
+        if pending < len(tasks):
+            window.append(pending)
+            pending += 1
+        for run in tasks[chosen].runs:
+            clocks[index].issue(int(run["count"]), int(run["time_steps"]))
+        assignment[index].append(chosen)
+        heapq.heappush(free, (clocks[index].free, index))
+    return Dispatch(assignment, clocks)
+
+
+def slice_config(config: HardwareConfig) -> HardwareConfig:
+    """One slice as an array of its own."""
+    return config.replace(array_cols=config.slice_cols, array_slices=1)
+
+
+def make_task(item: WorkItem, config: HardwareConfig) -> Task:
+    runs = gemm_runs(*item.shape, config.array_rows, config.slice_cols, config.dataflow, config.timing, item.phase)
+    periods = int((runs["count"] * runs["cycles"]).sum()) if get_timing(config.timing).pipelined else int(
+        (runs["count"] * fold_cycles(config.dataflow, config.array_rows, config.slice_cols, runs["time_steps"],
+                                     config.timing)).sum())
+    return Task(item, runs, periods)
+
+
+def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], config: HardwareConfig,
+                **plan_fields) -> LayerPlan:
+    """A plan whose phases of work items run as tasks on the config's slices."""
+    tasks = tuple(tuple(make_task(item, config) for item in items) for items in phases if items)
+    makespans, busy = [], 0
+    for phase in tasks:
+        done = dispatch(phase, config)
+        makespans.append(done.makespan)
+        busy += sum(int(clock.end - clock.origin) for clock, taken in zip(done.clocks, done.assignment) if taken)
+    gap = config.gate_latency_cycles
+    work = SlicedWork(config.array_slices, config.slice_cols, config.queue_depth_tasks, config.dispatch, tasks,
+                      gap, tuple(makespans), busy)
+    runs = np.concatenate([task.runs for phase in tasks for task in phase]) if tasks else np.zeros(0, RUN_DTYPE)
+    offset = get_timing(config.timing).layer_offset_cycles + gap * max(0, len(tasks) - 1)
+    items = tuple(task.item for phase in tasks for task in phase)
+    return LayerPlan(layer, scheduler, runs, offset, sum(item.needed_macs for item in items), items,
+                     sliced=work, **plan_fields)
+
+
+class TaskQueueScheduler(GatedScheduler):
+    """Gated layers as tasks on independent slices, fed from a queue (see the module doc)."""
+
+    name = "task-queue"
+
+    def phases(self, geometry: GateGeometry) -> tuple[list[WorkItem], list[WorkItem]]:
+        """The base and conditional work items of one image, one per task."""
+        layer, flow = geometry.layer, geometry.flow
+        width = geometry.config.slice_cols
+        decisions = geometry.decisions
+        base, conditional = [], []
+        for group in range(geometry.groups):
+            channels = geometry.group_channels(group)
+            k_base = geometry.base_k(group)
+            if flow.cols_dim == "M":  # IS: a slice holds pixels; channels stream in time
+                for start in range(0, layer.M, width):
+                    pixels = np.arange(start, min(start + width, layer.M))
+                    base.append(WorkItem(PHASE_BASE, pixels, channels, k_base,
+                                         len(pixels) * len(channels) * len(k_base)))
+                    active = channels[decisions[np.ix_(pixels, channels)].any(axis=0)]
+                    conditional.append(geometry.conditional_item(pixels, active, group) if len(active) else None)
+                continue
+            for start in range(0, len(channels), width):
+                subset = channels[start:start + width]
+                base.append(WorkItem(PHASE_BASE, np.arange(layer.M), subset, k_base,
+                                     layer.M * len(subset) * len(k_base)))
+                active = np.flatnonzero(decisions[:, subset].any(axis=1))
+                conditional.append(geometry.conditional_item(active, subset, group))
+        return base, [item for item in conditional if item is not None]
+
+    def conditional_items(self, geometry: GateGeometry) -> list[WorkItem]:
+        return self.phases(geometry)[1]
+
+    def two_pass_plan(self, geometry: GateGeometry) -> LayerPlan:
+        base, conditional = self.phases(geometry)
+        return sliced_plan(geometry.layer, self.name, (base, conditional), geometry.config,
+                           gate_on_rate=float(geometry.decisions.mean()), gate_groups=geometry.groups,
+                           path="two-pass", granular_macs=self.granular_macs(geometry))
+
+    def granular_macs(self, geometry: GateGeometry) -> int:
+        """The granularity bound at the slice's width: what the tasks must run at best."""
+        sliced = GateGeometry(geometry.layer, slice_config(geometry.config), geometry.gates)
+        return sliced.granular_macs
+
+    def base_pass_cycles(self, geometry: GateGeometry) -> int:
+        return sliced_plan(geometry.layer, self.name, (self.phases(geometry)[0],), geometry.config).cycles
