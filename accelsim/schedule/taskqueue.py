@@ -27,6 +27,7 @@ SimPy processes in which the slices' operand fetches contend for the DRAM.
 from __future__ import annotations
 
 import heapq
+from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -157,12 +158,19 @@ def slice_config(config: HardwareConfig) -> HardwareConfig:
     return config.replace(array_cols=config.slice_cols, array_slices=1)
 
 
+@lru_cache(maxsize=4096)
+def _task_runs(shape: tuple[int, int, int], rows: int, cols: int, dataflow: str, timing: str,
+               phase: int) -> tuple[np.ndarray, int]:
+    """The folds of a task's GEMM on one slice, and their stall-free cycles back to back
+    (cached: the tasks of a layer share few shapes). The array is read-only."""
+    runs = gemm_runs(*shape, rows, cols, dataflow, timing, phase)
+    runs.flags.writeable = False
+    return runs, int((runs["count"] * runs["cycles"]).sum())
+
+
 def make_task(item: WorkItem, config: HardwareConfig) -> Task:
-    runs = gemm_runs(*item.shape, config.array_rows, config.slice_cols, config.dataflow, config.timing, item.phase)
-    periods = int((runs["count"] * runs["cycles"]).sum()) if get_timing(config.timing).pipelined else int(
-        (runs["count"] * fold_cycles(config.dataflow, config.array_rows, config.slice_cols, runs["time_steps"],
-                                     config.timing)).sum())
-    return Task(item, runs, periods)
+    return Task(item, *_task_runs(item.shape, config.array_rows, config.slice_cols, config.dataflow,
+                                  config.timing, item.phase))
 
 
 def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], config: HardwareConfig,
