@@ -245,6 +245,134 @@ published figure came from such hardware; the loss columns say which part of thi
 better packing scheduler, a different array or more bandwidth must recover, per layer in
 `result.layers`."""),
     ],
+    "cgnet_headline": [
+        ("md", """\
+# A CGNet-class accelerator: a sliced array fed from a task queue
+
+The CGNet accelerator turns a 2.8× MAC reduction on ResNet-18 (ImageNet, batch 1) into 2.3–2.4×.
+Schedulers that skip pixels × channel sets on one array cannot: a fold must run a pixel if any
+channel of its set is on there (`granularity_bound`). This study splits the 32×32 array into
+P column slices, each with its own input port, and feeds the gated layers' work to whichever
+slice is free from a task queue (`task-queue`, `docs/architecture.md`). What it costs is
+charged: every slice streams its own inputs (the ifmap SRAM's read bandwidth, `input_bytes_per_cycle`,
+and the crossbar traffic), and tasks that wait for DRAM stall.
+
+Every assumption, written down:
+
+* **workload**: accelsim's `resnet18` (224×224), the 16 block 3×3 convs gated with 4 gate groups
+  (η = 1/4); stem, downsample convs and FC dense; batch 1;
+* **gates**: a *synthetic* trace at a uniform on-rate set for a 2.8× network MAC reduction, with
+  the structural knobs fitted to the shipped real ResNet-20 trace (`traces/README.md`:
+  length_scale 0.105, global_share 0, group_share 0.05, noise_share 0.15, channel_bias_std 0.28,
+  image_std 0) — channels nearly independent within a group, as in the real trace; 4 images, the
+  first two calibrate each scheduler's per-layer choice, the last two are measured;
+* **hardware**: 32×32 PEs, output stationary, pipelined folds, gate latency 2 cycles, 8-bit
+  operands; memory either the default (64 KiB per SRAM, 16 B/cycle DRAM) or 512 KiB per SRAM
+  with 32 B/cycle; task queue of 16 entries, longest task first;
+* **what is not modelled**: splitting pixels of a dense layer across slices (dense layers run
+  ganged), overlap of one layer's write-back with the next layer, and prefetch of a slice's next
+  task before it takes it."""),
+        ("code", SETUP + """
+from pathlib import Path
+import tempfile
+import matplotlib.pyplot as plt
+from accelsim.trace import as_trace_layer, gateable_layers, synthesize
+from accelsim.trace.synth import SynthKnobs, uniform_rate_for_reduction"""),
+        ("code", """\
+network = accelsim.get_network("resnet18")
+gated = [as_trace_layer(layer, 4) for layer in gateable_layers(network)]
+rate = uniform_rate_for_reduction(network, gated, 2.8)
+knobs = SynthKnobs(length_scale=0.105, global_share=0.0, group_share=0.05, noise_share=0.15,
+                   channel_bias_std=0.28, image_std=0.0)
+path = synthesize(Path(tempfile.mkdtemp()) / "r18.npz", network, gated, 4,
+                  {layer.name: rate for layer in gated}, knobs, seed=0)
+trace = accelsim.open_trace(path)
+memories = {"64 KiB, 16 B/cycle": accelsim.DEFAULT_CONFIG,
+            "512 KiB, 32 B/cycle": accelsim.DEFAULT_CONFIG.replace(
+                ifmap_sram_kib=512.0, filter_sram_kib=512.0, ofmap_sram_kib=512.0,
+                dram_bandwidth_bytes_per_cycle=32.0)}
+COLUMNS = ["memory", "slices", "scheduler", "speedup_vs_dense", "realized_fraction", "granularity_bound",
+           "energy_per_image_uj", "energy_saving_vs_dense", "input_bytes_per_cycle", "lost_imbalance",
+           "lost_stall", "cycles_total"]
+
+def study(network, trace, config, schedulers, images, calibration, **labels):
+    summary = accelsim.run(network, config, schedulers, trace, images=images, calibration=calibration).summary
+    return summary.assign(slices=config.array_slices, **labels)
+
+rows = []
+for memory, config in memories.items():
+    # the other schedulers run the slices ganged, as one array: they are measured once, at P = 1
+    rows.append(study(network, trace, config, list(accelsim.SCHEDULERS), slice(2, 4), slice(0, 2), memory=memory))
+    for slices in (2, 4, 8, 16, 32):
+        rows.append(study(network, trace, config.replace(array_slices=slices), ["task-queue"], slice(2, 4),
+                          slice(0, 2), memory=memory))
+r18 = pd.concat(rows, ignore_index=True)
+r18 = r18[(r18["scheduler"] != "dense") | (r18["slices"] == 1)][COLUMNS]
+r18"""),
+        ("code", """\
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
+for memory, group in r18[r18["scheduler"] == "task-queue"].groupby("memory", sort=False):
+    axes[0].plot(group["slices"], group["speedup_vs_dense"], marker="o", label=memory)
+    axes[1].plot(group["slices"], group["energy_per_image_uj"], marker="o", label=memory)
+    axes[2].plot(group["slices"], group["input_bytes_per_cycle"], marker="o", label=memory)
+    dense = r18[(r18["memory"] == memory) & (r18["scheduler"] == "dense")].iloc[0]
+    axes[1].axhline(dense["energy_per_image_uj"], linestyle=":", color=axes[1].lines[-1].get_color())
+axes[0].axhspan(2.3, 2.4, color="0.85", label="CGNet accelerator, 2.3-2.4x")
+best_one_array = r18[(r18["slices"] == 1) & (r18["scheduler"] != "task-queue")]["speedup_vs_dense"].max()
+axes[0].axhline(best_one_array, linestyle="--", color="0.4", label=f"best on one array ({best_one_array:.2f}x)")
+for ax, label in zip(axes, ("speedup vs dense (x)", "energy per image (uJ; dotted: dense)",
+                            "ifmap SRAM read bandwidth (B/cycle)")):
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("array slices P (32x32 array)")
+    ax.set_ylabel(label)
+axes[0].set_ylim(bottom=0)
+axes[0].legend(fontsize=8)
+fig.suptitle("ResNet-18, synthetic gates at 2.8x fewer MACs: task-queue against P");"""),
+        ("code", """\
+# queue depth and dispatch policy at the best P of the larger memory
+config = memories["512 KiB, 32 B/cycle"]
+best = r18[(r18["memory"] == "512 KiB, 32 B/cycle") & (r18["scheduler"] == "task-queue")].sort_values(
+    "speedup_vs_dense").iloc[-1]
+rows = [study(network, trace, config.replace(array_slices=int(best["slices"]), queue_depth_tasks=depth,
+                                             dispatch=policy), ["task-queue"], slice(2, 4), slice(0, 2),
+              depth=depth, policy=policy)
+        for depth in (1, 4, 16) for policy in ("in-order", "longest-first")]
+queue = pd.concat(rows, ignore_index=True)
+queue = queue[queue["scheduler"] == "task-queue"][["slices", "depth", "policy", "speedup_vs_dense", "lost_imbalance",
+                                                   "cycles_total"]]
+queue"""),
+        ("code", """\
+# the shipped ResNet-20 trace (real gates, 2.09x) on the default accelerator
+shipped = accelsim.open_trace(DEFAULT_TRACE)
+r20_network = accelsim.get_network(shipped.info.network)
+rows = [study(r20_network, shipped, accelsim.DEFAULT_CONFIG, list(accelsim.SCHEDULERS), slice(16, 48), slice(0, 16))]
+rows += [study(r20_network, shipped, accelsim.DEFAULT_CONFIG.replace(array_slices=slices), ["task-queue"],
+               slice(16, 48), slice(0, 16)) for slices in (2, 4, 8, 16, 32)]
+r20 = pd.concat(rows, ignore_index=True)
+r20 = r20[(r20["scheduler"] != "dense") | (r20["slices"] == 1)]
+r20[["slices", "scheduler", "speedup_vs_dense", "flop_reduction", "realized_fraction", "energy_per_image_uj",
+     "input_bytes_per_cycle"]]"""),
+        ("code", """\
+for name, table in (("ResNet-18 (synthetic, 2.8x)", r18), ("ResNet-20 (shipped, 2.09x)", r20)):
+    best = table.sort_values("speedup_vs_dense").iloc[-1]
+    print(f"{name}: best {best['scheduler']} at P = {best['slices']}: {best['speedup_vs_dense']:.2f}x over dense, "
+          f"{best['realized_fraction']:.0%} of the MAC reduction; energy {best['energy_per_image_uj']:.0f} uJ per image; "
+          f"lowest scheduler {table['speedup_vs_dense'].min():.2f}x")"""),
+        ("md", """\
+What drives the result:
+
+* **Granularity**: on one array a fold holds 32 channels, and at this trace's independence
+  nearly every pixel has one of them on, so skipping saves little; a slice of 1–4 channels skips
+  most pixels. That is what the task queue buys, and `lost_imbalance` is what it costs in time
+  when slices finish unevenly.
+* **Memory**: on the default buffers each layer first fetches its operands and finally writes its
+  outputs, and every slice streams its own inputs: the input traffic grows with P, so the
+  speedup peaks at small P and falls beyond. With 512 KiB per SRAM the inputs stay on chip and
+  the speedup grows with P; what remains is the per-layer fetch and write-back, which the engine
+  does not overlap across layers, and the dense layers (stem, downsample convs, FC).
+* **Energy**: more slices mean more input reads (`input_bytes_per_cycle`): beyond a few slices
+  the saving of skipped MACs is spent on operand traffic."""),
+    ],
 }
 
 
