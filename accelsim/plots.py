@@ -1,8 +1,12 @@
 """Figures from the result tables of a run: what a reader needs without the code.
 
 Each function takes the ``summary`` or ``layers`` table (columns in :mod:`accelsim.report`) and
-returns a matplotlib Figure; :func:`write_figures` writes them all. Axes carry units; schedulers
-keep the same colours in every figure. :func:`read_results` reads and checks the tables of an
+returns a matplotlib Figure; :func:`write_figures` writes them all (a run: speedup, attribution,
+energy per component with the saving against dense, per-layer cycles, latency, timeline) and
+:func:`write_sweep_figures` a sweep's (speedup, and latency, energy and EDP per image against
+array size; heatmaps with the dense baseline). Axes carry units and latency axes start at 0;
+schedulers, energy components and kinds of lost cycles keep their colours in every figure.
+:func:`read_results` reads and checks the tables of an
 ``accelsim run`` or ``accelsim sweep`` output folder, so that no figure is drawn from a cut or
 foreign file.
 """
@@ -28,11 +32,18 @@ class ResultsError(AccelsimError, ValueError):
     """A results table cannot be plotted; the message names the file and the column."""
 
 
-ATTRIBUTION = (("cycles_ideal", "ideal (needed MACs / PEs)"), ("lost_fill_drain", "fill and drain"),
-               ("lost_partial_tiles", "partial tiles"), ("lost_group_boundary", "group boundary"),
-               ("lost_granularity", "off outputs no fold can leave out (trace's limit)"),
-               ("lost_gated_idle", "other off outputs in running folds"), ("lost_stall", "DRAM stalls"))
-assert {column for column, _ in ATTRIBUTION[1:]} == set(LOST_COLUMNS)
+#: how the figures name each kind of lost cycles (a kind not named here shows its column's name)
+LOSS_LABELS = {"lost_fill_drain": "fill and drain", "lost_partial_tiles": "partial tiles",
+               "lost_group_boundary": "group boundary",
+               "lost_granularity": "off outputs no fold can leave out (trace's limit)",
+               "lost_gated_idle": "other off outputs in running folds",
+               "lost_imbalance": "slices waiting for the slowest", "lost_stall": "DRAM stalls"}
+#: where the cycles go, bottom up: the ideal, then every kind of loss
+ATTRIBUTION = (("cycles_ideal", "ideal (needed MACs / PEs)"),
+               *((column, LOSS_LABELS.get(column, column.removeprefix("lost_").replace("_", " ")))
+                 for column in LOST_COLUMNS))
+#: loss columns that tables written before them lack; read as 0
+_ZERO_IF_ABSENT = ("lost_imbalance",)
 
 
 def _colours(names: Sequence[str]) -> dict[str, tuple]:
@@ -40,10 +51,14 @@ def _colours(names: Sequence[str]) -> dict[str, tuple]:
     return {name: palette(index % 10) for index, name in enumerate(names)}
 
 
+def _hardware(table: pd.DataFrame) -> str:
+    """``"32×32 OS"``: the array and dataflow of the table's first row."""
+    row = table.iloc[0]
+    return f"{row['array_rows']}×{row['array_cols']} {str(row['dataflow']).upper()}"
+
+
 def _title(summary: pd.DataFrame) -> str:
-    row = summary.iloc[0]
-    return (f"{row['network']}, {row['array_rows']}x{row['array_cols']} {str(row['dataflow']).upper()}, "
-            f"{row['images']} image(s)")
+    return f"{summary['network'].iloc[0]} on {_hardware(summary)}, {summary['images'].iloc[0]} image(s)"
 
 
 def speedup_figure(summary: pd.DataFrame) -> Figure:
@@ -69,59 +84,192 @@ def speedup_figure(summary: pd.DataFrame) -> Figure:
     return figure
 
 
-def _stacked_bars(summary: pd.DataFrame, parts: Sequence[tuple[str, str]], scale: float, palette: str,
-                  ylabel: str, title: str) -> Figure:
-    """One stacked bar per scheduler: ``parts`` are (column, label), each divided by the
-    number of images and by ``scale``."""
-    figure, axis = plt.subplots(figsize=(10, 4))
+def _stacked_bars(summary: pd.DataFrame, parts: Sequence[tuple[str, np.ndarray, object]], ylabel: str,
+                  title: str, figsize: tuple[float, float] = (10, 4)) -> tuple[Figure, np.ndarray]:
+    """One stacked bar per scheduler: ``parts`` are (label, heights, colour), bottom first.
+    Returns the figure and the bar tops."""
+    figure, axis = plt.subplots(figsize=figsize)
     names = list(summary["scheduler"])
-    per_image = summary["images"].to_numpy(dtype=float)
     bottom = np.zeros(len(names))
-    colours = plt.get_cmap(palette)
-    for index, (column, label) in enumerate(parts):
-        values = summary[column].to_numpy(dtype=float) / per_image / scale
-        axis.bar(names, values, bottom=bottom, label=label, color=colours(index))
-        bottom += values
+    for label, values, colour in parts:
+        axis.bar(names, values, bottom=bottom, label=label, color=colour, edgecolor="white", linewidth=0.4)
+        bottom = bottom + values
     axis.set_ylabel(ylabel)
     axis.set_title(f"{title} — {_title(summary)}")
     axis.tick_params(axis="x", rotation=20)
-    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    figure.tight_layout()
-    return figure
+    handles, labels = axis.get_legend_handles_labels()  # the legend reads top-down like the stacks
+    axis.legend(handles[::-1], labels[::-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return figure, bottom
+
+
+def _per_image(summary: pd.DataFrame, column: str, scale: float = 1.0) -> np.ndarray:
+    return summary[column].to_numpy(dtype=float) / summary["images"].to_numpy(dtype=float) / scale
+
+
+def _attribution_colours() -> dict[str, tuple]:
+    """One colour per column of :data:`ATTRIBUTION`, the same in every figure."""
+    set2, spare = plt.get_cmap("Set2"), plt.get_cmap("tab20b")
+    fixed = {"cycles_ideal": set2(0), "lost_fill_drain": set2(1), "lost_partial_tiles": set2(2),
+             "lost_group_boundary": set2(3), "lost_granularity": set2(4), "lost_gated_idle": set2(5),
+             "lost_imbalance": "#7570b3", "lost_stall": set2(6)}
+    others = [column for column, _ in ATTRIBUTION if column not in fixed]
+    return {**fixed, **{column: spare(index % 20) for index, column in enumerate(others)}}
 
 
 def attribution_figure(summary: pd.DataFrame) -> Figure:
     """Where each scheduler's cycles go: ideal work and every kind of loss, stacked."""
-    return _stacked_bars(summary, ATTRIBUTION, 1e3, "Set2", "thousand cycles per image",
-                         "Why speedup falls short of the FLOP reduction")
+    colours = _attribution_colours()
+    parts = [(label, _per_image(summary, column, 1e3), colours[column]) for column, label in ATTRIBUTION
+             if column == "cycles_ideal" or summary[column].to_numpy(dtype=float).any()]
+    figure, _ = _stacked_bars(summary, parts, "thousand cycles per image",
+                              "Why speedup falls short of the FLOP reduction")
+    figure.tight_layout()
+    return figure
+
+
+#: one colour per energy component, the same in every figure (qualitative, no two alike);
+#: the components too small to see share :data:`OTHER_COLOUR`
+ENERGY_COLOURS = {"mac": "#1f77b4", "gated_mac": "#17becf", "idle": "#bcbd22", "register": "#ff7f0e",
+                  "pe_to_pe": "#9467bd", "sram_ifmap": "#2ca02c", "sram_filter": "#8c564b",
+                  "sram_ofmap": "#e377c2", "decision": "#1b2a6b", "gate": "#e6b800", "dram": "#d62728",
+                  "leakage": "#222222"}
+assert set(ENERGY_COLOURS) == set(ENERGY_COMPONENTS)
+OTHER_COLOUR = "#b0b0b0"
+#: an energy component below this share of the total in every bar joins "other"
+OTHER_SHARE = 0.02
+
+
+def energy_groups(summary: pd.DataFrame, threshold: float = OTHER_SHARE) -> tuple[list[str], list[str]]:
+    """``(shown, other)``: the energy components drawn on their own, and those below
+    ``threshold`` of the bar's total in every bar, drawn together as "other"."""
+    parts = summary[[f"energy_{component}_pj" for component in ENERGY_COMPONENTS]].to_numpy(dtype=float)
+    totals = parts.sum(axis=1, keepdims=True)
+    share = np.divide(parts, totals, out=np.zeros_like(parts), where=totals > 0)
+    small = (share < threshold).all(axis=0)
+    return ([c for c, s in zip(ENERGY_COMPONENTS, small) if not s], [c for c, s in zip(ENERGY_COMPONENTS, small) if s])
+
+
+def _saving_label(saving: float) -> str:
+    """``-0.102`` → ``"−10 %"``: the change in energy against dense, one decimal under 10 %."""
+    change = -saving * 100
+    text = f"{abs(change):.1f}" if abs(change) < 9.95 else f"{abs(change):.0f}"
+    if text in ("0.0", "0"):
+        return "±0 %"
+    return f"{'−' if change < 0 else '+'}{text} %"
 
 
 def energy_figure(summary: pd.DataFrame) -> Figure:
-    """Energy per image by component, per scheduler."""
-    parts = [(f"energy_{component}_pj", component.replace("_", " ")) for component in ENERGY_COMPONENTS]
-    return _stacked_bars(summary, parts, 1e6, "tab20", "energy per image, µJ", "Energy breakdown")
+    """Energy per image by component, per scheduler: components under 2 % of every bar as
+    "other", each bar labelled with its total and its saving against dense."""
+    shown, other = energy_groups(summary)
+    parts = [(component.replace("_", " "), _per_image(summary, f"energy_{component}_pj", 1e6),
+              ENERGY_COLOURS[component]) for component in shown]
+    if other:
+        small = sum(_per_image(summary, f"energy_{component}_pj", 1e6) for component in other)
+        names = [component.replace("_", " ") for component in other
+                 if summary[f"energy_{component}_pj"].to_numpy(dtype=float).any()] or ["none spent"]
+        listed = ", ".join(names)
+        parts.append((f"other (< {OTHER_SHARE:.0%} of each bar):\n" + "\n".join(_wrap(listed, 28)), small,
+                      OTHER_COLOUR))
+    figure, tops = _stacked_bars(summary, parts, "energy per image, µJ", "Energy per image",
+                                 figsize=(10, 4.4))
+    axis = figure.axes[0]
+    dense = summary.index[summary["scheduler"] == "dense"]
+    base = tops[summary.index.get_loc(dense[0])] if len(dense) else float("nan")
+    for index, top in enumerate(tops):
+        if summary["scheduler"].iloc[index] == "dense":
+            note = "baseline"
+        elif np.isfinite(base) and base > 0:
+            note = _saving_label(1 - top / base)
+        else:
+            note = ""
+        axis.annotate(f"{_short(top)} µJ\n{note}".rstrip(), (index, top), xytext=(0, 2), textcoords="offset points",
+                      ha="center", va="bottom", fontsize=8)
+    axis.set_ylim(0, max(float(tops.max()), 1e-12) * 1.2)
+    axis.set_title(f"Energy per image (labels: total, change against dense) — {_title(summary)}", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) or [text]
+
+
+def _run_unit(layers: pd.DataFrame) -> str:
+    """What one ``image`` of the layers table stands for: an image, or a batch of them."""
+    batch = int(layers["batch"].max()) if "batch" in layers.columns else 1
+    return "image" if batch <= 1 else f"batch of {batch} images"
+
+
+def _layer_means(layers: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    return layers.groupby(["layer", "scheduler"], sort=False)[list(columns)].mean()
 
 
 def layers_figure(layers: pd.DataFrame) -> Figure:
-    """Per layer (mean over images): speedup per scheduler, and PE utilisation."""
+    """Per layer, mean over images: cycles per scheduler (computing and stalled), where the
+    fastest gated scheduler's cycles go beside dense's total, speedup and PE utilisation."""
     names = list(dict.fromkeys(layers["scheduler"]))
     order = list(dict.fromkeys(layers["layer"]))
-    means = layers.groupby(["layer", "scheduler"])[["speedup_vs_dense", "pe_utilization"]].mean()
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, len(order) * 0.45), 6), sharex=True)
+    attribution = [column for column, _ in ATTRIBUTION]
+    means = _layer_means(layers, ["cycles_compute", "cycles_stall", "cycles_total", *attribution,
+                                  "speedup_vs_dense", "pe_utilization"])
+    totals = layers.groupby("scheduler", sort=False)["cycles_total"].sum()
+    gated = [name for name in names if name != "dense"]
+    focus = min(gated, key=lambda name: (totals[name], names.index(name))) if gated else names[0]
+    figure, (cycles, where, speedup, utilisation) = plt.subplots(
+        4, 1, figsize=(max(9, len(order) * 0.5 + 3), 11), sharex=True, layout="constrained",
+        height_ratios=(1.2, 1.2, 0.9, 0.9))
     width = 0.8 / len(names)
     x = np.arange(len(order))
     colours = _colours(names)
+
+    def chosen(name: str) -> pd.DataFrame:
+        return means.xs(name, level="scheduler").reindex(order)
+
     for index, name in enumerate(names):
-        chosen = means.xs(name, level="scheduler").reindex(order)
-        top.bar(x + index * width, chosen["speedup_vs_dense"], width, label=name, color=colours[name])
-        bottom.bar(x + index * width, chosen["pe_utilization"] * 100, width, color=colours[name])
-    top.axhline(1.0, color="grey", linewidth=0.8)
-    top.set_ylabel("speedup vs dense, ×")
-    top.legend(fontsize=7, ncol=3)
-    bottom.set_ylabel("PE utilisation, %")
-    bottom.set_xticks(x + 0.4 - width / 2, order, rotation=75, fontsize=7)
-    top.set_title("Per layer, mean over images")
-    figure.tight_layout()
+        rows, at = chosen(name), x - 0.4 + (index + 0.5) * width
+        compute, stall = rows["cycles_compute"] / 1e3, rows["cycles_stall"] / 1e3
+        cycles.bar(at, compute, width, color=colours[name], label=name)
+        cycles.bar(at, stall, width, bottom=compute, color=colours[name], alpha=0.35, hatch="///",
+                   edgecolor=colours[name], linewidth=0)
+        speedup.bar(at, rows["speedup_vs_dense"], width, color=colours[name])
+        utilisation.bar(at, rows["pe_utilization"] * 100, width, color=colours[name])
+    cycles.bar([0], [0], color="grey", alpha=0.35, hatch="///", label="hatched: DRAM stall")
+    unit = _run_unit(layers)
+    cycles.set_ylabel(f"thousand cycles\nper {unit}")
+    cycles.set_title("Cycles per layer: computing (solid) and stalled on DRAM (hatched)", fontsize=9)
+    cycles.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+    palette = _attribution_colours()
+    rows, bottom = chosen(focus), np.zeros(len(order))
+    for column, label in ATTRIBUTION:
+        values = rows[column].to_numpy(dtype=float) / 1e3
+        if column != "cycles_ideal" and not np.nan_to_num(values).any():
+            continue  # a kind of loss this scheduler never has
+        where.bar(x, values, 0.7, bottom=bottom, color=palette[column], label=label)
+        bottom += values
+    if "dense" in names and focus != "dense":
+        where.scatter(x, chosen("dense")["cycles_total"] / 1e3, marker="_", s=250, linewidths=2, color="black",
+                      zorder=3, label="dense: total")
+    handles, labels = where.get_legend_handles_labels()
+    where.legend(handles[::-1], labels[::-1], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    where.set_ylabel(f"thousand cycles\nper {unit}")
+    where.set_title(f"Where the cycles of {focus} go, per layer", fontsize=9)
+
+    speedup.axhline(1.0, color="grey", linewidth=0.8)
+    speedup.set_ylabel("speedup vs\ndense, ×")
+    utilisation.set_ylabel("PE utilisation, %")
+    utilisation.set_xticks(x, order, rotation=60, ha="right", rotation_mode="anchor", fontsize=7)
+    utilisation.set_xlabel("layer")
+    for axis in (cycles, where, speedup, utilisation):
+        axis.set_xlim(-0.6, len(order) - 0.4)
+        axis.grid(axis="y", linewidth=0.4, alpha=0.5)
+        axis.set_axisbelow(True)
+    runs = layers.groupby("scheduler", sort=False)["image"].nunique().iloc[0]
+    over = f"{runs} image(s)" if unit == "image" else f"{runs} batches"
+    figure.suptitle(f"{layers['network'].iloc[0]} on {_hardware(layers)}: per layer, mean over {over}")
     return figure
 
 
@@ -146,10 +294,19 @@ def latency_figure(layers: pd.DataFrame, clock_mhz: float | None = None) -> Figu
         per_image = layers.groupby(["scheduler", "image"], sort=False)["cycles_total"].sum() / clock_mhz / 1e3
     names = list(dict.fromkeys(layers["scheduler"]))
     figure, axis = plt.subplots(figsize=(7, 4))
-    axis.boxplot([per_image.xs(name).to_numpy() for name in names], tick_labels=names)
-    axis.set_ylabel("latency per image, ms" + (f" at {clock_mhz:g} MHz" if clock_mhz else ""))
-    axis.set_title("Latency over images")
+    samples = [per_image.xs(name).to_numpy(dtype=float) for name in names]
+    axis.boxplot(samples, tick_labels=names)
+    top = max((float(np.nanmax(sample)) for sample in samples if sample.size), default=1.0)
+    for index, sample in enumerate(samples, start=1):
+        if sample.size:
+            axis.annotate(f"{np.median(sample):.3g}", (index, float(np.nanmax(sample))), xytext=(0, 3),
+                          textcoords="offset points", ha="center", va="bottom", fontsize=8)
+    axis.set_ylim(0, (top if top > 0 else 1.0) * 1.15)  # from zero: the gap between boxes reads as a ratio
+    axis.set_ylabel(f"latency per {_run_unit(layers)}, ms" + (f" at {clock_mhz:g} MHz" if clock_mhz else ""))
+    axis.set_title(f"Latency over images (labels: median) — {layers['network'].iloc[0]} on {_hardware(layers)}",
+                   fontsize=10)
     axis.tick_params(axis="x", rotation=20)
+    axis.grid(axis="y", linewidth=0.4, alpha=0.5)
     figure.tight_layout()
     return figure
 
@@ -191,28 +348,39 @@ def timeline_figure(layers: pd.DataFrame, summary: pd.DataFrame | None = None) -
     return figure
 
 
-#: swept parameters besides the array, and how a figure labels them
-SETTINGS = (("dataflow", "{}"), ("ifmap_sram_kib", "I{:g}"), ("filter_sram_kib", "F{:g}"),
-            ("ofmap_sram_kib", "O{:g}KiB"), ("dram_bandwidth_bytes_per_cycle", "{:g}B/cyc"))
+#: swept parameters besides the array, how a figure labels them, and what the label means
+SETTINGS = (("dataflow", "{}", "dataflow"), ("ifmap_sram_kib", "I{:g}", "I: ifmap SRAM, KiB"),
+            ("filter_sram_kib", "F{:g}", "F: filter SRAM, KiB"), ("ofmap_sram_kib", "O{:g}KiB", "O: ofmap SRAM"),
+            ("dram_bandwidth_bytes_per_cycle", "{:g}B/cyc", "DRAM bytes per cycle"))
 
 
 def _array_order(summary: pd.DataFrame) -> list[str]:
     arrays = summary[["array_rows", "array_cols"]].drop_duplicates()
     arrays = arrays.assign(pes=arrays["array_rows"] * arrays["array_cols"]).sort_values(["pes", "array_rows"])
-    return [f"{r}x{c}" for r, c in zip(arrays["array_rows"], arrays["array_cols"])]
+    return [f"{r}×{c}" for r, c in zip(arrays["array_rows"], arrays["array_cols"])]
+
+
+def _varying(table: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """The swept parameters besides the array that take more than one value: (column, label
+    pattern, what the label means)."""
+    named = {column for column, _, _ in SETTINGS}
+    others = [(column, f"{column}={{}}", column) for column in FIELD_NAMES
+              if column not in named and column not in ("array_rows", "array_cols")]
+    return [(column, pattern, meaning) for column, pattern, meaning in [*SETTINGS, *others]
+            if column in table.columns and table[column].nunique() > 1]
 
 
 def _with_labels(summary: pd.DataFrame) -> pd.DataFrame:
-    """``array`` (``"RxC"``) and ``setting``: the other swept parameters that vary, as text."""
-    table = summary.assign(array=summary["array_rows"].astype(str) + "x" + summary["array_cols"].astype(str))
-    named = dict(SETTINGS)
-    others = [(column, f"{column}={{}}") for column in FIELD_NAMES
-              if column not in named and column not in ("array_rows", "array_cols")]
-    varying = [(column, pattern) for column, pattern in [*SETTINGS, *others]
-               if column in table.columns and table[column].nunique() > 1]
-    table["setting"] = [" ".join(pattern.format(row[column]) for column, pattern in varying) or "all"
+    """``array`` (``"R×C"``) and ``setting``: the other swept parameters that vary, as text."""
+    table = summary.assign(array=summary["array_rows"].astype(str) + "×" + summary["array_cols"].astype(str))
+    varying = _varying(table)
+    table["setting"] = [" ".join(pattern.format(row[column]) for column, pattern, _ in varying) or "all"
                         for _, row in table.iterrows()]
     return table
+
+
+def _settings_meaning(table: pd.DataFrame) -> str:
+    return " · ".join(meaning for _, _, meaning in _varying(table)) or "one setting"
 
 
 def sweep_speedup_figure(summary: pd.DataFrame) -> Figure:
@@ -236,7 +404,7 @@ def sweep_speedup_figure(summary: pd.DataFrame) -> Figure:
         axis.plot(x, reduction, linestyle="--", color="black", label="FLOP reduction (theoretical)")
         axis.axhline(1.0, color="grey", linewidth=0.8)
         axis.set_xticks(x, arrays)
-        axis.set_xlabel("array size (rows x columns of PEs)")
+        axis.set_xlabel("array size, PE rows × columns")
         axis.set_title(f"{str(dataflow).upper()} dataflow")
     axes[0][0].set_ylabel("speedup vs dense on the same hardware, ×")
     axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -246,43 +414,184 @@ def sweep_speedup_figure(summary: pd.DataFrame) -> Figure:
     return figure
 
 
-def heatmap_figure(summary: pd.DataFrame, value: str = "speedup_vs_dense") -> Figure:
-    """Per non-dense scheduler, ``value`` over array size × the other swept parameters."""
-    table = _with_labels(summary)
+#: the panels of :func:`sweep_cost_figure`: column of :func:`sweep_costs`, axis label
+COSTS = (("latency_us", "latency per image, µs"), ("energy_uj", "energy per image, µJ"),
+         ("edp_uj_us", "energy-delay product per image, µJ·µs"))
+
+
+def sweep_costs(summary: pd.DataFrame, clock_mhz: float | None = None) -> pd.DataFrame:
+    """``summary`` with ``latency_us`` (cycles per image at ``clock_mhz`` if given, else at each
+    row's ``clock_mhz``; with batches, a batch's latency over its images), ``energy_uj`` (per
+    image) and ``edp_uj_us`` (their product) added."""
+    images = summary["images"].to_numpy(dtype=float)
+    cycles = summary["cycles_total"].to_numpy(dtype=float) / images
+    if clock_mhz is not None:
+        latency = cycles / clock_mhz
+    elif "clock_mhz" in summary.columns:
+        latency = cycles / summary["clock_mhz"].to_numpy(dtype=float)
+    else:  # older tables: the mean latency of a run of one batch
+        batch = summary["batch"].to_numpy(dtype=float) if "batch" in summary.columns else 1.0
+        latency = summary["latency_ms"].to_numpy(dtype=float) * 1e3 / batch
+    if "energy_total_pj" in summary.columns:
+        energy = summary["energy_total_pj"].to_numpy(dtype=float)
+    else:
+        energy = summary[[f"energy_{component}_pj" for component in ENERGY_COMPONENTS]].to_numpy(dtype=float).sum(1)
+    energy = energy / images / 1e6
+    return summary.assign(latency_us=latency, energy_uj=energy, edp_uj_us=latency * energy)
+
+
+def _spans_decades(values: np.ndarray) -> bool:
+    positive = values[np.isfinite(values) & (values > 0)]
+    return positive.size > 1 and float(positive.max()) / float(positive.min()) >= 10
+
+
+def sweep_cost_figure(summary: pd.DataFrame, clock_mhz: float | None = None) -> Figure:
+    """Latency, energy and energy-delay product per image vs array size: one row of panels per
+    dataflow, one line per scheduler (dense dashed: the baseline), the mean over the other
+    swept parameters with their range as a band; an axis is logarithmic where its values
+    span a decade or more."""
+    table = _with_labels(sweep_costs(summary, clock_mhz))
     arrays = _array_order(table)
-    names = [name for name in dict.fromkeys(table["scheduler"]) if name != "dense"] or ["dense"]
+    dataflows = list(dict.fromkeys(table["dataflow"]))
+    names = list(dict.fromkeys(table["scheduler"]))
+    colours = _colours(names)
+    figure, axes = plt.subplots(len(dataflows), len(COSTS), figsize=(4.2 * len(COSTS) + 2, 3.2 * len(dataflows) + 0.8),
+                                squeeze=False, sharex=True, sharey="col", layout="constrained")
+    x = np.arange(len(arrays))
+    for row, dataflow in enumerate(dataflows):
+        chosen = table[table["dataflow"] == dataflow]
+        for column, (value, label) in enumerate(COSTS):
+            axis = axes[row][column]
+            for name in names:
+                grouped = chosen[chosen["scheduler"] == name].groupby("array")[value]
+                mean, low, high = (grouped.mean().reindex(arrays), grouped.min().reindex(arrays),
+                                   grouped.max().reindex(arrays))
+                dense = name == "dense"
+                axis.plot(x, mean, marker="o", markersize=4, color=colours[name], linestyle="--" if dense else "-",
+                          linewidth=2.2 if dense else 1.4, zorder=3 if dense else 2,
+                          label="dense (baseline)" if dense else name)
+                axis.fill_between(x, low, high, color=colours[name], alpha=0.12, linewidth=0)
+            axis.set_title(f"{label.split(',')[0]} — {str(dataflow).upper()}", fontsize=9)
+            axis.set_ylabel(label, fontsize=9)
+            axis.grid(which="major", linewidth=0.4, alpha=0.5)
+            axis.set_xticks(x, arrays)
+            if row == len(dataflows) - 1:
+                axis.set_xlabel("array size, PE rows × columns")
+    for column, (value, _) in enumerate(COSTS):
+        if _spans_decades(table[value].to_numpy(dtype=float)):
+            _log_axis(axes[0][column])  # shared down the column
+        else:
+            axes[0][column].set_ylim(bottom=0)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside right upper", fontsize=8)
+    clock = f" at {clock_mhz:g} MHz" if clock_mhz is not None else ""
+    figure.suptitle(f"{summary['network'].iloc[0]}: latency{clock}, energy and EDP per image vs array size "
+                    f"(line: mean over the other swept parameters, band: their range)", fontsize=10)
+    return figure
+
+
+def _log_axis(axis) -> None:
+    """A logarithmic y axis with labels at 1, 2 and 5 of every decade, written out in full."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_yscale("log")
+    axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}" if value >= 1 else f"{value:g}"))
+    axis.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _text_colour(colour: tuple) -> str:
+    red, green, blue = colour[:3]
+    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+
+
+def _grid(table: pd.DataFrame, scheduler: str, value: str, settings: list[str], arrays: list[str]) -> np.ndarray:
+    return (table[table["scheduler"] == scheduler]
+            .pivot_table(index="setting", columns="array", values=value, aggfunc="mean")
+            .reindex(index=settings, columns=arrays).to_numpy(dtype=float))
+
+
+def _draw_cells(axis, data: np.ndarray, cmap, norm, text, fontsize: float):
+    image = axis.imshow(data, cmap=cmap, norm=norm, aspect="auto")
+    for (row, column), number in np.ndenumerate(data):
+        if np.isfinite(number):
+            axis.text(column, row, text(number), ha="center", va="center", fontsize=fontsize,
+                      color=_text_colour(cmap(norm(number))))
+    return image
+
+
+def heatmap_figure(summary: pd.DataFrame, value: str = "speedup_vs_dense") -> Figure:
+    """``value`` over array size × the other swept parameters, one panel per scheduler. The
+    dense baseline comes first: for the speedup, its latency per image on each hardware point
+    (what 1.00× stands for); for another value, its own value on the common scale."""
+    from matplotlib.colors import LogNorm, Normalize
+
+    table = _with_labels(sweep_costs(summary))
+    arrays = _array_order(table)
     settings = list(dict.fromkeys(table["setting"]))
-    scale, unit = (100.0, "%") if value == "pe_utilization" else (1.0, "×")
-    figure, axes = plt.subplots(1, len(names), figsize=(1.2 + 0.9 * len(arrays) * len(names) + 1.6,
-                                                         1.5 + 0.4 * len(settings)), squeeze=False)
-    grids = {name: table[table["scheduler"] == name].pivot_table(index="setting", columns="array", values=value,
-                                                                 aggfunc="mean").reindex(index=settings, columns=arrays) * scale
-             for name in names}
-    values = np.concatenate([g.to_numpy(dtype=float).ravel() for g in grids.values()])
+    schedulers = list(dict.fromkeys(table["scheduler"]))
+    gated = [name for name in schedulers if name != "dense"]
+    speedup = value == "speedup_vs_dense"
+    baseline = "dense" in schedulers and (speedup and bool(gated))
+    names = gated if speedup and gated else ([*(["dense"] if "dense" in schedulers else []), *gated] or schedulers)
+    scale, text = (100.0, "{:.0f}") if value == "pe_utilization" else (1.0, "{:.2f}")
+    label, what = {"speedup_vs_dense": ("speedup vs dense, ×", "speedup against dense on the same hardware"),
+                   "pe_utilization": ("PE utilisation, %", "PE utilisation")}.get(value, (value, value))
+    panels = len(names) + baseline
+    rows = -(-panels // 4)
+    columns = -(-panels // rows)
+    fontsize = 7 if len(arrays) <= 6 else 6
+    longest = max(len(setting) for setting in settings)
+    width = 1.0 + 0.07 * longest + columns * (0.55 * len(arrays) + 0.5) + 1.2 * (1 + baseline)
+    figure, grid = plt.subplots(rows, columns, sharey=True, squeeze=False, layout="constrained",
+                                figsize=(width, rows * (1.5 + 0.3 * len(settings)) + 0.4))
+    axes = list(grid.ravel())
+    for spare in axes[panels:]:
+        spare.set_visible(False)
+    axes = axes[:panels]
+    grids = {name: _grid(table, name, value, settings, arrays) * scale for name in names}
+    values = np.concatenate([grid.ravel() for grid in grids.values()])
     finite = values[np.isfinite(values)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    for axis, name in zip(axes[0], names):
-        data = grids[name].to_numpy(dtype=float)
-        image = axis.imshow(data, cmap="viridis", vmin=low, vmax=high, aspect="auto")
-        for (row, column), number in np.ndenumerate(data):
-            if np.isfinite(number):
-                axis.text(column, row, f"{number:.2f}" if unit == "×" else f"{number:.0f}", ha="center",
-                          va="center", fontsize=7, color="white" if number < (low + high) / 2 else "black")
-        axis.set_xticks(range(len(arrays)), arrays, rotation=45)
-        axis.set_yticks(range(len(settings)), settings if axis is axes[0][0] else [""] * len(settings))
-        axis.set_xlabel("array size")
-        axis.set_title(name)
-    label = {"speedup_vs_dense": "speedup vs dense, ×", "pe_utilization": "PE utilisation, %"}.get(value, value)
-    figure.colorbar(image, ax=list(axes[0]), label=label)
-    figure.suptitle(f"{summary['network'].iloc[0]}: {label} over array × buffers/bandwidth", fontsize=10)
+    cmap = plt.get_cmap("viridis")
+    if baseline:
+        latency = _grid(table, "dense", "latency_us", settings, arrays)
+        positive = latency[np.isfinite(latency) & (latency > 0)]
+        norm = (LogNorm(positive.min(), positive.max()) if _spans_decades(latency.ravel())
+                else Normalize(0, positive.max() if positive.size else 1.0))
+        dense_image = _draw_cells(axes[0], latency, plt.get_cmap("Greys"), norm, _short, fontsize)
+        axes[0].set_title("dense (baseline): latency per image, µs", fontsize=8)
+        bar = figure.colorbar(dense_image, ax=axes[0], shrink=0.9, pad=0.02)
+        bar.set_label("dense latency per image, µs", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
+    norm = Normalize(low, high if high > low else low + 1e-9)
+    for axis, name in zip(axes[baseline:], names):
+        image = _draw_cells(axis, grids[name], cmap, norm, text.format, fontsize)
+        axis.set_title(f"{name} (baseline)" if name == "dense" and not speedup else name, fontsize=9)
+    for index, axis in enumerate(axes):
+        axis.set_xticks(range(len(arrays)), arrays, rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
+        if index + columns >= panels:  # nothing below it
+            axis.set_xlabel("array, PE rows × columns", fontsize=8)
+        if index % columns == 0:
+            axis.set_yticks(range(len(settings)), settings, fontsize=8)
+            axis.set_ylabel(_settings_meaning(table), fontsize=8)
+    figure.colorbar(image, ax=axes[baseline:], label=label, shrink=0.9, pad=0.01)
+    figure.suptitle(f"{summary['network'].iloc[0]}: {what}, per array size (columns) and swept setting (rows)",
+                    fontsize=10)
     return figure
+
+
+def _short(number: float) -> str:
+    return f"{number:.0f}" if abs(number) >= 100 else f"{number:.3g}"
 
 
 def write_sweep_figures(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path,
                         formats: Sequence[str] = ("png", "svg"), clock_mhz: float | None = None) -> list[Path]:
-    """The sweep figures (speedup vs array, heatmaps of speedup and utilisation) and, for the
-    sweep's first point, every figure of :func:`write_figures` under ``first-point/``."""
+    """The sweep figures (speedup, and latency, energy and EDP vs array size; heatmaps of speedup
+    and utilisation) and, for the sweep's first point, every figure of :func:`write_figures`
+    under ``first-point/``."""
     figures = {"speedup_vs_array": sweep_speedup_figure(summary),
+               "latency_energy_vs_array": sweep_cost_figure(summary, clock_mhz),
                "heatmap_speedup": heatmap_figure(summary, "speedup_vs_dense"),
                "heatmap_utilization": heatmap_figure(summary, "pe_utilization")}
     written = _save(figures, Path(out_dir), formats)
@@ -318,7 +627,8 @@ def write_figures(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Pa
 _TEXT = {"summary": ("scheduler", "network", "dataflow"), "layers": ("scheduler", "layer")}
 _FINITE = {"summary": ("images", "layers", "array_rows", "array_cols", "cycles_total", "cycles_ideal",
                        *LOST_COLUMNS, *(f"energy_{component}_pj" for component in ENERGY_COMPONENTS)),
-           "layers": ("image", "cycles_total", "latency_us")}
+           "layers": ("image", "cycles_compute", "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS,
+                      "latency_us")}
 _NUMBERS = {"summary": ("speedup_vs_dense", "flop_reduction", "realized_fraction", "pe_utilization"),
             "layers": ("speedup_vs_dense", "pe_utilization")}
 
@@ -344,6 +654,9 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 def _check_columns(table: pd.DataFrame, path: Path, kind: str, sweep: bool) -> None:
+    for column in _ZERO_IF_ABSENT:
+        if column not in table.columns:
+            table[column] = 0.0
     wanted = (*(("point",) if sweep else ()), *_TEXT[kind], *_FINITE[kind], *_NUMBERS[kind])
     source = "accelsim sweep" if sweep else "accelsim run"
     for column in wanted:
