@@ -233,7 +233,7 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
         runs = runs[:-1] + [(runs[-1][0] - 1, runs[-1][1]), (1, runs[-1][1])]
         for number, (count, steps) in enumerate(runs):
             clocks[index].issue(count, steps, first if number == 0 else last if number == len(runs) - 1 else 0.0)
-        yield env.timeout(clocks[index].free - env.now)
+        yield env.timeout(max(0.0, clocks[index].free - env.now))
         free.put(simpy.PriorityItem((clocks[index].free, index), index))
 
     while window:
@@ -248,7 +248,7 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
         running.append(env.process(take(index, tasks[chosen], fetches[chosen])))
     yield simpy.AllOf(env, running)
     end = max(clock.end for clock in clocks)
-    yield env.timeout(end - env.now)
+    yield env.timeout(max(0.0, end - env.now))
 
 
 def _release(dram: simpy.Resource, turn, cycles: float):
@@ -285,10 +285,9 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
         elif traffic.spilled and dram is not None:  # base partial sums leave as they are made
             env.process(_hold(dram, traffic.spilled / bandwidth))
         yield env.process(_sliced_phase(env, tasks, fetches, config, dram, ready))
-    end = env.now + get_timing(config.timing).layer_offset_cycles
     if dram is not None:
         yield env.process(_hold(dram, (traffic.written - traffic.spilled) / bandwidth))
-    return max(end, env.now) - begin
+    return env.now + get_timing(config.timing).layer_offset_cycles - begin  # the offset, once, at the end
 
 
 def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: HardwareConfig,
@@ -300,9 +299,10 @@ def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: H
         # cycles depend on its plan alone, to the last bit, wherever it starts
         traffic = _layer_traffic(plan, config)
         if plan.sliced is not None:
-            local = yield env.process(_sliced_layer(env, plan, traffic, config))
+            frame = simpy.Environment()  # its own clock: a negative offset may end it before its last event
+            local = frame.run(frame.process(_sliced_layer(frame, plan, traffic, config)))
             elapsed = math.ceil(local - 1e-9)
-            yield env.timeout(begin + elapsed - env.now)
+            yield env.timeout(max(0.0, begin + elapsed - env.now))
             timeline.append(LayerTiming(plan.layer.name, begin, plan.cycles, max(0, elapsed - plan.cycles),
                                         traffic.counters))
             continue
