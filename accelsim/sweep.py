@@ -44,6 +44,7 @@ from typing import Any
 
 import pandas as pd
 
+from accelsim.atomic import write_bytes_atomically
 from accelsim.config import FIELD_NAMES, HardwareConfig, config_from_dict, parse_array
 from accelsim.energy.table import energy_table
 from accelsim.errors import AccelsimError, ConfigError
@@ -253,17 +254,12 @@ def _local_pool(workers: int) -> ProcessPoolExecutor:
                                initargs=(parent,))
 
 
-def _write_bytes_atomically(data: bytes, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.partial")
+def _write(path: Path, data: bytes) -> None:
+    """``data`` to ``path``, whole or not at all (:mod:`accelsim.atomic`)."""
     try:
-        partial.write_bytes(data)
-        partial.replace(path)
+        write_bytes_atomically(path, data)
     except OSError as error:
         raise SweepError(f"{path}: cannot write ({error.strerror or error})") from None
-
-
-def _write_atomically(table: pd.DataFrame, path: Path) -> None:
-    _write_bytes_atomically(table.to_csv(index=False).encode(), path)
 
 
 def _write_point(points: Path, key: str, layers: pd.DataFrame, summary: pd.DataFrame) -> None:
@@ -272,9 +268,9 @@ def _write_point(points: Path, key: str, layers: pd.DataFrame, summary: pd.DataF
     for name, table, path in (("summary", summary, points / f"{key}.summary.csv"),
                               ("layers", layers, points / f"{key}.csv")):
         data = table.to_csv(index=False).encode()
-        _write_bytes_atomically(data, path)
+        _write(path, data)
         record[name] = {"sha256": hashlib.sha256(data).hexdigest(), "rows": len(table)}
-    _write_bytes_atomically(json.dumps(record).encode(), points / f"{key}.done")
+    _write(points / f"{key}.done", json.dumps(record).encode())
 
 
 def _read_point(points: Path, key: str) -> tuple[bytes, bytes] | None:
@@ -414,16 +410,11 @@ def run_sweep(network: Network, trace: str | Path, configs: Sequence[HardwareCon
             tables.append((pd.read_csv(io.BytesIO(files[0])), pd.read_csv(io.BytesIO(files[1]))))
         result = SweepResult(pd.concat([layers for layers, _ in tables], ignore_index=True),
                              pd.concat([summary for _, summary in tables], ignore_index=True))
-        _write_atomically(result.layers, out / "results.csv")
-        _write_atomically(result.summary, out / "summary.csv")
+        _write(out / "results.csv", result.layers.to_csv(index=False).encode())
+        _write(out / "summary.csv", result.summary.to_csv(index=False).encode())
         if parquet:
-            for table, name in ((result.layers, "results.parquet"), (result.summary, "summary.parquet")):
-                partial = out / f".{name}.partial"
-                try:
-                    table.to_parquet(partial, index=False)
-                    partial.replace(out / name)
-                except OSError as error:
-                    raise SweepError(f"{out / name}: cannot write ({error.strerror or error})") from None
+            _write(out / "results.parquet", result.layers.to_parquet(None, index=False))
+            _write(out / "summary.parquet", result.summary.to_parquet(None, index=False))
     return result
 
 

@@ -13,9 +13,9 @@ weights with the recipe, accuracy and per-layer MACs; ``OUT/history.json`` one r
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from accelsim.atomic import write_bytes_atomically
 from workloads.data import DatasetMissing, augment, load_fashion_mnist
 from workloads.gating import threshold_loss
 from workloads.macs import layer_macs, mac_reduction
@@ -76,9 +77,10 @@ def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels
 
 
 def _atomic_save(obj, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, temporary)
-    os.replace(temporary, path)
+    """``torch.save`` whole or not at all (:mod:`accelsim.atomic`)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomically(path, buffer.getvalue())
 
 
 def _batches(images: torch.Tensor, batch_size: int):

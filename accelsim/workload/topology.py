@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -44,6 +43,7 @@ from pathlib import Path
 from collections.abc import Iterator
 from typing import TextIO
 
+from accelsim.atomic import write_bytes_atomically
 from accelsim.errors import TopologyError, WorkloadError
 from accelsim.limits import MAX_LAYERS, MAX_TOPOLOGY_LINE, check_regular_file
 from accelsim.workload.layer import MAX_DIMENSION, Layer, Network, gemm_size_problem
@@ -270,14 +270,7 @@ def write_topology(network: Network, path: str | Path) -> Path:
     path = Path(path)
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise TopologyError(f"{path}: cannot write (not a regular file)")
-    data = dumps_topology(network).encode()
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with partial.open("xb") as handle:
-            handle.write(data)
-        os.replace(partial, path)
+        return write_bytes_atomically(path, dumps_topology(network).encode())
     except OSError as error:
-        if not isinstance(error, FileExistsError):
-            partial.unlink(missing_ok=True)
         raise TopologyError(f"{path}: cannot write ({error.strerror or error})") from None
-    return path

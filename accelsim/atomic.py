@@ -1,0 +1,76 @@
+"""Files written whole or not at all.
+
+Every file accelsim writes (the tables, ``config.toml`` and ``run.json`` of ``run --out``, a
+sweep's per-point files and tables, a topology CSV, a checkpoint) goes first to a hidden
+temporary name in its own folder (``.NAME.PID.N.partial``) and is then renamed over its
+name: a rename within one folder is atomic, so a reader sees the old file or the new one,
+never half of one. On an error the temporary file is removed and the ``OSError`` is raised.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+# a partial name is unique among the writers alive: the process id, and a serial within the
+# process; a file already there under it was left by a process that died, and is overwritten
+_SERIAL = itertools.count()
+
+
+def partial_path(path: Path) -> Path:
+    """The temporary name ``path`` is written under before it is renamed into place."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{next(_SERIAL)}.partial")
+
+
+def _write_partial(path: Path, data: bytes) -> Path:
+    partial = partial_path(path)
+    try:
+        with partial.open("wb") as handle:
+            handle.write(data)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return partial
+
+
+def write_bytes_atomically(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` (whose folder must exist), whole or not at all."""
+    path = Path(path)
+    partial = _write_partial(path, data)
+    try:
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_files_atomically(files: Mapping[Path, bytes]) -> list[Path]:
+    """Write every file, all or nothing as far as the file system allows: each goes to a
+    temporary name first, and only when all are written are they renamed into place. Folders
+    are created as needed; on an error the temporary files and the folders made are removed
+    and the ``OSError`` is raised."""
+    made: list[Path] = []
+    partials: list[tuple[Path, Path]] = []
+    try:
+        for path in files:
+            for folder in reversed([path.parent, *path.parent.parents]):
+                if not folder.is_dir():
+                    folder.mkdir()
+                    made.append(folder)
+        for path, data in files.items():
+            partials.append((_write_partial(path, data), path))
+        for partial, path in partials:
+            os.replace(partial, path)
+    except BaseException:
+        for partial, _ in partials:
+            partial.unlink(missing_ok=True)
+        for folder in reversed(made):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+    return list(files)
