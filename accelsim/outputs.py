@@ -79,34 +79,3 @@ def run_files(out_dir: str | Path, layers: pd.DataFrame, summary: pd.DataFrame, 
         files[out / "layers.parquet"] = layers.to_parquet(None, index=False)
         files[out / "summary.parquet"] = summary.to_parquet(None, index=False)
     return files
-
-
-def write_files(files: Mapping[Path, bytes]) -> list[Path]:
-    """Write every file, all or nothing as far as the file system allows: each goes to a
-    temporary name first, and only when all are written are they renamed into place. Folders
-    are created as needed; on an error the temporary files and the folders made are removed
-    and the ``OSError`` is raised."""
-    made: list[Path] = []
-    partials: list[tuple[Path, Path]] = []
-    try:
-        for path in files:
-            for folder in reversed([path.parent, *path.parent.parents]):
-                if not folder.is_dir():
-                    folder.mkdir()
-                    made.append(folder)
-        for path, data in files.items():
-            partial = path.with_name(f".{path.name}.partial")
-            partials.append((partial, path))
-            partial.write_bytes(data)
-        for partial, path in partials:
-            partial.replace(path)
-    except OSError:
-        for partial, _ in partials:
-            partial.unlink(missing_ok=True)
-        for folder in reversed(made):
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
-        raise
-    return list(files)

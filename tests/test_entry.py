@@ -34,6 +34,21 @@ def test_version_imports_nothing_heavy():
     assert done.stdout.splitlines()[-1] == "[]"
 
 
+def test_command_modules_import_their_libraries_when_they_run():
+    """Importing a command's module imports no pandas, matplotlib, PyTorch or Dask, and
+    `accelsim config` (whose options are the only ones built) needs no pandas at all."""
+    code = ("import sys\nfrom accelsim.cli import COMMANDS, command_module, main\n"
+            "modules = [command_module(name) for name in COMMANDS]\n"
+            "import accelsim.cli.common\n"
+            "libraries = ('pandas', 'matplotlib', 'torch', 'distributed', 'dask')\n"
+            "print(sorted(name for name in libraries if name in sys.modules))\n"
+            "assert main(['config', '--array', '8x8']) == 0\n"
+            "print(sorted(name for name in libraries if name in sys.modules))")
+    done = _python("-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == done.stdout.splitlines()[-1] == "[]"
+
+
 def test_import_accelsim_is_lazy_but_complete():
     code = ("import sys, accelsim\nassert 'pandas' not in sys.modules\n"
             "from accelsim import *\nimport accelsim as a\n"

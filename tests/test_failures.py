@@ -436,7 +436,7 @@ def test_a_plain_install_finds_the_shipped_trace(tmp_path):
     environment = {**os.environ, "PYTHONPATH": str(target)}
     probe = subprocess.run([sys.executable, "-c", "import accelsim.cli as c; print(c.__file__); print(c.DEFAULT_TRACE)"],
                            cwd=elsewhere, env=environment, capture_output=True, text=True, check=True)
-    assert probe.stdout.split() == [str(target / "accelsim" / "cli.py"), str(shipped)]
+    assert probe.stdout.split() == [str(target / "accelsim" / "cli" / "__init__.py"), str(shipped)]
     result = subprocess.run([sys.executable, "-m", "accelsim.cli", "run", "--images", "0:1", "--scheduler",
                              "pixel-skip"], cwd=elsewhere, env=environment, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

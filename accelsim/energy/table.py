@@ -13,12 +13,13 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from accelsim.errors import ConfigError
 from accelsim.limits import MAX_ENERGY_PJ
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: the config checks need none
+    import pandas as pd
 
 PROFILES = ("accelergy45", "horowitz45")
 SRAM_BUFFERS = ("ifmap", "filter", "ofmap")
@@ -72,6 +73,8 @@ class EnergyTable:
         raise KeyError(name)
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame([vars(action) for action in self.actions])
 
 
@@ -186,6 +189,8 @@ def _resolve(config) -> EnergyTable:
 
 def profile_sources(name: str, overrides: dict[str, float] | None = None) -> pd.DataFrame:
     """The raw entries of a profile in force, with their units and sources."""
+    import pandas as pd
+
     profile = load_profile(name)
     overrides = overrides or {}
     return pd.DataFrame([{"entry": key, "value": overrides.get(key, entry["value"]), "unit": entry["unit"],
