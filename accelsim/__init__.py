@@ -10,12 +10,8 @@ costs nothing before a name is needed.
 from __future__ import annotations
 
 import importlib
-from importlib import metadata
 
-try:  # the version is written once, in pyproject.toml
-    __version__ = metadata.version("accelsim")
-except metadata.PackageNotFoundError:  # run from a source tree that was never installed
-    __version__ = "0+unknown"
+from accelsim._version import __version__  # the one place the version is written
 
 #: public name → the module that defines it
 _SOURCES = {

@@ -13,7 +13,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``accelsim`` command; returns the exit status."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] in (["--version"], ["-V"]):
-        from accelsim import __version__
+        from accelsim._version import __version__
 
         print(f"accelsim {__version__}")
         return 0

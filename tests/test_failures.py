@@ -431,6 +431,7 @@ def test_a_plain_install_finds_the_shipped_trace(tmp_path):
                     "--target", str(target)], cwd=source, check=True, capture_output=True)
     shipped = target / "accelsim" / "_traces" / "resnet20-fmnist.npz"
     assert shipped.read_bytes() == (ROOT / "traces" / "resnet20-fmnist.npz").read_bytes()
+    assert (target / "accelsim" / "py.typed").is_file()  # the type hints are shipped (PEP 561)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     environment = {**os.environ, "PYTHONPATH": str(target)}

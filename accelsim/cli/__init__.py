@@ -20,7 +20,7 @@ import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from accelsim import __version__
+from accelsim._version import __version__
 from accelsim.cli.common import (DEFAULT_NETWORK, ENERGY_FIELDS, OPTION_NAMES, Parser, UsageError, field_options,
                                  resolve_config, resolve_network)
 from accelsim.errors import AccelsimError
