@@ -107,3 +107,16 @@ def test_an_unwritable_folder_is_one_line_and_leaves_no_partial_file(tmp_path, c
     err = capsys.readouterr().err
     assert err.startswith("accelsim: error: --out ") and "cannot write the results" in err and err.count("\n") == 1
     assert _partials(tmp_path) == [] and (tmp_path / "taken").read_text() == "a file, not a folder"
+
+
+def test_every_column_is_documented():
+    """docs/results.md names every column of layers.csv, summary.csv and a sweep's tables."""
+    from pathlib import Path
+
+    from accelsim.report import LAYER_COLUMNS, SUMMARY_COLUMNS
+    from accelsim.sweep import POINT_COLUMNS
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "results.md").read_text()
+    missing = [column for column in (*LAYER_COLUMNS, *SUMMARY_COLUMNS, *FIELD_NAMES, *POINT_COLUMNS)
+               if f"`{column}`" not in text]
+    assert missing == []
