@@ -30,7 +30,7 @@ def _span(images: range | None) -> str | None:
 
 def run_record(command: Sequence[str], network: Network, config: HardwareConfig, schedulers: Sequence[str],
                out_dir: str | Path, seconds: float, topology: str | None = None, trace: str | None = None,
-               images: range | None = None, calibration: range | None = None) -> dict[str, Any]:
+               images: range | None = None, calibration: range | None = None, batch: int = 1) -> dict[str, Any]:
     """The contents of ``run.json`` (see the module's docstring)."""
     from accelsim import __version__
     from accelsim.sweep import file_digest, network_digest
@@ -45,6 +45,8 @@ def run_record(command: Sequence[str], network: Network, config: HardwareConfig,
     for option, value in (("--images", images), ("--calibration", calibration)):
         if value is not None:
             rerun += [option, _span(value)]
+    if batch != 1:
+        rerun += ["--batch", str(batch)]
     return {
         "format": RUN_RECORD_VERSION,
         "accelsim_version": __version__,
@@ -56,6 +58,7 @@ def run_record(command: Sequence[str], network: Network, config: HardwareConfig,
         "schedulers": list(schedulers),
         "images": _span(images),
         "calibration": _span(calibration),
+        "batch": batch,
         "timing": config.timing,
         "energy_profile": config.energy_profile,
         "config": "config.toml",

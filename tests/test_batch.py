@@ -99,3 +99,24 @@ def test_a_batched_gated_plan_on_the_reference_array(batch, groups, size, rows, 
     output, cycles, _ = execute_on_reference(plan, a, w, d, config)
     assert cycles == plan.cycles
     np.testing.assert_array_equal(output, expected_output(a, w, d, groups))
+
+
+def test_a_batched_traced_run_reruns_from_its_folder(tmp_path, small_trace, capsys):
+    import json
+
+    from accelsim.cli import main
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    options = ["--scheduler", "task-queue,pixel-skip", "--images", "0:4", "--calibration", "0:2", "--batch", "2",
+               "--array", "8x8", "--slices", "4", "--quiet"]
+    assert main(["run", str(small_trace), *options, "--out", str(first)]) == 0
+    record = json.loads((first / "run.json").read_text())
+    assert record["batch"] == 2 and record["rerun"][-2:] == ["--batch", "2"]
+    assert main([*record["rerun"][1:], "--out", str(second), "--quiet"]) == 0
+    for name in ("layers.csv", "summary.csv", "config.toml"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    # a range that is not whole batches: one line, exit 2
+    capsys.readouterr()
+    assert main(["run", str(small_trace), "--images", "0:3", "--batch", "2", "--calibration", "0:2"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "images: 0:3 holds 3 images, not a whole number of batches of 2" in error

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from accelsim.arch.dataflow import DATAFLOWS
 from accelsim.arch.timing import TIMINGS
-from accelsim.config import (DEFAULT_CONFIG, FALLBACKS, FIELD_NAMES, HardwareConfig, load_config,
+from accelsim.config import (DEFAULT_CONFIG, DISPATCH_POLICIES, FALLBACKS, FIELD_NAMES, HardwareConfig, load_config,
                              load_scalesim_config, parse_array)
 from accelsim.energy.table import PROFILES, energy_table
 from accelsim.errors import AccelsimError, ConfigError
@@ -104,13 +104,14 @@ FIELDS = {spec.name: spec for spec in fields(HardwareConfig)}
 OPTION_NAMES = {"array_rows": "array", "array_cols": "array", "ifmap_sram_kib": "ifmap-kb",
                 "filter_sram_kib": "filter-kb", "ofmap_sram_kib": "ofmap-kb",
                 "dram_bandwidth_bytes_per_cycle": "bandwidth", "gate_latency_cycles": "gate-latency",
-                "dram_latency_cycles": "dram-latency"}
+                "dram_latency_cycles": "dram-latency", "array_slices": "slices",
+                "queue_depth_tasks": "queue-depth"}
 #: The fields accelsim/energy/table.py reads: the only hardware options energy-table takes.
 ENERGY_FIELDS = ("array_rows", "array_cols", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "clock_mhz",
                  "operand_bits", "accumulator_bits", "energy_profile", "technology_nm", "dram_type",
                  "sram_port_bits")
 _CHOICES = {"dataflow": DATAFLOWS.names(), "timing": TIMINGS.names(), "profile": list(PROFILES),
-            "fallback": list(FALLBACKS)}
+            "fallback": list(FALLBACKS), "dispatch": list(DISPATCH_POLICIES)}
 INTEGER_KINDS = ("count", "bits", "latency")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from accelsim.cli.common import (DEFAULT_NETWORK, UsageError, check_parquet, hardware_options, image_slice,
+                                 positive_int,
                                  network_names, nonempty, print_notes, progress_bar, resolve_config,
                                  resolve_network, scheduler_names, schedulers_given, trace_network)
 from accelsim.config import HardwareConfig
@@ -30,6 +31,10 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--images", metavar="A:B", type=nonempty, help="images of the trace to run (default all)")
     parser.add_argument("--calibration", metavar="A:B", type=nonempty,
                         help="images from which static schedulers fix their channel order (default 0:16)")
+    parser.add_argument("--batch", metavar="B", type=positive_int, default=1,
+                        help="images run together through each layer, sharing its weights (default 1); with a "
+                             "TRACE, consecutive images with their own decisions: --images and --calibration "
+                             "must hold whole batches")
     workload = parser.add_mutually_exclusive_group()
     workload.add_argument("--network", metavar="NAME", type=nonempty,
                           help=f"built-in network ({network_names()}); default: the trace's, "
@@ -49,7 +54,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def command(args: argparse.Namespace) -> int:
     from accelsim import cli
     from accelsim.atomic import write_files_atomically
-    from accelsim.simulate import run
+    from accelsim.simulate import calibration_window, run
     from accelsim.trace import open_trace
 
     started = time.perf_counter()
@@ -74,7 +79,7 @@ def command(args: argparse.Namespace) -> int:
         network = resolve_network(args, notes)
         if any(name != "dense" for name in schedulers):
             notes.append("no gate trace: every layer runs ungated, so each scheduler equals dense")
-        result = run(network, config, schedulers)
+        result = run(network, config, schedulers, batch=args.batch)
     else:
         with open_trace(args.trace) as trace:
             network = trace_network(args, notes, trace.info.network)
@@ -83,7 +88,7 @@ def command(args: argparse.Namespace) -> int:
             simulated = range(*(images or slice(None)).indices(trace.images))
             result = _run_with_progress(args, simulated, network, config, schedulers, trace,
                                         images or slice(None), calibration)
-            window = range(*(calibration or slice(0, 16)).indices(trace.images))
+            window = range(*calibration_window(trace, calibration, args.batch).indices(trace.images))
             if {"balanced"} & set(schedulers) and set(window) & set(simulated):
                 notes.append("the calibration images of 'balanced' overlap the simulated ones, which "
                              "flatters it; give disjoint --calibration and --images for a fair test")
@@ -97,7 +102,7 @@ def command(args: argparse.Namespace) -> int:
 
         record = run_record(["accelsim", *args.argv], network, config, list(result.summary["scheduler"]),
                             args.out, time.perf_counter() - started, args.topology, args.trace,
-                            simulated, window)
+                            simulated, window, args.batch)
         files.update(run_files(args.out, result.layers, result.summary, config, record, args.parquet))
     if files:
         try:
@@ -117,9 +122,9 @@ def _run_with_progress(args: argparse.Namespace, simulated: range, *run_args):
     from accelsim.simulate import run
 
     if args.quiet or not sys.stderr.isatty():
-        return run(*run_args)
+        return run(*run_args, batch=args.batch)
     with progress_bar("image") as progress:
-        return run(*run_args, progress=lambda done: progress(done, len(simulated)))
+        return run(*run_args, progress=lambda done: progress(done, len(simulated)), batch=args.batch)
 
 
 def _print_report(network: Network, config: HardwareConfig, result, args: argparse.Namespace) -> None:
@@ -135,12 +140,14 @@ def _print_report(network: Network, config: HardwareConfig, result, args: argpar
     if args.trace is None and len(summary) == 1:
         print(format_layers(result.layers))
         total = summary.iloc[0]
-        print(f"total: {total['cycles_total']:,} cycles ({total['latency_ms']:.4g} ms at "
+        batch = f" per batch of {total['batch']} images" if total["batch"] > 1 else ""
+        print(f"total{batch}: {total['cycles_total']:,} cycles ({total['latency_ms']:.4g} ms at "
               f"{config.clock_mhz:g} MHz), {total['macs_executed']:,} MACs, "
-              f"PE utilization {total['pe_utilization']:.1%}, energy {total['energy_per_image_uj']:.4g} µJ")
+              f"PE utilization {total['pe_utilization']:.1%}, {total['images_per_second']:,.0f} images/s, "
+              f"energy {total['energy_per_image_uj']:.4g} µJ per image")
     else:
         print(format_summary(summary))
-        print("latency: per image over the network; speedup and flop_red against dense; bound: dense MACs / "
+        print("latency: per image (per batch with --batch) over the network; speedup and flop_red against dense; bound: dense MACs / "
               "the MACs any schedule of pixels x channel sets must run at this array's width; ideal ... stall: "
               "shares of the cycles (docs/schedulers.md)")
         print(format_energy(summary))
