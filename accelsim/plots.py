@@ -440,6 +440,36 @@ def sweep_costs(summary: pd.DataFrame, clock_mhz: float | None = None) -> pd.Dat
     return summary.assign(latency_us=latency, energy_uj=energy, edp_uj_us=latency * energy)
 
 
+def sweep_slices_figure(summary: pd.DataFrame, clock_mhz: float | None = None) -> Figure:
+    """Speedup against dense and energy per image vs array slices P, one line per scheduler
+    and array (mean over the other swept parameters, band: their range)."""
+    table = sweep_costs(_with_labels(summary), clock_mhz)
+    names = list(dict.fromkeys(table["scheduler"]))
+    colours = _colours(names)
+    arrays = _array_order(table)
+    styles = dict(zip(arrays, ("-", "--", ":", "-.") * len(arrays)))
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
+    for (name, array), rows in table.groupby(["scheduler", "array"], sort=False):
+        for axis, column in zip(axes, ("speedup_vs_dense", "energy_uj")):
+            values = rows.groupby("array_slices")[column]
+            slices = np.array(sorted(rows["array_slices"].unique()))
+            label = name if len(arrays) == 1 else f"{name}, {array}"
+            axis.plot(slices, values.mean().reindex(slices), marker="o", linestyle=styles[array],
+                      color=colours[name], label=label)
+            axis.fill_between(slices, values.min().reindex(slices), values.max().reindex(slices),
+                              color=colours[name], alpha=0.12)
+    for axis, label in zip(axes, ("speedup vs dense on the same hardware, ×", "energy per image, µJ")):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("array slices P (columns per slice: C / P)")
+        axis.set_ylabel(label)
+        axis.set_ylim(bottom=0)
+    axes[0].axhline(1.0, color="grey", linewidth=0.8)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    figure.suptitle(f"{summary['network'].iloc[0]}: speedup and energy vs array slices "
+                    f"(line: mean over the other swept parameters, band: their range)", fontsize=10)
+    return figure
+
+
 def _spans_decades(values: np.ndarray) -> bool:
     positive = values[np.isfinite(values) & (values > 0)]
     return positive.size > 1 and float(positive.max()) / float(positive.min()) >= 10
@@ -587,13 +617,15 @@ def _short(number: float) -> str:
 
 def write_sweep_figures(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path,
                         formats: Sequence[str] = ("png", "svg"), clock_mhz: float | None = None) -> list[Path]:
-    """The sweep figures (speedup, and latency, energy and EDP vs array size; heatmaps of speedup
-    and utilisation) and, for the sweep's first point, every figure of :func:`write_figures`
+    """The sweep figures (speedup, and latency, energy and EDP vs array size; speedup and energy
+    vs array slices when the sweep varies them; heatmaps of speedup and utilisation) and, for the sweep's first point, every figure of :func:`write_figures`
     under ``first-point/``."""
     figures = {"speedup_vs_array": sweep_speedup_figure(summary),
                "latency_energy_vs_array": sweep_cost_figure(summary, clock_mhz),
                "heatmap_speedup": heatmap_figure(summary, "speedup_vs_dense"),
                "heatmap_utilization": heatmap_figure(summary, "pe_utilization")}
+    if "array_slices" in summary.columns and summary["array_slices"].nunique() > 1:
+        figures["speedup_energy_vs_slices"] = sweep_slices_figure(summary, clock_mhz)
     written = _save(figures, Path(out_dir), formats)
     first = summary["point"].iloc[0]
     return written + write_figures(layers[layers["point"] == first], summary[summary["point"] == first],

@@ -225,3 +225,19 @@ def test_heatmaps_have_units_and_the_dense_baseline():
     dense, gated = utilisation.axes[:2]
     assert dense.get_title() == "dense (baseline)" and dense.texts[0].get_text() == "50"
     assert dense.images[0].get_clim() == gated.images[0].get_clim()  # one scale for all
+
+
+def test_slices_figure_draws_speedup_and_energy_against_p():
+    summary = sweep_summary()
+    summary = pd.concat([summary.assign(array_slices=slices, speedup_vs_dense=summary["speedup_vs_dense"] * slices,
+                                        energy_total_pj=summary["energy_total_pj"] * (1 + slices / 10))
+                         for slices in (1, 4)], ignore_index=True)
+    figure = plots.sweep_slices_figure(summary[summary["array_cols"] == 8])
+    speed, energy = figure.axes[:2]
+    assert speed.get_xscale() == "log" and "slices" in speed.get_xlabel() and "µJ" in energy.get_ylabel()
+    line = next(line for line in speed.get_lines() if line.get_label() == "pixel-skip")
+    rows = summary[(summary["array_cols"] == 8) & (summary["scheduler"] == "pixel-skip")]
+    assert list(line.get_xdata()) == [1, 4]
+    assert list(line.get_ydata()) == pytest.approx(list(rows.groupby("array_slices")["speedup_vs_dense"].mean()))
+    # the sweep writes it only when it varies P
+    assert "array_slices" not in sweep_summary().columns
