@@ -205,6 +205,15 @@ def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
 ALWAYS_EVENTS = False
 
 
+def _issue_task(clock, task, first: float, last: float) -> None:
+    """A task's folds on its slice's clock: the first not before ``first``, the last not
+    before ``last`` (when the task's operands have all arrived)."""
+    runs = [(int(run["count"]), int(run["time_steps"])) for run in task.runs if run["count"]]
+    runs = runs[:-1] + [(runs[-1][0] - 1, runs[-1][1]), (1, runs[-1][1])]
+    for number, (count, steps) in enumerate(runs):
+        clock.issue(count, steps, first if number == 0 else last if number == len(runs) - 1 else 0.0)
+
+
 def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: HardwareConfig,
                   dram: simpy.Resource | None, ready: float):
     """One phase of a sliced plan: slices take tasks from the queue as they become free (the
@@ -219,38 +228,48 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
         free.put(simpy.PriorityItem((start, index), index))
     lengths = [task.periods for task in tasks]
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
-    pending, running = len(window), []
+    pending, fetching = len(window), []
+    returning: dict[int, float] = {}  # slices running a task whose free time is known
 
-    def take(index: int, task, fetch: float):
-        first = last = ready
-        if fetch > 0 and dram is not None:
-            # the task's operands stream in fold by fold once the DRAM serves it: its first fold
-            # waits for its own share, its last fold for the whole task's
-            turn = dram.request()
-            yield turn
-            bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
-            share = fetch / int(task.runs["count"].sum()) / bandwidth
-            first = max(ready, env.now + share + latency)
-            last = max(ready, env.now + fetch / bandwidth + latency)
-            env.process(_release(dram, turn, fetch / bandwidth))
-        runs = [(int(run["count"]), int(run["time_steps"])) for run in task.runs if run["count"]]
-        runs = runs[:-1] + [(runs[-1][0] - 1, runs[-1][1]), (1, runs[-1][1])]
-        for number, (count, steps) in enumerate(runs):
-            clocks[index].issue(count, steps, first if number == 0 else last if number == len(runs) - 1 else 0.0)
-        yield env.timeout(max(0.0, clocks[index].free - env.now))
+    def back(index: int, _event=None) -> None:
+        del returning[index]
         free.put(simpy.PriorityItem((clocks[index].free, index), index))
+
+    def run_after(index: int) -> None:
+        returning[index] = clocks[index].free
+        env.timeout(max(0.0, clocks[index].free - env.now)).callbacks.append(lambda event: back(index))
+
+    def fetch_then_run(index: int, task, fetch: float):
+        # the task's operands stream in fold by fold once the DRAM serves it: its first fold
+        # waits for its own share, its last fold for the whole task's
+        turn = dram.request()
+        yield turn
+        bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
+        share = fetch / int(task.runs["count"].sum()) / bandwidth
+        env.process(_release(dram, turn, fetch / bandwidth))
+        _issue_task(clocks[index], task, max(ready, env.now + share + latency),
+                    max(ready, env.now + fetch / bandwidth + latency))
+        run_after(index)
 
     while window:
         first = yield free.get()
-        yield env.timeout(0)  # slices freed in this same cycle join first: the lowest index wins
-        free.put(first)
-        index = (yield free.get()).item
+        if env.now in returning.values():
+            # another slice is freed in this same cycle: let it join, the lowest index wins (a
+            # slice still waiting for the DRAM is freed later: its operands take time to come)
+            yield env.timeout(0)
+            free.put(first)
+            first = yield free.get()
+        index = first.item
         chosen = window.pop(choose(window, lengths, config.dispatch))
         if pending < len(tasks):
             window.append(pending)
             pending += 1
-        running.append(env.process(take(index, tasks[chosen], fetches[chosen])))
-    yield simpy.AllOf(env, running)
+        if fetches[chosen] > 0 and dram is not None:
+            fetching.append(env.process(fetch_then_run(index, tasks[chosen], fetches[chosen])))
+        else:
+            _issue_task(clocks[index], tasks[chosen], ready, ready)
+            run_after(index)
+    yield simpy.AllOf(env, fetching)
     end = max(clock.end for clock in clocks)
     yield env.timeout(max(0.0, end - env.now))
 
@@ -269,8 +288,6 @@ def _hold(dram: simpy.Resource, cycles: float):
 def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffic, config: HardwareConfig):
     """A sliced plan in its own frame: the operands fetched once, each phase's tasks, the gate
     latency between phases, the write-back. Returns the layer's cycles."""
-    from accelsim.schedule.taskqueue import dispatch
-
     begin = env.now
     work = plan.sliced
     bandwidth = config.dram_bandwidth_bytes_per_cycle
@@ -291,9 +308,9 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
         elif traffic.spilled and dram is not None:  # base partial sums leave as they are made
             env.process(_hold(dram, traffic.spilled / bandwidth))
         if (dram is None or not any(fetches)) and not ALWAYS_EVENTS:
-            # no slice waits for the DRAM: nothing contends, and the queue's closed form is exact
-            done = dispatch(tasks, config, start=max(env.now, ready))
-            yield env.timeout(max(0.0, max(clock.end for clock in done.clocks) - env.now))
+            # no slice waits for the DRAM: nothing contends, and the queue's closed form (the
+            # plan's, moved to when the operands are there) is exact
+            yield env.timeout(max(env.now, ready) + work.makespans[number] - env.now)
         else:
             yield env.process(_sliced_phase(env, tasks, fetches, config, dram, ready))
     if dram is not None:

@@ -37,7 +37,7 @@ from accelsim.arch.dataflow import get_dataflow
 from accelsim.arch.timing import fold_cycles, get_timing
 from accelsim.config import HardwareConfig
 from accelsim.schedule.gated import GatedScheduler, GateGeometry
-from accelsim.schedule.plan import PHASE_BASE, RUN_DTYPE, LayerPlan, WorkItem, gemm_runs
+from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, RUN_DTYPE, LayerPlan, WorkItem, gemm_runs
 
 
 class SliceClock:
@@ -126,7 +126,8 @@ def choose(window: list[int], lengths: Sequence[int], policy: str) -> int:
     """Position in the queue ``window`` (task indices, oldest first) of the task to hand out."""
     if policy == "in-order":
         return 0
-    return max(range(len(window)), key=lambda position: (lengths[window[position]], -position))
+    queued = [lengths[task] for task in window]
+    return queued.index(max(queued))  # the first of the longest: the oldest among equals
 
 
 def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) -> Dispatch:
@@ -203,24 +204,31 @@ class TaskQueueScheduler(GatedScheduler):
         width = geometry.config.slice_cols
         decisions = geometry.decisions
         base, conditional = [], []
+        all_pixels = np.arange(layer.M)
         for group in range(geometry.groups):
             channels = geometry.group_channels(group)
-            k_base = geometry.base_k(group)
+            k_base, k_conditional = geometry.base_k(group), geometry.conditional_k(group)
+            on = decisions[:, channels]  # M × the group's channels
             if flow.cols_dim == "M":  # IS: a slice holds pixels; channels stream in time
                 for start in range(0, layer.M, width):
-                    pixels = np.arange(start, min(start + width, layer.M))
+                    pixels = all_pixels[start:start + width]
                     base.append(WorkItem(PHASE_BASE, pixels, channels, k_base,
                                          len(pixels) * len(channels) * len(k_base)))
-                    active = channels[decisions[np.ix_(pixels, channels)].any(axis=0)]
-                    conditional.append(geometry.conditional_item(pixels, active, group) if len(active) else None)
+                    block = on[start:start + width]
+                    active = channels[block.any(axis=0)]
+                    if len(active) and len(k_conditional):
+                        conditional.append(WorkItem(PHASE_CONDITIONAL, pixels, active, k_conditional,
+                                                    int(block.sum()) * len(k_conditional)))
                 continue
             for start in range(0, len(channels), width):
                 subset = channels[start:start + width]
-                base.append(WorkItem(PHASE_BASE, np.arange(layer.M), subset, k_base,
-                                     layer.M * len(subset) * len(k_base)))
-                active = np.flatnonzero(decisions[:, subset].any(axis=1))
-                conditional.append(geometry.conditional_item(active, subset, group))
-        return base, [item for item in conditional if item is not None]
+                base.append(WorkItem(PHASE_BASE, all_pixels, subset, k_base, layer.M * len(subset) * len(k_base)))
+                block = on[:, start:start + width]
+                active = np.flatnonzero(block.any(axis=1))
+                if len(active) and len(k_conditional):
+                    conditional.append(WorkItem(PHASE_CONDITIONAL, active, subset, k_conditional,
+                                                int(block.sum()) * len(k_conditional)))
+        return base, conditional
 
     def conditional_items(self, geometry: GateGeometry) -> list[WorkItem]:
         return self.phases(geometry)[1]
