@@ -144,3 +144,107 @@ def test_raw_override_flows_into_the_action():
     table = energy_table(DEFAULT_CONFIG.replace(energy_overrides={"multiplier": 4.0}))
     assert table["mac"] == pytest.approx(4.0 / 16 + 0.0857)
     assert table["gated_mac"] == pytest.approx(0.103 * (4.0 / 16 + 0.0857) / 2.2)
+
+
+# --- sliced arrays: the crossbar and the banked ifmap SRAM ------------------------------------
+
+def _stages(slices):
+    return math.ceil(math.log2(slices))
+
+
+@pytest.mark.parametrize("slices", [1, 2, 4, 8])
+@pytest.mark.parametrize("pitch", [0.0, 0.05])
+def test_crossbar_bit_by_hand(slices, pitch):
+    """The port's line across (P − 1)/P of the array's width, and ⌈log2 P⌉ 2:1 stages of one
+    Aladdin bitwise op (0.018 pJ at 32 bit) per bit; 0 on one array."""
+    config = DEFAULT_CONFIG.replace(array_slices=slices, energy_overrides={"pe_pitch_mm": pitch})
+    expected = 0.325 * 32 * pitch * (slices - 1) / slices + _stages(slices) * 0.018 / 32
+    assert energy_table(config)["crossbar_bit"] == pytest.approx(expected)
+    if slices == 1:
+        assert expected == 0
+    # the same wire and bitwise entries in the other profile (inherited, and marked so)
+    horowitz = energy_table(config.replace(energy_profile="horowitz45"))
+    assert horowitz["crossbar_bit"] == pytest.approx(expected)
+
+
+def test_crossbar_bit_scales_with_slices_pitch_and_node():
+    def bit(**changes):
+        return energy_table(DEFAULT_CONFIG.replace(**changes))["crossbar_bit"]
+
+    mux = 0.018 / 32
+    wire = 0.325 * 64 * 0.1  # a 64-column array at 0.1 mm: 6.4 mm
+    assert bit(array_cols=64, array_slices=4) == pytest.approx(2 * mux)
+    assert bit(array_cols=64, array_slices=16) == pytest.approx(4 * mux)
+    pitched = {"energy_overrides": {"pe_pitch_mm": 0.1}}
+    assert bit(array_cols=64, array_slices=2, **pitched) == pytest.approx(wire / 2 + mux)
+    assert bit(array_cols=64, array_slices=64, **pitched) == pytest.approx(wire * 63 / 64 + 6 * mux)
+    assert bit(array_cols=24, array_slices=3, **pitched) == pytest.approx(0.325 * 2.4 * 2 / 3 + 2 * mux)
+    # logic scaling applies to the multiplexer stages, not to the wire
+    assert bit(array_slices=4, technology_nm=7, **pitched) == pytest.approx(0.325 * 3.2 * 3 / 4 + 2 * mux * 0.10)
+
+
+def test_ifmap_sram_is_banked_per_slice():
+    sliced = energy_table(DEFAULT_CONFIG.replace(array_slices=4))
+    one = energy_table(DEFAULT_CONFIG)
+    # four banks of 16 KB: halfway in log-log between CACTI's 8 KB (6.14) and 32 KB (17.0) points
+    assert sliced["sram_ifmap_read"] == pytest.approx(math.sqrt(6.14 * 17.0))
+    assert sliced["sram_ifmap_read"] == pytest.approx(energy_table(DEFAULT_CONFIG.replace(ifmap_sram_kib=16))
+                                                      ["sram_ifmap_read"])
+    assert sliced["sram_ifmap_write"] == pytest.approx(math.sqrt(6.14 * 17.0) * 1.1)
+    for action in ("sram_filter_read", "sram_ofmap_write", "leakage_cycle", "hop_bit", "mac"):
+        assert sliced[action] == one[action], action
+    horowitz = energy_table(DEFAULT_CONFIG.replace(array_slices=2, energy_profile="horowitz45"))
+    assert horowitz["sram_ifmap_read"] == pytest.approx(10 * (32 / 8) ** 0.475)
+
+
+SLICED = IDEAL.replace(array_slices=4, fallback="off", energy_overrides={"pe_pitch_mm": 0.05})
+
+
+@pytest.fixture(scope="module")
+def sliced_runs():
+    net = get_network("resnet20")
+    return {"one": run(net, SLICED.replace(array_slices=1)).layers, "sliced": run(net, SLICED).layers,
+            "overridden": run(net, SLICED.replace(energy_overrides={"crossbar_bit": 2.0,
+                                                                     "sram_ifmap_read": 7.0})).layers}
+
+
+def test_crossbar_energy_in_the_account(sliced_runs):
+    one, sliced = sliced_runs["one"], sliced_runs["sliced"]
+    assert (one["crossbar_bytes"] == 0).all() and (one["energy_crossbar_pj"] == 0).all()
+    table = energy_table(SLICED)
+    assert table["crossbar_bit"] == pytest.approx(0.325 * 32 * 0.05 * 3 / 4 + 2 * 0.018 / 32)
+    assert (sliced["crossbar_bytes"] > 0).all()
+    np.testing.assert_allclose(sliced["energy_crossbar_pj"], sliced["crossbar_bytes"] * 8 * table["crossbar_bit"])
+    # the ifmap SRAM's reads and fills at one 16 KB bank's energy
+    np.testing.assert_allclose(sliced["energy_sram_ifmap_pj"],
+                               sliced["ifmap_sram_read_bytes"] / 8 * table["sram_ifmap_read"]
+                               + sliced["ifmap_sram_write_bytes"] / 8 * table["sram_ifmap_write"])
+    for layers in (one, sliced):
+        parts = layers[[f"energy_{name}_pj" for name in ENERGY_COMPONENTS]].sum(axis=1)
+        np.testing.assert_allclose(parts, layers["energy_total_pj"])
+        assert "energy_crossbar_pj" in ENERGY_COLUMNS
+
+
+def test_crossbar_overrides_apply(sliced_runs):
+    sliced, overridden = sliced_runs["sliced"], sliced_runs["overridden"]
+    np.testing.assert_allclose(overridden["energy_crossbar_pj"], overridden["crossbar_bytes"] * 8 * 2.0)
+    np.testing.assert_allclose(overridden["energy_sram_ifmap_pj"],  # the read overridden, the write not
+                               overridden["ifmap_sram_read_bytes"] / 8 * 7.0
+                               + overridden["ifmap_sram_write_bytes"] / 8 * energy_table(SLICED)["sram_ifmap_write"])
+    np.testing.assert_allclose(overridden["energy_mac_pj"], sliced["energy_mac_pj"])
+    # raw entries flow into the action: wire, pitch and the bitwise op
+    raw = energy_table(SLICED.replace(energy_overrides={"pe_pitch_mm": 0.2, "wire_per_bit_mm": 0.5,
+                                                        "bitwise": 0.064}))
+    assert raw["crossbar_bit"] == pytest.approx(0.5 * 32 * 0.2 * 3 / 4 + 2 * 0.064 / 32)
+
+
+def test_energy_table_command_lists_the_crossbar(capsys, tmp_path):
+    (tmp_path / "hw.toml").write_text('array_slices = 4\nenergy_profile = "horowitz45"\n[energy]\npe_pitch_mm = 0.05\n')
+    assert main(["energy-table", "--config", str(tmp_path / "hw.toml")]) == 0
+    out = capsys.readouterr().out
+    crossbar = next(line for line in out.splitlines() if line.lstrip().startswith("crossbar_bit"))
+    assert "0.3911" in crossbar and "pJ per bit routed" in crossbar and "(4−1)/4" in crossbar
+    ifmap = next(line for line in out.splitlines() if line.lstrip().startswith("sram_ifmap_read"))
+    assert "one of 4 banks of 64/4 KB" in ifmap
+    bitwise = next(line for line in out.splitlines() if line.lstrip().startswith("bitwise"))
+    assert "Aladdin" in bitwise and "[from accelergy45]" in bitwise

@@ -13,8 +13,11 @@ energy_idle_pj        other PE-cycles without a MAC (fill, drain, partial tiles,
                       × idle_pe
 energy_register_pj    macs_executed × accumulator bits × register_bit
 energy_pe_to_pe_pj    pe_hop_bits × hop_bit
+energy_crossbar_pj    crossbar_bytes · 8 × crossbar_bit (operands routed from the ifmap SRAM's
+                      bank ports to the slices; 0 on one array)
 energy_sram_<b>_pj    reads and writes of SRAM <b> (ifmap, filter, ofmap), in accesses of
-                      ``sram_port_bits``, × sram_<b>_read / sram_<b>_write
+                      ``sram_port_bits``, × sram_<b>_read / sram_<b>_write (on a sliced array
+                      those of the ifmap SRAM at the capacity of one of its P banks)
 energy_decision_pj    decision bits written and read back, in ofmap-SRAM accesses
 energy_gate_pj        gate_compares × gate_compare
 energy_dram_pj        (dram_read_bytes + dram_write_bytes) · 8 × dram_bit
@@ -32,8 +35,8 @@ import pandas as pd
 from accelsim.config import HardwareConfig
 from accelsim.energy.table import SRAM_BUFFERS, EnergyTable, energy_table
 
-ENERGY_COMPONENTS = ("mac", "gated_mac", "idle", "register", "pe_to_pe", "sram_ifmap", "sram_filter",
-                     "sram_ofmap", "decision", "gate", "dram", "leakage")
+ENERGY_COMPONENTS = ("mac", "gated_mac", "idle", "register", "pe_to_pe", "crossbar", "sram_ifmap",
+                     "sram_filter", "sram_ofmap", "decision", "gate", "dram", "leakage")
 ENERGY_COLUMNS = (*(f"energy_{name}_pj" for name in ENERGY_COMPONENTS), "energy_total_pj")
 
 
@@ -52,6 +55,7 @@ def add_energy(layers: pd.DataFrame, config: HardwareConfig, table: EnergyTable 
         "idle": idle_cycles * table["idle_pe"],
         "register": layers["macs_executed"] * config.accumulator_bits * table["register_bit"],
         "pe_to_pe": layers["pe_hop_bits"] * table["hop_bit"],
+        "crossbar": layers["crossbar_bytes"] * 8 * table["crossbar_bit"],
         **{f"sram_{buffer}": layers[f"{buffer}_sram_read_bytes"] / access * table[f"sram_{buffer}_read"]
            + layers[f"{buffer}_sram_write_bytes"] / access * table[f"sram_{buffer}_write"]
            for buffer in SRAM_BUFFERS},

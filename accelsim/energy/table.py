@@ -2,8 +2,10 @@
 
 A profile (``profiles/<name>.toml``) lists raw entries, each with its value, unit and source;
 :func:`energy_table` resolves them for one hardware config into the energy of each action the
-energy account charges. Any raw entry or resolved action can be overridden from the config's
-``[energy]`` table; the printed table says which values were overridden.
+energy account charges. On a sliced array (``array_slices`` = P > 1) the ifmap SRAM is P banks
+of a P-th of its capacity, one per slice's port, and ``crossbar_bit`` prices the crossbar between
+them and the slices (``docs/energy.md``). Any raw entry or resolved action can be overridden from
+the config's ``[energy]`` table; the printed table says which values were overridden.
 """
 
 from __future__ import annotations
@@ -103,6 +105,25 @@ def _sram_read(profile: dict, entries: dict, capacity_kb: float, node: int) -> t
     return value * scale, f"{note}, {capacity_kb:g} KB, interpolated in log-log"
 
 
+def _crossbar_bit(config, raw: dict, entries: dict, logic: float) -> Action:
+    """pJ per bit routed from the ifmap SRAM's P bank ports to the P slices: the port's line
+    across (P − 1)/P of the array's width (C PEs at the PE pitch), which a matrix crossbar
+    drives whatever the destination, and the ceil(log2 P) 2:1 multiplexer stages of the
+    slice's P:1 input select, each charged as one bitwise op per bit. 0 on one array."""
+    slices = config.array_slices
+    if slices == 1:
+        return Action("crossbar_bit", 0.0, "pJ per bit routed through the slices' crossbar",
+                      "no crossbar: array_slices = 1")
+    span_mm = config.array_cols * raw["pe_pitch_mm"] * (slices - 1) / slices
+    stages = math.ceil(math.log2(slices))
+    bits = entries["bitwise"]["bits"]
+    value = raw["wire_per_bit_mm"] * span_mm + stages * raw["bitwise"] / bits * logic
+    return Action("crossbar_bit", value, "pJ per bit routed through the slices' crossbar",
+                  f"wire {raw['wire_per_bit_mm']:g} pJ/bit/mm × {config.array_cols} columns × pitch "
+                  f"{raw['pe_pitch_mm']:g} mm × ({slices}−1)/{slices} + 2:1 stages ⌈log2 {slices}⌉ = "
+                  f"{stages} × bitwise {raw['bitwise']:g}/{bits} × {logic:g}")
+
+
 def _logic_scale(profile: dict, node: int) -> float:
     scaling = {int(key): value for key, value in profile["logic_scaling"].items() if key != "source"}
     if node not in scaling:
@@ -152,12 +173,16 @@ def _resolve(config) -> EnergyTable:
         Action("hop_bit", hop_bit, "pJ per bit moved PE to PE",
                f"register {raw['register_per_bit']:g} pJ/bit + wire {raw['wire_per_bit_mm']:g} pJ/bit/mm "
                f"× pitch {raw['pe_pitch_mm']:g} mm"),
+        _crossbar_bit(config, raw, entries, logic),
         Action("gate_compare", raw["comparator"] * a / entries["comparator"]["bits"] * logic, "pJ per compare",
                f"comparator {raw['comparator']:g}·{a}/{entries['comparator']['bits']}"),
     ]
     for buffer in SRAM_BUFFERS:
         kib = getattr(config, f"{buffer}_sram_kib")
-        read, note = _sram_read(profile, raw, kib, node)
+        banks = config.array_slices if buffer == "ifmap" else 1  # one bank per slice's port
+        read, note = _sram_read(profile, raw, kib / banks, node)
+        if banks > 1:
+            note = f"one of {banks} banks of {kib:g}/{banks} KB: {note}"
         actions.append(Action(f"sram_{buffer}_read", read * port, f"pJ per {config.sram_port_bits}-bit read",
                               f"{note}, × ({config.sram_port_bits}/64)^{raw['sram_port_exponent']:g}"))
         actions.append(Action(f"sram_{buffer}_write", read * port * raw["sram_write_factor"],
