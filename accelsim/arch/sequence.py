@@ -4,8 +4,8 @@ folds back to back, with shadow registers, and optionally gates its PEs in one p
 Like :mod:`accelsim.arch.reference`, every cycle every register takes its neighbour's value
 and each PE acts on the operands it holds; the cycle count is read off the machine's state
 when the last result has left. The controller issues folds by the rule of the hardware it
-models (documented in ``docs/timing.md``), and the machine asserts, cycle by cycle, that no
-register is overwritten before it has been used:
+models (documented in ``docs/timing.md``; :func:`controller_schedule`), and the machine
+asserts, cycle by cycle, that no register is overwritten before it has been used:
 
 * **output-stationary**: a PE that has taken the last step of a fold hands its accumulator to
   its shadow register in the next cycle, and starts the next fold from zero; each column's
@@ -129,6 +129,45 @@ class _Stream:
         return self.base[g, rr, cc] if self.tagged else np.ones(len(g), dtype=bool)
 
 
+def controller_schedule(dataflow: str | Dataflow, steps, rows: int, cols: int,
+                        spacing: str = "pipelined") -> tuple[list[int], list[int]]:
+    """When the controller of an R×C machine loads and starts each fold of a sequence whose
+    folds stream ``steps`` (one T per fold, in issue order): ``(loads, starts)``, cycles from
+    the sequence's first. ``loads`` is empty for output-stationary machines, which load no tile.
+
+    ``pipelined``: OS ``s[j+1] = s[j] + T[j] + max(0, R − T[j+1])``; WS/IS ``L[j+1] =
+    max(L[j] + R, s[j])``, ``s[j+1] = max(s[j] + T[j], L[j+1] + R)`` from ``L[0] = 0``,
+    ``s[0] = R``. ``physical``: each fold starts (OS) or loads its tile (WS/IS) when the
+    previous one would have drained alone.
+    """
+    steps = [int(t) for t in steps]
+    if not steps:
+        return [], []
+    if get_dataflow(dataflow).drains_accumulators:
+        starts = [0]
+        for j in range(1, len(steps)):
+            if spacing == "physical":  # one fold after another: load, stream, skew and drain alone
+                starts.append(starts[-1] + 2 * rows + cols + steps[j - 1] - 2)
+            else:
+                starts.append(starts[-1] + steps[j - 1] + max(0, rows - steps[j]))
+        return [], starts
+    loads, starts = [0], [rows]
+    for j in range(1, len(steps)):
+        if spacing == "physical":  # the next tile loads when this fold has drained
+            loads.append(starts[-1] + steps[j - 1] + rows + cols - 2)
+        else:
+            loads.append(max(loads[-1] + rows, starts[-1]))
+        starts.append(max(starts[-1] + steps[j - 1], loads[-1] + rows))
+    return loads, starts
+
+
+def controller_starts(dataflow: str | Dataflow, steps, rows: int, cols: int,
+                      spacing: str = "pipelined") -> list[int]:
+    """The cycle at which each fold of a sequence starts streaming (see :func:`controller_schedule`):
+    its first step enters the array's first lane then, its last ``T − 1`` cycles later."""
+    return controller_schedule(dataflow, steps, rows, cols, spacing)[1]
+
+
 def _lane_schedule(starts: list[int], steps: list[int], lanes: int) -> tuple[np.ndarray, np.ndarray]:
     """Per lane and cycle: the fold and step entering that lane (−1: none). Lane ``i`` takes
     step ``t`` of fold ``j`` at cycle ``starts[j] + t + i``."""
@@ -151,12 +190,7 @@ def output_stationary_sequence(folds: list[SequenceFold], rows: int, cols: int, 
     """Run OS folds back to back on an R×C array with shadow accumulators (``spacing =
     "physical"``: each fold starts when the previous one would have drained alone)."""
     steps = [fold.second.shape[0] for fold in folds]
-    starts = [0]
-    for j in range(1, len(folds)):
-        if spacing == "physical":  # one fold after another: load, stream, skew and drain alone
-            starts.append(starts[-1] + 2 * rows + cols + steps[j - 1] - 2)
-        else:
-            starts.append(starts[-1] + steps[j - 1] + max(0, rows - steps[j]))
+    _, starts = controller_schedule("os", steps, rows, cols, spacing)
     lane_fold, lane_step = _lane_schedule(starts, steps, max(rows, cols))
     gates = _Gates(outputs, decisions, base_needed, gate_latency)
     stream = _Stream(folds, stationary=False)
@@ -242,13 +276,7 @@ def stationary_operand_sequence(folds: list[SequenceFold], rows: int, cols: int,
     """Run WS/IS folds back to back on an R×C array with shadow stationary registers
     (``spacing = "physical"``: each tile loads when the previous fold has drained)."""
     steps = [fold.second.shape[0] for fold in folds]
-    loads, starts = [0], [rows]
-    for j in range(1, len(folds)):
-        if spacing == "physical":  # the next tile loads when this fold has drained
-            loads.append(starts[-1] + steps[j - 1] + rows + cols - 2)
-        else:
-            loads.append(max(loads[-1] + rows, starts[-1]))
-        starts.append(max(starts[-1] + steps[j - 1], loads[-1] + rows))
+    loads, starts = controller_schedule("ws", steps, rows, cols, spacing)
     lane_fold, lane_step = _lane_schedule(starts, steps, rows)
     gates = _Gates(outputs, decisions, base_needed, gate_latency)
     dtype = np.result_type(*(fold.first for fold in folds), np.int64)
