@@ -250,8 +250,12 @@ def execute_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, decision
     sequence of items runs back to back on one machine; otherwise each fold runs alone on the
     per-fold machine (under ``scalesim`` less its OS drain), and a one-pass item's gates run
     on the sequence machine with its folds spaced as they would run alone. Returns the M×N
-    output, the cycles and the MACs performed on real operands.
+    output, the cycles and the MACs performed on real operands. A sliced plan runs its tasks
+    on the array's slices (:mod:`accelsim.arch.sliced`).
     """
+    from accelsim.arch.sliced import execute_sliced_on_reference  # it imports this module
+    if plan.sliced is not None:
+        return execute_sliced_on_reference(plan, a, w, decisions, config)
     rows, cols, dataflow = config.array_rows, config.array_cols, config.dataflow
     output = np.zeros((a.shape[0], w.shape[1]), dtype=np.result_type(a, w, np.int64))
     timing = get_timing(config.timing)

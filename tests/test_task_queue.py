@@ -1,0 +1,283 @@
+"""The task-queue scheduler on a sliced array: the slice clock follows the controller rule,
+the SimPy engine replays the closed-form dispatch, and the per-cycle reference of P slices fed
+by the queue takes the plan's cycles and computes d·Y + (1 − d)·Yp exactly."""
+
+import math
+from unittest import mock
+
+import numpy as np
+import pytest
+import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accelsim import DEFAULT_CONFIG, Layer, engine, get_network, open_trace, run
+from accelsim.arch import fold_cycles, sequence_cycles
+from accelsim.arch.sequence import controller_starts
+from accelsim.config import DISPATCH_POLICIES
+from accelsim.report import LOST_COLUMNS
+from accelsim.schedule import LayerGates, execute_on_reference, get_scheduler
+from accelsim.schedule.taskqueue import SliceClock
+from accelsim.trace import as_trace_layer
+
+from test_gated_reference import expected_output
+
+DATAFLOWS = ["os", "ws", "is"]
+TIMINGS = ["pipelined", "physical", "scalesim"]
+
+
+# --- the slice clock -------------------------------------------------------------------------
+
+def controller_rule(dataflow, steps, rows):
+    """Start of each fold under the ``pipelined`` controller, fold by fold (docs/timing.md)."""
+    starts = []
+    if dataflow == "os":
+        for j, t in enumerate(steps):
+            starts.append(0 if j == 0 else starts[-1] + steps[j - 1] + max(0, rows - t))
+        return starts
+    load = 0
+    for j in range(len(steps)):
+        if j:
+            load = max(load + rows, starts[-1])
+        starts.append(load + rows if j == 0 else max(starts[-1] + steps[j - 1], load + rows))
+    return starts
+
+
+@st.composite
+def fold_lists(draw):
+    """Runs of identical folds (``(count, T)``, some empty) on an R × C slice from some origin."""
+    rows, cols = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    runs = draw(st.lists(st.tuples(st.integers(0, 4), st.integers(1, 24)), min_size=1, max_size=6))
+    return rows, cols, runs, draw(st.integers(0, 1000))
+
+
+def check_clock(dataflow, timing, case):
+    rows, cols, runs, origin = case
+    config = DEFAULT_CONFIG.replace(array_rows=rows, array_cols=cols, dataflow=dataflow, timing=timing)
+    clock = SliceClock(config, cols, origin)
+    steps = []
+    for count, t in runs:
+        clock.issue(count, t, ready=0)
+        steps += [t] * count
+        if not steps:
+            assert clock.free == clock.end == origin
+            continue
+        if timing == "pipelined":
+            starts = controller_rule(dataflow, steps, rows)
+            assert starts == controller_starts(dataflow, steps, rows, cols)
+            assert clock.free == origin + starts[-1] + steps[-1]
+            assert clock.end == origin + sequence_cycles(dataflow, rows, cols, steps, timing)
+        else:  # every fold alone, one after another
+            alone = sum(int(fold_cycles(dataflow, rows, cols, t, timing)) for t in steps)
+            assert clock.free == clock.end == origin + alone
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@settings(max_examples=300, deadline=None)
+@given(case=fold_lists())
+def test_the_slice_clock_follows_the_controller_rule(dataflow, case):
+    check_clock(dataflow, "pipelined", case)
+
+
+@pytest.mark.parametrize("timing", ["physical", "scalesim"])
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@settings(max_examples=50, deadline=None)
+@given(case=fold_lists())
+def test_the_slice_clock_runs_folds_alone_under_other_timings(dataflow, timing, case):
+    check_clock(dataflow, timing, case)
+
+
+# --- gated layers on a sliced array ----------------------------------------------------------
+
+@st.composite
+def sliced_cases(draw):
+    """A tiny gated conv layer, its gates, and a sliced array with its queue."""
+    groups = draw(st.integers(1, 3))
+    kernel = draw(st.sampled_from([1, 3]))
+    in_channels = groups * draw(st.integers(1, 2 if kernel == 1 else 1))  # K ≤ 27
+    out_channels = groups * draw(st.integers(1, 3 if groups < 3 else 2))
+    size = draw(st.integers(3, 5))
+    rows, cols = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    slices = draw(st.sampled_from([p for p in range(1, cols + 1) if cols % p == 0]))
+    queue = dict(array_rows=rows, array_cols=cols, array_slices=slices, queue_depth_tasks=draw(st.integers(1, 8)),
+                 dispatch=draw(st.sampled_from(DISPATCH_POLICIES)), gate_latency_cycles=draw(st.integers(0, 4)))
+    # uniform decisions, or rates per channel or per pixel: tasks of very different lengths
+    rate = draw(st.sampled_from([0.0, 0.1, 0.4, 0.9, 1.0, "channels", "pixels"]))
+    return groups, in_channels, out_channels, kernel, size, queue, rate, draw(st.integers(0, 2**32 - 1))
+
+
+@st.composite
+def uneven_cases(draw):
+    """Many cheap tasks of uneven lengths on two or more slices: where the queue's choices
+    matter. Kernel 1, one input channel per group, rates per channel or per pixel."""
+    groups = draw(st.integers(2, 3))
+    size = draw(st.integers(3, 5))
+    cols = draw(st.sampled_from([2, 4, 6, 3]))
+    slices = draw(st.sampled_from([p for p in range(2, cols + 1) if cols % p == 0]))
+    queue = dict(array_rows=draw(st.integers(1, 3)), array_cols=cols, array_slices=slices,
+                 queue_depth_tasks=draw(st.integers(1, 8)), dispatch=draw(st.sampled_from(DISPATCH_POLICIES)),
+                 gate_latency_cycles=draw(st.integers(0, 4)))
+    rate = draw(st.sampled_from(["channels", "pixels"]))
+    return groups, groups, groups * draw(st.integers(2, 6)), 1, size, queue, rate, draw(st.integers(0, 2**32 - 1))
+
+
+def random_decisions(rng, shape, rate):
+    """Bool ``shape`` (channels, height, width): on at ``rate``, or at a rate drawn per channel
+    or per pixel among 0, 5 %, 50 % and 1."""
+    if rate == "channels":
+        rate = rng.choice([0.0, 0.05, 0.5, 1.0], size=shape[-3])[:, None, None]
+    elif rate == "pixels":
+        rate = rng.choice([0.0, 0.05, 0.5, 1.0], size=shape[-2:])
+    return rng.random(shape) < rate
+
+
+def make_plan(case, dataflow, **changes):
+    """The layer's operands, decisions (M × N) and task-queue plan; its config."""
+    groups, cin, cout, kernel, size, queue, rate, seed = case
+    layer = Layer.conv("g", cin, cout, size, kernel, padding=kernel // 2)
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-50, 50, size=(layer.M, layer.K))
+    w = rng.integers(-50, 50, size=(layer.K, layer.N))
+    decisions = random_decisions(rng, (cout, layer.out_h, layer.out_w), rate)
+    calibration = random_decisions(rng, (3, cout, layer.out_h, layer.out_w), rate)
+    config = DEFAULT_CONFIG.replace(dataflow=dataflow, fallback="off", **queue, **changes)
+    gates = LayerGates(as_trace_layer(layer, groups), decisions, calibration)
+    plan = get_scheduler("task-queue").plan(layer, config, gates)
+    assert plan.sliced is not None
+    return plan, a, w, decisions.reshape(cout, -1).T, config
+
+
+def engine_cycles(plan, config, events=True):
+    """The engine's own count of a sliced layer (the timeline clips its stalls at zero); with
+    ``events``, every phase runs as SimPy processes, even where the closed form would do."""
+    env = simpy.Environment()
+    traffic = engine._layer_traffic(plan, config)
+    with mock.patch.object(engine, "ALWAYS_EVENTS", events):
+        return env.run(env.process(engine._sliced_layer(env, plan, traffic, config)))
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@settings(max_examples=100, deadline=None)
+@given(case=st.one_of(sliced_cases(), uneven_cases()), timing=st.sampled_from(TIMINGS))
+def test_the_engine_replays_the_closed_form_dispatch(dataflow, case, timing):
+    """With unbounded bandwidth the SimPy slices, queue and DRAM take the plan's cycles (and
+    so does the engine's fast path, which skips them)."""
+    plan, _, _, _, config = make_plan(case, dataflow, timing=timing, dram_bandwidth_bytes_per_cycle=math.inf)
+    assert engine_cycles(plan, config) == plan.cycles
+    assert engine_cycles(plan, config, events=False) == plan.cycles
+    with mock.patch.object(engine, "ALWAYS_EVENTS", True):
+        (layer,) = engine.simulate([plan], config)
+    assert layer.cycles_total == plan.cycles
+    assert layer.cycles_stall == 0
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@settings(max_examples=50, deadline=None)
+@given(case=st.one_of(sliced_cases(), uneven_cases()), timing=st.sampled_from(TIMINGS),
+       bandwidth=st.sampled_from([0.25, 2.0, 64.0]), latency=st.sampled_from([0, 7, 100]),
+       sram=st.sampled_from([0.0625, 1.0, 64.0]))
+def test_memory_only_slows_the_slices(dataflow, case, timing, bandwidth, latency, sram):
+    """A finite DRAM shared by the slices never makes a layer faster than its plan."""
+    plan, _, _, _, config = make_plan(case, dataflow, timing=timing, dram_bandwidth_bytes_per_cycle=bandwidth,
+                                      dram_latency_cycles=latency, ifmap_sram_kib=sram, filter_sram_kib=sram,
+                                      ofmap_sram_kib=sram)
+    assert engine_cycles(plan, config) >= plan.cycles
+    assert engine_cycles(plan, config, events=False) >= plan.cycles
+
+
+def check_reference(dataflow, case, **changes):
+    plan, a, w, d, config = make_plan(case, dataflow, **changes)
+    output, cycles, executed = execute_on_reference(plan, a, w, d, config)
+    assert cycles == plan.cycles
+    np.testing.assert_array_equal(output, expected_output(a, w, d, case[0]))
+    assert executed == plan.macs
+    assert plan.macs >= plan.needed_macs
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@settings(max_examples=200, deadline=None)
+@given(case=sliced_cases())
+def test_task_queue_plans_on_the_sliced_reference(dataflow, case):
+    check_reference(dataflow, case)
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@settings(max_examples=50, deadline=None)
+@given(case=uneven_cases())
+def test_the_queue_on_uneven_tasks_on_the_sliced_reference(dataflow, case):
+    check_reference(dataflow, case)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@settings(max_examples=1000, deadline=None)
+@given(case=sliced_cases())
+def test_task_queue_plans_on_the_sliced_reference_thoroughly(dataflow, case):
+    check_reference(dataflow, case)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@settings(max_examples=1000, deadline=None)
+@given(case=uneven_cases())
+def test_the_queue_on_uneven_tasks_on_the_sliced_reference_thoroughly(dataflow, case):
+    check_reference(dataflow, case)
+
+
+@pytest.mark.parametrize("timing", ["physical", "scalesim"])
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@settings(max_examples=12, deadline=None)
+@given(case=sliced_cases())
+def test_task_queue_plans_on_the_sliced_reference_under_other_timings(dataflow, timing, case):
+    """Each fold alone on the per-fold machine, one after another on its slice."""
+    check_reference(dataflow, case, timing=timing)
+
+
+# --- dispatch policies -----------------------------------------------------------------------
+
+def policy_cycles(dataflow, depth, policy):
+    """A layer whose conditional tasks are short but for the last of each group (OS, WS: one
+    channel on everywhere; IS: one pixel on in every channel), on two one-column slices: its
+    cycles on the reference, which must be the plan's."""
+    layer = Layer.conv("g", 2, 8, 4, 1)
+    rng = np.random.default_rng(0)
+    a = rng.integers(-50, 50, size=(layer.M, layer.K))
+    w = rng.integers(-50, 50, size=(layer.K, layer.N))
+    decisions = np.zeros((8, 4, 4), dtype=bool)
+    decisions[[3, 7]] = True
+    decisions[:, 3, 3] = True
+    config = DEFAULT_CONFIG.replace(array_rows=1, array_cols=2, array_slices=2, dataflow=dataflow, fallback="off",
+                                    queue_depth_tasks=depth, dispatch=policy)
+    plan = get_scheduler("task-queue").plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
+    lengths = [task.periods for task in plan.sliced.phases[1]]
+    assert max(lengths) >= 4 * min(lengths)
+    d = decisions.reshape(8, -1).T
+    output, cycles, _ = execute_on_reference(plan, a, w, d, config)
+    np.testing.assert_array_equal(output, expected_output(a, w, d, 2))
+    assert cycles == plan.cycles
+    return cycles
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+def test_longest_first_beats_in_order_on_uneven_tasks(dataflow):
+    for depth in (2, 4, 8):
+        assert policy_cycles(dataflow, depth, "longest-first") < policy_cycles(dataflow, depth, "in-order")
+    # a queue of one entry leaves no choice
+    assert policy_cycles(dataflow, 1, "longest-first") == policy_cycles(dataflow, 1, "in-order")
+
+
+# --- attribution -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dataflow, slices, dispatch", [("os", 4, "longest-first"), ("ws", 2, "in-order"),
+                                                        ("is", 2, "longest-first")])
+def test_attribution_adds_up_on_a_sliced_array(small_trace, dataflow, slices, dispatch):
+    config = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8, dataflow=dataflow, array_slices=slices,
+                                    dispatch=dispatch, queue_depth_tasks=4)
+    with open_trace(small_trace) as trace:
+        layers = run(get_network("resnet20"), config, ["task-queue"], trace, images=slice(0, 1),
+                     calibration=slice(0, 2)).layers
+    layers = layers[layers["scheduler"] == "task-queue"]
+    parts = layers["cycles_ideal"] + layers[list(LOST_COLUMNS)].sum(axis=1)
+    np.testing.assert_allclose(parts, layers["cycles_total"], rtol=1e-9, atol=1e-6)
+    assert (layers["lost_imbalance"] >= -1e-9).all()
+    assert (layers["path"] == "two-pass").any() and (layers["lost_imbalance"] > 0).any()
