@@ -42,8 +42,8 @@ LOSS_LABELS = {"lost_fill_drain": "fill and drain", "lost_partial_tiles": "parti
 ATTRIBUTION = (("cycles_ideal", "ideal (needed MACs / PEs)"),
                *((column, LOSS_LABELS.get(column, column.removeprefix("lost_").replace("_", " ")))
                  for column in LOST_COLUMNS))
-#: loss columns that tables written before them lack; read as 0
-_ZERO_IF_ABSENT = ("lost_imbalance",)
+#: columns that tables written before them lack; read as 0
+_ZERO_IF_ABSENT = ("lost_imbalance", "energy_crossbar_pj")
 
 
 def _colours(names: Sequence[str]) -> dict[str, tuple]:
@@ -132,7 +132,7 @@ def attribution_figure(summary: pd.DataFrame) -> Figure:
 ENERGY_COLOURS = {"mac": "#1f77b4", "gated_mac": "#17becf", "idle": "#bcbd22", "register": "#ff7f0e",
                   "pe_to_pe": "#9467bd", "sram_ifmap": "#2ca02c", "sram_filter": "#8c564b",
                   "sram_ofmap": "#e377c2", "decision": "#1b2a6b", "gate": "#e6b800", "dram": "#d62728",
-                  "leakage": "#222222"}
+                  "leakage": "#222222", "crossbar": "#98df8a"}
 assert set(ENERGY_COLOURS) == set(ENERGY_COMPONENTS)
 OTHER_COLOUR = "#b0b0b0"
 #: an energy component below this share of the total in every bar joins "other"

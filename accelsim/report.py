@@ -346,7 +346,7 @@ def format_energy(summary: pd.DataFrame) -> str:
     })
     total = summary["energy_total_pj"]
     for column in ("energy_mac_pj", "energy_gated_mac_pj", "energy_idle_pj", "energy_register_pj",
-                   "energy_pe_to_pe_pj", "energy_sram_ifmap_pj", "energy_sram_filter_pj",
+                   "energy_pe_to_pe_pj", "energy_crossbar_pj", "energy_sram_ifmap_pj", "energy_sram_filter_pj",
                    "energy_sram_ofmap_pj", "energy_dram_pj"):
         shown[column.removeprefix("energy_").removesuffix("_pj")] = (summary[column] / total).map(lambda v: f"{v:.0%}")
     return shown.to_string(index=False)
