@@ -72,7 +72,14 @@ def check(dataflow, scheduler_name, case):
     assert plan.macs >= plan.needed_macs
     if plan.path == "two-pass":
         base = [item for item in plan.items if item.phase == PHASE_BASE]
-        assert len(base) == 1 and base[0].shape == (layer.M, cout, k_base)
+        if scheduler_name == "task-queue":  # one base task per slice-wide set of channels (IS: pixels)
+            assert all(item.shape[2] == k_base for item in base)
+            covered = np.zeros((layer.M, cout), dtype=int)
+            for item in base:
+                covered[np.ix_(item.pixels, item.channels)] += 1
+            assert (covered == 1).all()
+        else:
+            assert len(base) == 1 and base[0].shape == (layer.M, cout, k_base)
 
 
 @pytest.mark.parametrize("scheduler_name", SCHEDULER_NAMES)
