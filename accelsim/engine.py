@@ -146,7 +146,6 @@ class _LayerTraffic:
     once: float
     written: float
     counters: dict[str, int]
-    spilled: float = 0.0  #: of ``written``: base partial sums that do not fit the ofmap SRAM
 
 
 def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
@@ -187,8 +186,7 @@ def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
     def total(values: np.ndarray) -> float:
         return float((counts * values).sum())
 
-    return _LayerTraffic(per_fold, once, written, spilled=layer.M * layer.N * accumulator if spill else 0.0,
-                         counters={
+    return _LayerTraffic(per_fold, once, written, {
         "dram_read_bytes": int(round(total(per_fold) + once)),
         "dram_write_bytes": int(round(written)),
         "ifmap_sram_read_bytes": int(round(total(tiles.inputs))),
@@ -205,13 +203,16 @@ def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
 ALWAYS_EVENTS = False
 
 
-def _issue_task(clock, task, first: float, last: float) -> None:
-    """A task's folds on its slice's clock: the first not before ``first``, the last not
-    before ``last`` (when the task's operands have all arrived)."""
+def _issue_task(clock, task, ready: float, pace: float = 0.0) -> None:
+    """A task's folds on its slice's clock, the first not before ``ready``; with a ``pace``
+    (operands fetched one fold ahead, as on one array), each later fold starts at least that
+    long after the one before."""
     runs = [(int(run["count"]), int(run["time_steps"])) for run in task.runs if run["count"]]
-    runs = runs[:-1] + [(runs[-1][0] - 1, runs[-1][1]), (1, runs[-1][1])]
-    for number, (count, steps) in enumerate(runs):
-        clock.issue(count, steps, first if number == 0 else last if number == len(runs) - 1 else 0.0)
+    (count, steps), rest = runs[0], runs[1:]
+    clock.issue(1, steps, ready)
+    clock.issue(count - 1, steps, 0.0, pace)
+    for count, steps in rest:
+        clock.issue(count, steps, 0.0, pace)
 
 
 def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: HardwareConfig,
@@ -240,15 +241,14 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
         env.timeout(max(0.0, clocks[index].free - env.now)).callbacks.append(lambda event: back(index))
 
     def fetch_then_run(index: int, task, fetch: float):
-        # the task's operands stream in fold by fold once the DRAM serves it: its first fold
-        # waits for its own share, its last fold for the whole task's
         turn = dram.request()
         yield turn
         bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
         share = fetch / int(task.runs["count"].sum()) / bandwidth
         env.process(_release(dram, turn, fetch / bandwidth))
-        _issue_task(clocks[index], task, max(ready, env.now + share + latency),
-                    max(ready, env.now + fetch / bandwidth + latency))
+        # each fold's operands arrive one fold ahead, as on one array: a fold waits for its
+        # share of the fetch and the latency after the one before it started
+        _issue_task(clocks[index], task, max(ready, env.now + share + latency), share + latency)
         run_after(index)
 
     while window:
@@ -267,7 +267,7 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
         if fetches[chosen] > 0 and dram is not None:
             fetching.append(env.process(fetch_then_run(index, tasks[chosen], fetches[chosen])))
         else:
-            _issue_task(clocks[index], tasks[chosen], ready, ready)
+            _issue_task(clocks[index], tasks[chosen], ready)
             run_after(index)
     yield simpy.AllOf(env, fetching)
     end = max(clock.end for clock in clocks)
@@ -305,8 +305,6 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
             position += len(task.runs)
         if number:
             yield env.timeout(work.gap_cycles)
-        elif traffic.spilled and dram is not None:  # base partial sums leave as they are made
-            env.process(_hold(dram, traffic.spilled / bandwidth))
         if (dram is None or not any(fetches)) and not ALWAYS_EVENTS:
             # no slice waits for the DRAM: nothing contends, and the queue's closed form (the
             # plan's, moved to when the operands are there) is exact
@@ -314,7 +312,8 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
         else:
             yield env.process(_sliced_phase(env, tasks, fetches, config, dram, ready))
     if dram is not None:
-        yield env.process(_hold(dram, (traffic.written - traffic.spilled) / bandwidth))
+        # as on one array, the outputs (and base partial sums that did not fit) leave at the end
+        yield env.process(_hold(dram, traffic.written / bandwidth))
     return env.now + get_timing(config.timing).layer_offset_cycles - begin  # the offset, once, at the end
 
 

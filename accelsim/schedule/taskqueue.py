@@ -59,29 +59,32 @@ class SliceClock:
         self.start = self.load = self.steps = None  # the last fold's: none yet
         self.free = self.end = start
 
-    def issue(self, count: int, steps: int, ready: float = 0.0) -> None:
-        """``count`` identical folds of ``steps`` steps, the first not before ``ready``."""
+    def issue(self, count: int, steps: int, ready: float = 0.0, pace: float = 0.0) -> None:
+        """``count`` identical folds of ``steps`` steps, the first not before ``ready``; with a
+        ``pace``, each starts at least that long after the fold before it (operands that
+        arrive one fold at a time)."""
         if count <= 0:
             return
         rows = self.rows
+        after = -np.inf if self.start is None else self.start + pace
         if not self.pipelined:
             cycles = int(fold_cycles(self.dataflow, rows, self.cols, steps, self.timing))
-            first = max(self.end, ready)
-            self.start, self.steps = first + (count - 1) * cycles, steps
+            first = max(self.end, ready, after)
+            self.start, self.steps = first + (count - 1) * max(cycles, pace), steps
             self.free = self.end = self.start + cycles
             return
-        period = max(steps, rows)
+        period = max(steps, rows, pace)
         if self.stationary:
             if self.start is None:
                 load = max(self.origin, ready)
             else:
                 load = max(self.load + rows, self.start, ready)
-            first = load + rows if self.start is None else max(self.start + self.steps, load + rows)
+            first = load + rows if self.start is None else max(self.start + self.steps, load + rows, after)
             # later folds of the run: each tile loads as its predecessor streams
             self.load = load if count == 1 else first + (count - 2) * period
         else:
             first = (max(self.origin, ready) if self.start is None
-                     else max(self.start + self.steps + max(0, rows - steps), ready))
+                     else max(self.start + self.steps + max(0, rows - steps), ready, after))
         self.start, self.steps = first + (count - 1) * period, steps
         self.free = self.start + steps
         self.end = self.free + rows + self.cols - (2 if self.stationary else 1)
