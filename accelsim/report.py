@@ -235,7 +235,7 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
             "cycles_stall": timing.cycles_stall,
             "cycles_total": timing.cycles_total, "cycles_ideal": plan.needed_macs / pes,
             **lost_cycles(plan, timing, config),
-            "pe_utilization": _ratio(plan.needed_macs, timing.cycles_total * pes),
+            "pe_utilization": _ratio(plan.macs_executed, timing.cycles_total * pes),
             "mapping_efficiency": plan.mapped_pe_folds / (plan.folds * pes) if plan.folds else float("nan"),
             "flop_reduction": _ratio(layer.macs, plan.needed_macs),
             "granularity_bound": _ratio(layer.macs, plan.needed_macs if plan.granular_macs is None
@@ -363,17 +363,10 @@ def add_config_columns(table: pd.DataFrame, config: HardwareConfig,
 
 
 def write_tables(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """Write ``layers.csv`` and ``summary.csv`` into ``out_dir`` (created if needed).
+    """Write ``layers.csv`` and ``summary.csv`` into ``out_dir`` (created if needed), each
+    whole or not at all (:mod:`accelsim.atomic`)."""
+    from accelsim.atomic import write_files_atomically
 
-    Each file is written to a temporary name and renamed, so a reader never sees half a file.
-    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, table in (("layers.csv", layers), ("summary.csv", summary)):
-        target = out / name
-        partial = out / f".{name}.partial"
-        table.to_csv(partial, index=False)
-        partial.replace(target)
-        written.append(target)
-    return written
+    return write_files_atomically({out / "layers.csv": layers.to_csv(index=False).encode(),
+                                   out / "summary.csv": summary.to_csv(index=False).encode()})
