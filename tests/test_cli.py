@@ -32,7 +32,7 @@ def test_run_writes_tables_and_prints_a_report(tmp_path, capsys):
 
 
 def test_quiet_prints_nothing(tmp_path, capsys):
-    assert main(["run", "--quiet", "--out", str(tmp_path)]) == 0
+    assert main(["run", "--quiet", "--images", "0:4", "--calibration", "0:4", "--out", str(tmp_path)]) == 0
     assert capsys.readouterr() == ("", "")
     assert (tmp_path / "layers.csv").exists()
 

@@ -182,6 +182,7 @@ def test_unreachable_dask_scheduler_is_one_line(trace, tmp_path, capsys):
     assert err.count("\n") == 1 and "cannot reach the scheduler" in err
 
 
+@pytest.mark.slow
 def test_shipped_trace_grid_survives_a_kill_and_runs_on_dask(tmp_path):
     """The 4 x 3 x 2 grid over the shipped trace: killed midway and resumed it gives the
     uninterrupted tables byte for byte, and so does a Dask local cluster."""

@@ -90,6 +90,7 @@ def test_synth_out_must_be_writable(tmp_path, capsys):
     assert [path.name for path in tmp_path.iterdir()] == []
 
 
+@pytest.mark.slow
 def test_fit_rate_is_exact_beyond_one_chunk(tmp_path):
     """65 images: the fitted on-rate is the trace's own, not an average of chunk averages."""
     from accelsim.trace import fit_knobs, layer_statistics

@@ -69,6 +69,7 @@ def test_bad_knobs_are_rejected(knobs):
         SynthKnobs(**knobs)
 
 
+@pytest.mark.slow
 def test_fit_recovers_the_statistics_of_a_trace(tmp_path):
     """The tolerance docs/trace-format.md states: each layer-averaged statistic within 0.05,
     the on-rate within 0.01."""

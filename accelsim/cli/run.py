@@ -63,6 +63,9 @@ def command(args: argparse.Namespace) -> int:
         raise UsageError("--parquet: give --out DIR for the tables")
     check_parquet(args)
     config = resolve_config(args, notes)
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        # refused before the run, which could take minutes, rather than after it
+        raise ConfigError(f"--out {args.out}: cannot write the results (not a folder)")
     images = image_slice("--images", args.images)
     calibration = image_slice("--calibration", args.calibration)
     nothing_given = args.trace is None and args.network is None and args.topology is None
