@@ -240,16 +240,21 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
         returning[index] = clocks[index].free
         env.timeout(max(0.0, clocks[index].free - env.now)).callbacks.append(lambda event: back(index))
 
-    def fetch_then_run(index: int, task, fetch: float):
+    def fetch_then_run(index: int, task, fetch: float) -> simpy.Event:
+        """Ask the DRAM for the task's operands; once it serves them, run the task."""
         turn = dram.request()
-        yield turn
-        bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
-        share = fetch / int(task.runs["count"].sum()) / bandwidth
-        env.process(_release(dram, turn, fetch / bandwidth))
-        # each fold's operands arrive one fold ahead, as on one array: a fold waits for its
-        # share of the fetch and the latency after the one before it started
-        _issue_task(clocks[index], task, max(ready, env.now + share + latency), share + latency)
-        run_after(index)
+
+        def served(_event) -> None:
+            bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
+            share = fetch / int(task.runs["count"].sum()) / bandwidth
+            env.timeout(fetch / bandwidth).callbacks.append(lambda _done: dram.release(turn))
+            # each fold's operands arrive one fold ahead, as on one array: a fold waits for its
+            # share of the fetch and the latency after the one before it started
+            _issue_task(clocks[index], task, max(ready, env.now + share + latency), share + latency)
+            run_after(index)
+
+        turn.callbacks.append(served)
+        return turn
 
     while window:
         first = yield free.get()
@@ -265,18 +270,13 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
             window.append(pending)
             pending += 1
         if fetches[chosen] > 0 and dram is not None:
-            fetching.append(env.process(fetch_then_run(index, tasks[chosen], fetches[chosen])))
+            fetching.append(fetch_then_run(index, tasks[chosen], fetches[chosen]))
         else:
             _issue_task(clocks[index], tasks[chosen], ready)
             run_after(index)
     yield simpy.AllOf(env, fetching)
     end = max(clock.end for clock in clocks)
     yield env.timeout(max(0.0, end - env.now))
-
-
-def _release(dram: simpy.Resource, turn, cycles: float):
-    yield dram._env.timeout(cycles)
-    dram.release(turn)
 
 
 def _hold(dram: simpy.Resource, cycles: float):

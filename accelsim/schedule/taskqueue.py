@@ -177,6 +177,23 @@ def make_task(item: WorkItem, config: HardwareConfig) -> Task:
                                   config.timing, item.phase))
 
 
+def _stacked_runs(parts: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate(parts)``, fast for many small arrays drawn from a few shared ones (the
+    cached folds of each task shape): each distinct array is stacked once, then indexed."""
+    if not parts:
+        return np.zeros(0, RUN_DTYPE)
+    distinct: dict[int, int] = {}
+    stacked, offsets = [], []
+    for part in parts:
+        if id(part) not in distinct:
+            distinct[id(part)] = sum(len(array) for array in stacked)
+            stacked.append(part)
+        offsets.append(distinct[id(part)])
+    lengths = np.fromiter((len(part) for part in parts), np.int64, len(parts))
+    starts = np.repeat(np.asarray(offsets, np.int64) - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return np.concatenate(stacked)[starts + np.arange(int(lengths.sum()))]
+
+
 def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], config: HardwareConfig,
                 **plan_fields) -> LayerPlan:
     """A plan whose phases of work items run as tasks on the config's slices."""
@@ -189,7 +206,7 @@ def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], con
     gap = config.gate_latency_cycles
     work = SlicedWork(config.array_slices, config.slice_cols, config.queue_depth_tasks, config.dispatch, tasks,
                       gap, tuple(makespans), busy)
-    runs = np.concatenate([task.runs for phase in tasks for task in phase]) if tasks else np.zeros(0, RUN_DTYPE)
+    runs = _stacked_runs([task.runs for phase in tasks for task in phase])
     offset = get_timing(config.timing).layer_offset_cycles + gap * max(0, len(tasks) - 1)
     items = tuple(task.item for phase in tasks for task in phase)
     return LayerPlan(layer, scheduler, runs, offset, sum(item.needed_macs for item in items), items,
