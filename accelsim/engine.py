@@ -1,12 +1,14 @@
 """The discrete-event model: the array, its double-buffered SRAMs and the DRAM behind them.
 
 A SimPy process issues each layer's folds run by run: an event per run of identical folds
-(never per cycle), whose duration the memory state below gives in closed form. The memory system decides when a fold may start:
+(never per cycle), whose duration the memory state below gives in closed form. The memory
+system decides when a fold may start:
 
 * **SRAMs** (ifmap, filter, ofmap) are double-buffered: while fold *i* computes, the operands
   of fold *i + 1* are fetched into the other half.
 * **Reuse**: when a layer's whole input feature map (every image of its batch) fits in half
-  of the ifmap SRAM it is fetched once, with the layer's first fold; otherwise every fold fetches its share of it:
+  of the ifmap SRAM it is fetched once, with the layer's first fold; otherwise every fold
+  fetches its share of it:
   its im2col tile divided by the layer's im2col duplication factor ``kh·kw / stride²`` (at
   least 1), the average number of windows that read one input. Filters likewise: fetched once
   when they fit in half of the filter SRAM, else every fold fetches its weight tile. Folds are
@@ -29,6 +31,12 @@ A SimPy process issues each layer's folds run by run: an event per run of identi
 For fold *i* with compute cycles c and fetch time β = bytes / bandwidth, a fold waits
 ``max(0, β + latency − c)`` cycles in steady state; with unbounded bandwidth and nothing to
 fetch, never. These are the stall cycles.
+
+**A sliced array** (a plan with ``sliced`` work, ``docs/architecture.md``) is timed by
+processes that contend: the slices take tasks from the queue as they become free, each task's
+operand fetch waits its turn on the DRAM (a ``simpy.Resource``) and paces the task's folds
+one fold ahead as above, the gate latency separates the phases, and the outputs are written
+at the end. A phase in which no slice waits for the DRAM is timed by the queue's closed form.
 """
 
 from __future__ import annotations
