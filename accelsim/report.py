@@ -286,7 +286,7 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
             "speedup_vs_dense": _ratio(dense_cycles, sums["cycles_total"]),
             "realized_fraction": float("nan"),
             "latency_ms": per_run.mean(), "latency_p50_ms": per_run.quantile(0.5),
-            "latency_p95_ms": per_run.quantile(0.95), "images_per_second": batch / per_run.mean() * 1e3,
+            "latency_p95_ms": per_run.quantile(0.95), "images_per_second": _ratio(batch * 1e3, per_run.mean()),
             "input_bytes_per_cycle": _ratio(sums["ifmap_sram_read_bytes"], sums["cycles_total"]),
         })
     summary = pd.DataFrame(rows, columns=[c for c in SUMMARY_COLUMNS if c in rows[0]])
