@@ -266,7 +266,7 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
 
     while window:
         first = yield free.get()
-        if env.now in returning.values():
+        if any(abs(free_at - env.now) < 1e-9 for free_at in returning.values()):
             # another slice is freed in this same cycle: let it join, the lowest index wins (a
             # slice still waiting for the DRAM is freed later: its operands take time to come)
             yield env.timeout(0)
@@ -336,7 +336,9 @@ def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: H
         if plan.sliced is not None:
             frame = simpy.Environment()  # its own clock: a negative offset may end it before its last event
             local = frame.run(frame.process(_sliced_layer(frame, plan, traffic, config)))
-            elapsed = math.ceil(local - 1e-9)
+            # never less than the stall-free closed form: the layer's cycles and where the next
+            # layer starts agree even if a stalled schedule were to finish sooner
+            elapsed = max(math.ceil(local - 1e-9), plan.cycles)
             yield env.timeout(max(0.0, begin + elapsed - env.now))
             timeline.append(LayerTiming(plan.layer.name, begin, plan.cycles, max(0, elapsed - plan.cycles),
                                         traffic.counters))

@@ -67,8 +67,9 @@ ifmap_sram_write_bytes,  bytes   fills of the ifmap and filter SRAMs from DRAM
 filter_sram_write_bytes
 pe_hop_bits              bits    operand and partial-sum bits moved from PE to PE
 gate_compares            —       threshold compares of the gate unit (one per output)
-crossbar_bytes           bytes   operands streamed into the slices' rows, routed from the SRAM
-                                 ports through the distribution crossbar (0 when array_slices = 1)
+crossbar_bytes           bytes   input operands read from the ifmap SRAM's banks into the slices
+                                 through the crossbar: ifmap_sram_read_bytes when
+                                 array_slices > 1, else 0
 =======================  ======  ================================================================
 
 The lost_* columns are PE-cycles divided by R·C, so that
@@ -210,9 +211,7 @@ def array_counters(plan: LayerPlan, config: HardwareConfig) -> dict[str, int]:
         rest = used_rows * used_cols * rows * operand
     gated = bool((runs["phase"] != PHASE_DENSE).any())
     return {"pe_hop_bits": int((count * (left + rest)).sum()),
-            "gate_compares": plan.layer.M * plan.layer.N if gated else 0,
-            # on a sliced array every input operand reaches its slice through the crossbar
-            "crossbar_bytes": int(round(float((count * left).sum()) / cols / 8)) if config.array_slices > 1 else 0}
+            "gate_compares": plan.layer.M * plan.layer.N if gated else 0}
 
 
 def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: Sequence[LayerTiming],
@@ -242,6 +241,8 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
                                         else plan.granular_macs),
             "latency_us": timing.cycles_total / config.clock_mhz,
             **{name: timing.traffic.get(name, 0) for name in TRAFFIC_FIELDS},
+            # on a sliced array every input read from the ifmap SRAM's banks crosses the crossbar
+            "crossbar_bytes": timing.traffic.get("ifmap_sram_read_bytes", 0) if config.array_slices > 1 else 0,
             **array_counters(plan, config),
         })
     return rows
