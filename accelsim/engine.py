@@ -240,7 +240,7 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
     pending, fetching = len(window), []
     returning: dict[int, float] = {}  # slices running a task whose free time is known
 
-    def back(index: int, _event=None) -> None:
+    def back(index: int) -> None:
         del returning[index]
         free.put(simpy.PriorityItem((clocks[index].free, index), index))
 
@@ -287,10 +287,10 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
     yield env.timeout(max(0.0, end - env.now))
 
 
-def _hold(dram: simpy.Resource, cycles: float):
+def _hold(env: simpy.Environment, dram: simpy.Resource, cycles: float):
     with dram.request() as turn:
         yield turn
-        yield dram._env.timeout(cycles)
+        yield env.timeout(cycles)
 
 
 def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffic, config: HardwareConfig):
@@ -302,7 +302,7 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
     dram = None if math.isinf(bandwidth) else simpy.Resource(env, capacity=1)
     ready = begin
     if traffic.once and dram is not None:  # first in the DRAM's line: the slices' fetches follow it
-        env.process(_hold(dram, traffic.once / bandwidth))
+        env.process(_hold(env, dram, traffic.once / bandwidth))
         ready = begin + traffic.once / bandwidth + config.dram_latency_cycles
     per_run = traffic.per_fold * plan.runs["count"]
     position = 0
@@ -321,7 +321,7 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
             yield env.process(_sliced_phase(env, tasks, fetches, config, dram, ready))
     if dram is not None:
         # as on one array, the outputs (and base partial sums that did not fit) leave at the end
-        yield env.process(_hold(dram, traffic.written / bandwidth))
+        yield env.process(_hold(env, dram, traffic.written / bandwidth))
     return env.now + get_timing(config.timing).layer_offset_cycles - begin  # the offset, once, at the end
 
 

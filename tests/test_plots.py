@@ -239,5 +239,3 @@ def test_slices_figure_draws_speedup_and_energy_against_p():
     rows = summary[(summary["array_cols"] == 8) & (summary["scheduler"] == "pixel-skip")]
     assert list(line.get_xdata()) == [1, 4]
     assert list(line.get_ydata()) == pytest.approx(list(rows.groupby("array_slices")["speedup_vs_dense"].mean()))
-    # the sweep writes it only when it varies P
-    assert "array_slices" not in sweep_summary().columns

@@ -24,20 +24,13 @@ Nothing here uses the scheduler's own dispatch or slice clock: this is what chec
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-
 import numpy as np
 
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.arch.reference import simulate_gemm
-from accelsim.arch.sequence import SequenceFold, controller_starts, gemm_folds, run_sequence
+from accelsim.arch.sequence import controller_starts, gemm_folds, run_sequence
 from accelsim.arch.timing import get_timing
-from accelsim.schedule.plan import LayerPlan, WorkItem, _apply
-
-
-def _per_slice(fold: SequenceFold, offset: int) -> SequenceFold:
-    """``fold`` with its outputs numbered from ``offset`` in its slice's output space."""
-    return replace(fold, outputs=np.where(fold.outputs >= 0, fold.outputs + offset, -1))
+from accelsim.schedule.plan import LayerPlan, WorkItem, _apply, _renumbered
 
 
 def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, finish) -> list[list[int]]:
@@ -107,7 +100,7 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
                     continue
                 sequence, spans, offset = [], [], 0
                 for task in taken:
-                    sequence += [_per_slice(fold, offset) for fold in folds[task]]
+                    sequence += [_renumbered(fold, offset) for fold in folds[task]]
                     spans.append((task, offset))
                     offset += len(items[task].pixels) * len(items[task].channels)
                 result = run_sequence(sequence, dataflow, rows, width, offset)

@@ -103,10 +103,6 @@ class Task:
 class SlicedWork:
     """A layer's tasks on a sliced array: what the engine dispatches."""
 
-    slices: int
-    slice_cols: int
-    queue_depth: int
-    policy: str
     phases: tuple[tuple[Task, ...], ...]  #: base tasks, then conditional tasks
     gap_cycles: int  #: between two phases: the gate latency
     makespans: tuple[int, ...] = field(default=())  #: stall-free cycles of each phase
@@ -204,8 +200,7 @@ def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], con
         makespans.append(done.makespan)
         busy += sum(int(clock.end - clock.origin) for clock, taken in zip(done.clocks, done.assignment) if taken)
     gap = config.gate_latency_cycles
-    work = SlicedWork(config.array_slices, config.slice_cols, config.queue_depth_tasks, config.dispatch, tasks,
-                      gap, tuple(makespans), busy)
+    work = SlicedWork(tasks, gap, tuple(makespans), busy)
     runs = _stacked_runs([task.runs for phase in tasks for task in phase])
     offset = get_timing(config.timing).layer_offset_cycles + gap * max(0, len(tasks) - 1)
     items = tuple(task.item for phase in tasks for task in phase)
