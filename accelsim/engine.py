@@ -25,8 +25,8 @@ system decides when a fold may start:
   own plan alone, to the last bit, whatever ran before it: the property a per-layer choice
   between two plans needs to be exact.
 * **Partial sums between the passes** of a gated layer stay in the ofmap SRAM when they fit
-  in half of it; otherwise they go to DRAM and each conditional output tile reads its share
-  back once. Decision bits (one per output) are written to and read from SRAM.
+  in half of it (on a sliced array, those of one window of pixels at a time); otherwise they
+  go to DRAM and each conditional output tile reads its share back once. Decision bits (one per output) are written to and read from SRAM.
 
 For fold *i* with compute cycles c and fetch time β = bytes / bandwidth, a fold waits
 ``max(0, β + latency − c)`` cycles in steady state; with unbounded bandwidth and nothing to
@@ -168,7 +168,8 @@ def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
     gated = bool((runs["phase"] == PHASE_BASE).any())
     # base partial sums wait for the conditional pass in the ofmap SRAM, or in DRAM if they
     # do not fit; each conditional output tile reads them back once (not once per K slice)
-    spill = bool(conditional.any()) and layer.M * layer.N * accumulator > half["ofmap"]
+    held = plan.sliced.held_outputs if plan.sliced is not None else layer.M * layer.N
+    spill = bool(conditional.any()) and held * accumulator > half["ofmap"]
     duplication = max(1.0, layer.kernel_h * layer.kernel_w / layer.stride ** 2)
     inputs, weights = tiles.inputs / duplication, tiles.weights.astype(np.float64)
     # the operand the inner loop does not walk is fetched once per sweep when its tile fits

@@ -95,7 +95,7 @@ MEMORY_FIELDS = ("ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "dram_ba
 def plan_key(config: HardwareConfig) -> tuple:
     """The config fields a fold plan depends on; configs that share them share plans."""
     key = (config.array_rows, config.array_cols, config.dataflow, config.timing, config.gate_latency_cycles,
-           config.fallback, config.array_slices, config.queue_depth_tasks, config.dispatch)
+           config.fallback, config.array_slices, config.queue_depth_tasks, config.task_folds, config.dispatch)
     if config.fallback == "calibrated":  # each layer's path is chosen on this memory system
         key += tuple(getattr(config, name) for name in MEMORY_FIELDS)
     return key

@@ -268,11 +268,14 @@ Every assumption, written down:
   first two calibrate each scheduler's per-layer choice, the last two are measured;
 * **hardware**: 32×32 PEs, output stationary, pipelined folds, gate latency 2 cycles, 8-bit
   operands; memory either the default (64 KiB per SRAM, 16 B/cycle DRAM) or 512 KiB per SRAM
-  with 32 B/cycle; task queue of 16 entries, longest task first (weight-stationary slices stall
-  more: their short folds wait for operands fetched one fold ahead — change `dataflow` to see);
+  with 32 B/cycle; task queue of 16 entries, longest task first, conditional tasks of one row
+  tile of active pixels (`task_folds = 1`), pixel windows whose partial sums fit half the ofmap
+  SRAM (weight-stationary slices stall more: their short folds wait for operands fetched one
+  fold ahead — change `dataflow` to see);
 * **what is not modelled**: splitting pixels of a dense layer across slices (dense layers run
-  ganged), overlap of one layer's write-back with the next layer, prefetch of a slice's next
-  task before it takes it, and more than one fold of operands in flight per slice."""),
+  ganged), overlap of one layer's write-back and the next layer's operand fetch with compute,
+  a layer's outputs kept on chip as the next layer's inputs, prefetch of a slice's next task
+  before it takes it, and more than one fold of operands in flight per slice."""),
         ("code", SETUP + """
 from pathlib import Path
 import tempfile
@@ -343,30 +346,32 @@ pd.concat({"task-queue speedup by P": tq.pivot_table(index=["dataflow", "memory"
 r18[r18["scheduler"].isin(["dense", "pixel-skip", "balanced-oracle"]) & (r18["slices"] == 1)][
     ["dataflow", "memory", "scheduler", "speedup_vs_dense", "latency_ms", "energy_per_image_uj"]]"""),
         ("code", """\
-# queue depth and dispatch policy at the best point
+# queue depth, dispatch policy and task size at the best point
 best = r18[r18["scheduler"] == "task-queue"].sort_values("speedup_vs_dense").iloc[-1]
 config = memories[best["memory"]].replace(dataflow=best["dataflow"], array_slices=int(best["slices"]))
-rows = [study(network, trace, config.replace(queue_depth_tasks=depth, dispatch=policy), ["task-queue"],
-              slice(2, 4), slice(0, 2), depth=depth, policy=policy)
-        for depth in (1, 4, 16) for policy in ("in-order", "longest-first")]
+rows = [study(network, trace, config.replace(queue_depth_tasks=depth, dispatch=policy, task_folds=folds),
+              ["task-queue"], slice(2, 4), slice(0, 2), depth=depth, policy=policy, task_folds=folds)
+        for folds in (0, 1) for depth in (1, 16) for policy in ("in-order", "longest-first")]
 queue = pd.concat(rows, ignore_index=True)
-queue = queue[queue["scheduler"] == "task-queue"][["dataflow", "slices", "depth", "policy", "speedup_vs_dense",
-                                                   "lost_imbalance", "cycles_total"]]
+queue = queue[queue["scheduler"] == "task-queue"][["dataflow", "slices", "task_folds", "depth", "policy",
+                                                   "speedup_vs_dense", "lost_imbalance", "cycles_total"]]
 queue"""),
         ("code", """\
-# what memory costs at the best point: the same hardware with unbounded DRAM bandwidth, and the
-# gated layers that stall most, beside the time their DRAM traffic needs at this bandwidth
+# where the time goes at the best point: the same hardware with unbounded DRAM bandwidth, and
+# per stage of the network (mean per image) dense and task-queue cycles, stalls and speedup
 config = memories[best["memory"]].replace(dataflow=best["dataflow"], array_slices=int(best["slices"]))
-bounded = accelsim.run(network, config, ["task-queue"], trace, images=slice(2, 4), calibration=slice(0, 2))
+bounded = accelsim.run(network, config, ["dense", "task-queue"], trace, images=slice(2, 4), calibration=slice(0, 2))
 unbounded = accelsim.run(network, config.replace(dram_bandwidth_bytes_per_cycle=float("inf")), ["task-queue"],
                          trace, images=slice(2, 4), calibration=slice(0, 2))
 for name, result in (("as configured", bounded), ("unbounded DRAM bandwidth", unbounded)):
     row = result.summary.set_index("scheduler").loc["task-queue"]
     print(f"{name}: {row['speedup_vs_dense']:.2f}x over dense, stalls {row['lost_stall'] / row['cycles_total']:.0%}")
-layers = bounded.layers[bounded.layers["scheduler"] == "task-queue"].groupby("layer", sort=False)[
-    ["cycles_compute", "cycles_stall", "dram_read_bytes", "dram_write_bytes"]].mean()
-layers["dram_cycles"] = (layers["dram_read_bytes"] + layers["dram_write_bytes"]) / config.dram_bandwidth_bytes_per_cycle
-layers.sort_values("cycles_stall", ascending=False).head(6).round(0)"""),
+layers = bounded.layers.assign(
+    stage=lambda t: t["layer"].str.split(".").str[0].where(t["layer"].isin({g.name for g in gated}), "ungated"))
+stages = layers.pivot_table(index="stage", columns="scheduler", values=["cycles_total", "cycles_stall"],
+                            aggfunc="sum", sort=False) / 2  # per image
+stages[("speedup", "task-queue")] = stages[("cycles_total", "dense")] / stages[("cycles_total", "task-queue")]
+stages.round(2)"""),
         ("code", """\
 # the shipped ResNet-20 trace (real gates, 2.09x) on the default accelerator
 shipped = accelsim.open_trace(DEFAULT_TRACE)

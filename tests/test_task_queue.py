@@ -100,7 +100,10 @@ def sliced_cases(draw):
     rows, cols = draw(st.integers(1, 6)), draw(st.integers(1, 6))
     slices = draw(st.sampled_from([p for p in range(1, cols + 1) if cols % p == 0]))
     queue = dict(array_rows=rows, array_cols=cols, array_slices=slices, queue_depth_tasks=draw(st.integers(1, 8)),
-                 dispatch=draw(st.sampled_from(DISPATCH_POLICIES)), gate_latency_cycles=draw(st.integers(0, 4)))
+                 dispatch=draw(st.sampled_from(DISPATCH_POLICIES)), gate_latency_cycles=draw(st.integers(0, 4)),
+                 task_folds=draw(st.integers(0, 2)),
+                 # partial sums that fit the ofmap SRAM, or only a window of a few tiles of them
+                 ofmap_sram_kib=draw(st.sampled_from([64.0, 0.25, 0.0625])))
     # uniform decisions, or rates per channel or per pixel: tasks of very different lengths
     rate = draw(st.sampled_from([0.0, 0.1, 0.4, 0.9, 1.0, "channels", "pixels"]))
     return groups, in_channels, out_channels, kernel, size, queue, rate, draw(st.integers(0, 2**32 - 1))
@@ -116,7 +119,7 @@ def uneven_cases(draw):
     slices = draw(st.sampled_from([p for p in range(2, cols + 1) if cols % p == 0]))
     queue = dict(array_rows=draw(st.integers(1, 3)), array_cols=cols, array_slices=slices,
                  queue_depth_tasks=draw(st.integers(1, 8)), dispatch=draw(st.sampled_from(DISPATCH_POLICIES)),
-                 gate_latency_cycles=draw(st.integers(0, 4)))
+                 gate_latency_cycles=draw(st.integers(0, 4)), task_folds=draw(st.integers(0, 2)))
     rate = draw(st.sampled_from(["channels", "pixels"]))
     return groups, groups, groups * draw(st.integers(2, 6)), 1, size, queue, rate, draw(st.integers(0, 2**32 - 1))
 
@@ -140,7 +143,7 @@ def make_plan(case, dataflow, **changes):
     w = rng.integers(-50, 50, size=(layer.K, layer.N))
     decisions = random_decisions(rng, (cout, layer.out_h, layer.out_w), rate)
     calibration = random_decisions(rng, (3, cout, layer.out_h, layer.out_w), rate)
-    config = DEFAULT_CONFIG.replace(dataflow=dataflow, fallback="off", **queue, **changes)
+    config = DEFAULT_CONFIG.replace(dataflow=dataflow, fallback="off", **{**queue, **changes})
     gates = LayerGates(as_trace_layer(layer, groups), decisions, calibration)
     plan = get_scheduler("task-queue").plan(layer, config, gates)
     assert plan.sliced is not None
@@ -237,8 +240,8 @@ def test_task_queue_plans_on_the_sliced_reference_under_other_timings(dataflow, 
 
 def policy_cycles(dataflow, depth, policy):
     """A layer whose conditional tasks are short but for the last of each group (OS, WS: one
-    channel on everywhere; IS: one pixel on in every channel), on two one-column slices: its
-    cycles on the reference, which must be the plan's."""
+    channel on everywhere; IS: one pixel on in every channel), on two one-column slices, a task
+    per set: its cycles on the reference, which must be the plan's."""
     layer = Layer.conv("g", 2, 8, 4, 1)
     rng = np.random.default_rng(0)
     a = rng.integers(-50, 50, size=(layer.M, layer.K))
@@ -247,7 +250,7 @@ def policy_cycles(dataflow, depth, policy):
     decisions[[3, 7]] = True
     decisions[:, 3, 3] = True
     config = DEFAULT_CONFIG.replace(array_rows=1, array_cols=2, array_slices=2, dataflow=dataflow, fallback="off",
-                                    queue_depth_tasks=depth, dispatch=policy)
+                                    queue_depth_tasks=depth, dispatch=policy, task_folds=0)
     plan = get_scheduler("task-queue").plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
     lengths = [task.periods for task in plan.sliced.phases[1]]
     assert max(lengths) >= 4 * min(lengths)
@@ -281,3 +284,59 @@ def test_attribution_adds_up_on_a_sliced_array(small_trace, dataflow, slices, di
     np.testing.assert_allclose(parts, layers["cycles_total"], rtol=1e-9, atol=1e-6)
     assert (layers["lost_imbalance"] >= -1e-9).all()
     assert (layers["path"] == "two-pass").any() and (layers["lost_imbalance"] > 0).any()
+
+
+# --- windows and task size -------------------------------------------------------------------
+
+def windowed_layer(dataflow, ofmap_kib, **changes):
+    """A gated layer of 64 pixels × 8 channels on two 4 × 2 slices (its partial sums: 2 KiB)."""
+    layer = Layer.conv("g", 2, 8, 8, 1)
+    rng = np.random.default_rng(1)
+    a = rng.integers(-50, 50, size=(layer.M, layer.K))
+    w = rng.integers(-50, 50, size=(layer.K, layer.N))
+    decisions = rng.random((8, 8, 8)) < 0.4
+    config = DEFAULT_CONFIG.replace(array_rows=4, array_cols=4, array_slices=2, dataflow=dataflow, fallback="off",
+                                    ofmap_sram_kib=ofmap_kib, dram_bandwidth_bytes_per_cycle=4.0, **changes)
+    plan = get_scheduler("task-queue").plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
+    return plan, a, w, decisions.reshape(8, -1).T, config
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+def test_partial_sums_that_do_not_fit_run_in_windows_that_do(dataflow):
+    """With 1 KiB of ofmap SRAM (512 B a half: 16 pixels' partial sums) the layer runs in
+    windows of whole tiles whose partial sums fit, so none goes to DRAM; the reference agrees."""
+    whole, *_ = windowed_layer(dataflow, 4.0)
+    plan, a, w, d, config = windowed_layer(dataflow, 1.0)
+    assert len(whole.sliced.phases) == 2 and whole.sliced.held_outputs == 64 * 8
+    assert len(plan.sliced.phases) > 2 and plan.sliced.held_outputs * 4 <= 512
+    assert plan.macs == whole.macs
+    dram = ("dram_read_bytes", "dram_write_bytes")
+    traffic = engine._layer_traffic(plan, config).counters
+    fitting = engine._layer_traffic(whole, config.replace(ofmap_sram_kib=4.0)).counters
+    spilled = engine._layer_traffic(whole, config).counters  # the whole layer's plan on this SRAM
+    for name in dram:
+        assert traffic[name] == fitting[name] < spilled[name]
+    output, cycles, _ = execute_on_reference(plan, a, w, d, config)
+    np.testing.assert_array_equal(output, expected_output(a, w, d, 2))
+    assert cycles == plan.cycles
+
+
+def test_finer_tasks_balance_the_slices():
+    """One channel on everywhere, the others nowhere but one pixel: a task per set leaves one
+    slice with the long task; tasks of one row tile spread it (on the reference too)."""
+    layer = Layer.conv("g", 2, 8, 8, 1)
+    decisions = np.zeros((8, 8, 8), dtype=bool)
+    decisions[3] = True
+    decisions[:, 0, 0] = True
+    rng = np.random.default_rng(2)
+    a = rng.integers(-50, 50, size=(layer.M, layer.K))
+    w = rng.integers(-50, 50, size=(layer.K, layer.N))
+    d = decisions.reshape(8, -1).T
+    cycles = {}
+    for folds in (0, 1):
+        config = DEFAULT_CONFIG.replace(array_rows=4, array_cols=4, array_slices=4, fallback="off", task_folds=folds)
+        plan = get_scheduler("task-queue").plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
+        output, cycles[folds], _ = execute_on_reference(plan, a, w, d, config)
+        np.testing.assert_array_equal(output, expected_output(a, w, d, 2))
+        assert cycles[folds] == plan.cycles
+    assert cycles[1] < cycles[0]

@@ -2,8 +2,9 @@
 
 The array's C columns are P independent slices (``array_slices``), each an R × C/P array
 with its own input stream. A sliced plan (:class:`accelsim.schedule.taskqueue.SlicedWork`)
-runs phase by phase (the base pass, then, ``gate_latency_cycles`` later, the conditional
-pass); in each phase its tasks enter a queue of ``queue_depth_tasks`` entries in task order,
+runs phase by phase (base tasks, then, ``gate_latency_cycles`` later, conditional tasks,
+beside the next window's base tasks where the layer runs in windows); in each phase its tasks
+enter a queue of ``queue_depth_tasks`` entries in task order,
 and whenever a slice is free it takes one: the oldest queued (``in-order``) or the one with
 the most stall-free cycles (``longest-first``, the oldest among equals). All slices are free
 when the phase starts; a slice is free again when the last fold it took has streamed its last

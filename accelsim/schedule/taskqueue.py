@@ -2,16 +2,19 @@
 whichever slice of a sliced array is free.
 
 The array's C columns are split into P slices of ``C / P`` columns (``array_slices``), each
-an R × C/P array with its own input port, so each runs its own folds. A gated layer runs in
-two phases on them:
+an R × C/P array with its own input port, so each runs its own folds. A gated layer's pixels
+run in windows whose base partial sums fit half the ofmap SRAM (one window when the layer's
+do), each in two phases:
 
-1. **base**: per gate group, the base pass of each set of ``C / P`` channels over all pixels
-   (IS: of each set of ``C / P`` pixels over the group's channels) is one task;
-2. after the last base result and ``gate_latency_cycles``, **conditional**: per such set,
-   the conditional pass of the pixels with at least one output on in the set (IS: the
-   channels with one on for the set's pixels) is one task.
+1. **base**: per gate group, the base pass of each set of ``C / P`` channels over the window's
+   pixels (IS: of each set of ``C / P`` pixels over the group's channels) is one task;
+2. after the last base result and ``gate_latency_cycles``, **conditional**: per such set, the
+   conditional pass of the pixels with at least one output on in the set (IS: the channels
+   with one on for the set's pixels), cut into tasks of ``task_folds`` row tiles of them.
 
-Tasks enter a queue of ``queue_depth_tasks`` entries in that order; whenever a slice has
+Window w's conditional phase and window w + 1's base phase are one phase (the two windows'
+partial sums fill the two halves of the ofmap SRAM's double buffer); a phase ends when its
+slowest slice has drained. Tasks enter a queue of ``queue_depth_tasks`` entries in order; whenever a slice has
 streamed the last step of its last fold it takes one: the oldest (``in-order``) or the one
 with the most stall-free cycles (``longest-first``, the oldest among equals). A slice runs
 the folds it takes back to back as one pipelined sequence, so a phase costs each slice one
@@ -107,6 +110,7 @@ class SlicedWork:
     gap_cycles: int  #: between two phases: the gate latency
     makespans: tuple[int, ...] = field(default=())  #: stall-free cycles of each phase
     busy: int = 0  #: Σ over phases and slices of the slice's stall-free sequence cycles
+    held_outputs: int = 0  #: most base partial sums that wait in one half of the ofmap SRAM
 
 
 @dataclass
@@ -191,8 +195,10 @@ def _stacked_runs(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], config: HardwareConfig,
-                **plan_fields) -> LayerPlan:
-    """A plan whose phases of work items run as tasks on the config's slices."""
+                held_outputs: int | None = None, **plan_fields) -> LayerPlan:
+    """A plan whose phases of work items run as tasks on the config's slices; at most
+    ``held_outputs`` base partial sums (default: the layer's outputs) wait in one half of the
+    ofmap SRAM for their conditional pass."""
     tasks = tuple(tuple(make_task(item, config) for item in items) for items in phases if items)
     makespans, busy = [], 0
     for phase in tasks:
@@ -200,7 +206,8 @@ def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], con
         makespans.append(done.makespan)
         busy += sum(int(clock.end - clock.origin) for clock, taken in zip(done.clocks, done.assignment) if taken)
     gap = config.gate_latency_cycles
-    work = SlicedWork(tasks, gap, tuple(makespans), busy)
+    held = layer.M * layer.N if held_outputs is None else held_outputs
+    work = SlicedWork(tasks, gap, tuple(makespans), busy, held)
     runs = _stacked_runs([task.runs for phase in tasks for task in phase])
     offset = get_timing(config.timing).layer_offset_cycles + gap * max(0, len(tasks) - 1)
     items = tuple(task.item for phase in tasks for task in phase)
@@ -213,44 +220,74 @@ class TaskQueueScheduler(GatedScheduler):
 
     name = "task-queue"
 
-    def phases(self, geometry: GateGeometry) -> tuple[list[WorkItem], list[WorkItem]]:
-        """The base and conditional work items of one image, one per task."""
-        layer, flow = geometry.layer, geometry.flow
+    def windows(self, geometry: GateGeometry) -> list[np.ndarray]:
+        """The layer's pixels cut into windows whose base partial sums (every channel's, at
+        ``accumulator_bits``) fit half the ofmap SRAM: whole row tiles (IS: column tiles of a
+        slice), at least one. One window when the layer fits."""
+        layer, config = geometry.layer, geometry.config
+        unit = config.slice_cols if geometry.flow.cols_dim == "M" else config.array_rows
+        held = config.ofmap_sram_kib * 1024 / 2 // (layer.N * config.accumulator_bits / 8)
+        size = layer.M if held >= layer.M else max(unit, int(held) // unit * unit)
+        pixels = np.arange(layer.M)
+        return [pixels[start:start + size] for start in range(0, layer.M, size)]
+
+    def _pieces(self, items: np.ndarray, geometry: GateGeometry) -> list[np.ndarray]:
+        """``items`` (active pixels, or IS: active channels) cut into ``task_folds`` row
+        tiles' worth each; all of them when ``task_folds`` is 0."""
+        size = geometry.config.task_folds * geometry.config.array_rows or max(1, len(items))
+        return [items[start:start + size] for start in range(0, len(items), size)]
+
+    def window_items(self, geometry: GateGeometry, window: np.ndarray) -> tuple[list[WorkItem], list[WorkItem]]:
+        """The base and conditional work items of one window of pixels, one per task."""
+        flow = geometry.flow
         width = geometry.config.slice_cols
         decisions = geometry.decisions
         base, conditional = [], []
-        all_pixels = np.arange(layer.M)
         for group in range(geometry.groups):
             channels = geometry.group_channels(group)
             k_base, k_conditional = geometry.base_k(group), geometry.conditional_k(group)
-            on = decisions[:, channels]  # M × the group's channels
+            on = decisions[np.ix_(window, channels)]  # the window's pixels × the group's channels
             if flow.cols_dim == "M":  # IS: a slice holds pixels; channels stream in time
-                for start in range(0, layer.M, width):
-                    pixels = all_pixels[start:start + width]
+                for start in range(0, len(window), width):
+                    pixels = window[start:start + width]
                     base.append(WorkItem(PHASE_BASE, pixels, channels, k_base,
                                          len(pixels) * len(channels) * len(k_base)))
                     block = on[start:start + width]
-                    active = channels[block.any(axis=0)]
-                    if len(active) and len(k_conditional):
-                        conditional.append(WorkItem(PHASE_CONDITIONAL, pixels, active, k_conditional,
-                                                    int(block.sum()) * len(k_conditional)))
+                    if not len(k_conditional):
+                        continue
+                    for active in self._pieces(np.flatnonzero(block.any(axis=0)), geometry):
+                        conditional.append(WorkItem(PHASE_CONDITIONAL, pixels, channels[active], k_conditional,
+                                                    int(block[:, active].sum()) * len(k_conditional)))
                 continue
             for start in range(0, len(channels), width):
                 subset = channels[start:start + width]
-                base.append(WorkItem(PHASE_BASE, all_pixels, subset, k_base, layer.M * len(subset) * len(k_base)))
+                base.append(WorkItem(PHASE_BASE, window, subset, k_base, len(window) * len(subset) * len(k_base)))
                 block = on[:, start:start + width]
-                active = np.flatnonzero(block.any(axis=1))
-                if len(active) and len(k_conditional):
-                    conditional.append(WorkItem(PHASE_CONDITIONAL, active, subset, k_conditional,
-                                                int(block.sum()) * len(k_conditional)))
+                if not len(k_conditional):
+                    continue
+                for active in self._pieces(np.flatnonzero(block.any(axis=1)), geometry):
+                    conditional.append(WorkItem(PHASE_CONDITIONAL, window[active], subset, k_conditional,
+                                                int(block[active].sum()) * len(k_conditional)))
         return base, conditional
 
+    def phases(self, geometry: GateGeometry) -> list[list[WorkItem]]:
+        """The phases of one image's tasks: window 0's base tasks; then, after the gate, each
+        window's conditional tasks beside the next window's base tasks (its partial sums go to
+        the other half of the ofmap SRAM); the last window's conditional tasks alone."""
+        per_window = [self.window_items(geometry, window) for window in self.windows(geometry)]
+        phases = [per_window[0][0]]
+        for (_, conditional), (base, _) in zip(per_window, per_window[1:]):
+            phases.append(conditional + base)
+        phases.append(per_window[-1][1])
+        return phases
+
     def conditional_items(self, geometry: GateGeometry) -> list[WorkItem]:
-        return self.phases(geometry)[1]
+        return [item for phase in self.phases(geometry) for item in phase if item.phase == PHASE_CONDITIONAL]
 
     def two_pass_plan(self, geometry: GateGeometry) -> LayerPlan:
-        base, conditional = self.phases(geometry)
-        return sliced_plan(geometry.layer, self.name, (base, conditional), geometry.config,
+        windows = self.windows(geometry)
+        return sliced_plan(geometry.layer, self.name, self.phases(geometry), geometry.config,
+                           held_outputs=max(len(window) for window in windows) * geometry.layer.N,
                            gate_on_rate=float(geometry.decisions.mean()), gate_groups=geometry.groups,
                            path="two-pass", granular_macs=self.granular_macs(geometry))
 
@@ -260,4 +297,5 @@ class TaskQueueScheduler(GatedScheduler):
         return sliced.granular_macs
 
     def base_pass_cycles(self, geometry: GateGeometry) -> int:
-        return sliced_plan(geometry.layer, self.name, (self.phases(geometry)[0],), geometry.config).cycles
+        """The first phase alone (the first window's base tasks): a lower bound of the plan's."""
+        return sliced_plan(geometry.layer, self.name, self.phases(geometry)[:1], geometry.config).cycles
