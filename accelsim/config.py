@@ -59,7 +59,7 @@ class HardwareConfig:
     queue_depth_tasks: int = field(default=16, metadata=_describe(
         "entries of the task queue that feeds the slices (task-queue scheduler): the tasks a "
         "dispatch policy chooses among", "count"))
-    task_folds: int = field(default=1, metadata=_describe(
+    task_folds: int = field(default=0, metadata=_describe(
         "row tiles of a conditional task (task-queue): each takes at most task_folds × R of its "
         "channel set's active pixels (IS: of its pixel set's active channels); finer tasks balance "
         "the slices; 0: one task per set", "count"))

@@ -216,8 +216,7 @@ def _issue_task(clock, task, ready: float, pace: float = 0.0) -> None:
     """A task's folds on its slice's clock, the first not before ``ready``; with a ``pace``
     (operands fetched one fold ahead, as on one array), each later fold starts at least that
     long after the one before."""
-    runs = [(int(run["count"]), int(run["time_steps"])) for run in task.runs if run["count"]]
-    (count, steps), rest = runs[0], runs[1:]
+    (count, steps), rest = task.folds[0], task.folds[1:]
     clock.issue(1, steps, ready)
     clock.issue(count - 1, steps, 0.0, pace)
     for count, steps in rest:
@@ -243,11 +242,12 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
 
     def back(index: int) -> None:
         del returning[index]
-        free.put(simpy.PriorityItem((clocks[index].free, index), index))
+        free.put(simpy.PriorityItem((clocks[index].take, index), index))
 
     def run_after(index: int) -> None:
-        returning[index] = clocks[index].free
-        env.timeout(max(0.0, clocks[index].free - env.now)).callbacks.append(lambda event: back(index))
+        """The slice takes its next task when its last fold starts (its other buffer half is free)."""
+        returning[index] = clocks[index].take
+        env.timeout(max(0.0, clocks[index].take - env.now)).callbacks.append(lambda event: back(index))
 
     def fetch_then_run(index: int, task, fetch: float) -> simpy.Event:
         """Ask the DRAM for the task's operands; once it serves them, run the task."""
@@ -255,7 +255,7 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
 
         def served(_event) -> None:
             bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
-            share = fetch / int(task.runs["count"].sum()) / bandwidth
+            share = fetch / task.fold_count / bandwidth
             env.timeout(fetch / bandwidth).callbacks.append(lambda _done: dram.release(turn))
             # each fold's operands arrive one fold ahead, as on one array: a fold waits for its
             # share of the fetch and the latency after the one before it started
@@ -267,10 +267,11 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
 
     while window:
         first = yield free.get()
-        if any(abs(free_at - env.now) < 1e-9 for free_at in returning.values()):
-            # another slice is freed in this same cycle: let it join, the lowest index wins (a
-            # slice still waiting for the DRAM is freed later: its operands take time to come)
+        if min(returning.values(), default=math.inf) - env.now < 1e-9:
+            # another slice may take in this same cycle: let it join (a slice still waiting for
+            # the DRAM takes later: its operands take time to come)
             yield env.timeout(0)
+        if free.items and free.items[0] < first:  # the lowest index among equals takes first
             free.put(first)
             first = yield free.get()
         index = first.item

@@ -96,7 +96,8 @@ def plan_key(config: HardwareConfig) -> tuple:
     """The config fields a fold plan depends on; configs that share them share plans."""
     key = (config.array_rows, config.array_cols, config.dataflow, config.timing, config.gate_latency_cycles,
            config.fallback, config.array_slices, config.queue_depth_tasks, config.task_folds, config.dispatch)
-    if config.fallback == "calibrated":  # each layer's path is chosen on this memory system
+    if config.fallback == "calibrated" or config.array_slices > 1:
+        # each layer's path is chosen on this memory system; a sliced plan's windows fit it
         key += tuple(getattr(config, name) for name in MEMORY_FIELDS)
     return key
 

@@ -6,12 +6,13 @@ runs phase by phase (base tasks, then, ``gate_latency_cycles`` later, conditiona
 beside the next window's base tasks where the layer runs in windows); in each phase its tasks
 enter a queue of ``queue_depth_tasks`` entries in task order,
 and whenever a slice is free it takes one: the oldest queued (``in-order``) or the one with
-the most stall-free cycles (``longest-first``, the oldest among equals). All slices are free
-when the phase starts; a slice is free again when the last fold it took has streamed its last
-step into the array, ``s + T`` with ``s`` the fold's start under the machine's controller
-rule (:func:`accelsim.arch.sequence.controller_starts`) on the slice's folds so far. Among
-slices free at the same cycle the lowest index takes first; the queue refills after each
-take, in task order.
+the most stall-free cycles (``longest-first``, the oldest among equals). All slices may take
+a task when the phase starts; a slice may take its next one when the last fold it holds
+starts (the other half of its operand buffers is then free): ``s``, the fold's start under
+the machine's controller rule (:func:`accelsim.arch.sequence.controller_starts`) on the
+slice's folds so far, or under the other timings the sum of its earlier folds run alone.
+Among slices that may take at the same cycle the lowest index takes first; the queue refills
+after each take, in task order.
 
 Each slice then runs the folds of its tasks, in the order taken, as one sequence on the
 per-cycle sequence machine (:func:`accelsim.arch.sequence.run_sequence`, R × C/P); the phase
@@ -36,7 +37,7 @@ from accelsim.schedule.plan import LayerPlan, WorkItem, _apply, _renumbered
 
 def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, finish) -> list[list[int]]:
     """Which tasks each slice takes, in order. ``lengths`` are the tasks' stall-free cycles
-    (what ``longest-first`` compares); ``finish(slice, taken)`` is when the slice is free
+    (what ``longest-first`` compares); ``finish(slice, taken)`` is when the slice may take
     again after taking the tasks ``taken`` (indices, in order), counted from the phase's start."""
     free = [0] * slices
     taken: list[list[int]] = [[] for _ in range(slices)]
@@ -92,7 +93,7 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
 
             def finish(index: int, taken: list[int], steps=steps) -> int:
                 sequence = [t for task in taken for t in steps[task]]
-                return controller_starts(dataflow, sequence, rows, width)[-1] + sequence[-1]
+                return controller_starts(dataflow, sequence, rows, width)[-1]
 
             assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, finish)
             ends = []
@@ -116,10 +117,24 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
         # each fold alone, one after another on its slice
         alone = [simulate_gemm(sub_a, sub_w, dataflow, rows, width) for sub_a, sub_w in operands]
         lengths = [result.cycles - uncounted_drain * result.folds for result in alone]
+        last_fold = [simulate_gemm(*_last_tile(sub_a, sub_w, dataflow, rows, width), dataflow, rows, width)
+                     for sub_a, sub_w in operands]
+        lasts = [result.cycles - uncounted_drain for result in last_fold]
         assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch,
-                                 lambda index, taken: sum(lengths[task] for task in taken))
+                                 lambda index, taken: sum(lengths[task] for task in taken) - lasts[taken[-1]])
         cycles += max((sum(lengths[task] for task in taken) for taken in assignment), default=0)
         for item, result in zip(items, alone):
             executed += result.useful_macs
             _apply(output, item, result.output, decisions)
     return output, cycles, executed
+
+
+def _last_tile(a: np.ndarray, w: np.ndarray, dataflow, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """The operands of the last fold of ``a @ w`` on an R × C array (the last column tile's last
+    row tile, the order in which folds are issued), as a GEMM of its own."""
+    flow = get_dataflow(dataflow)
+    keep = {"M": slice(None), "N": slice(None), "K": slice(None)}
+    extent = {"M": a.shape[0], "N": w.shape[1], "K": a.shape[1]}
+    for dim, side in ((flow.rows_dim, rows), (flow.cols_dim, cols)):
+        keep[dim] = slice((extent[dim] - 1) // side * side, extent[dim])
+    return a[keep["M"], keep["K"]], w[keep["K"], keep["N"]]

@@ -14,8 +14,8 @@ do), each in two phases:
 
 Window w's conditional phase and window w + 1's base phase are one phase (the two windows'
 partial sums fill the two halves of the ofmap SRAM's double buffer); a phase ends when its
-slowest slice has drained. Tasks enter a queue of ``queue_depth_tasks`` entries in order; whenever a slice has
-streamed the last step of its last fold it takes one: the oldest (``in-order``) or the one
+slowest slice has drained. Tasks enter a queue of ``queue_depth_tasks`` entries in order; whenever a slice starts the
+last fold it holds (the other half of its operand buffers is then free) it takes one: the oldest (``in-order``) or the one
 with the most stall-free cycles (``longest-first``, the oldest among equals). A slice runs
 the folds it takes back to back as one pipelined sequence, so a phase costs each slice one
 fill and drain. Ungated layers run on the slices ganged, as one array (a task cut of whole
@@ -49,8 +49,10 @@ class SliceClock:
     ``pipelined`` (see ``docs/timing.md``): OS starts fold j + 1 at ``s + T + max(0, R − T')``;
     WS/IS load its tile at ``L' = max(L + R, s)`` and stream it at ``max(s + T, L' + R)``. A
     fold never starts before its operands are ``ready``. Other timings run each fold alone,
-    one after another. :attr:`free` is when the last fold has streamed its last step (the
-    slice then takes its next task); :attr:`end` when its last result has left.
+    one after another. :attr:`take` is when the slice takes its next task: when its last fold
+    starts, which frees the other half of its operand buffers (as on one array, the next
+    fold's operands are fetched while a fold computes); :attr:`free` when the last fold has
+    streamed its last step; :attr:`end` when its last result has left.
     """
 
     def __init__(self, config: HardwareConfig, cols: int, start: float = 0.0) -> None:
@@ -61,6 +63,10 @@ class SliceClock:
         self.origin = start
         self.start = self.load = self.steps = None  # the last fold's: none yet
         self.free = self.end = start
+
+    @property
+    def take(self) -> float:
+        return self.origin if self.start is None else self.start
 
     def issue(self, count: int, steps: int, ready: float = 0.0, pace: float = 0.0) -> None:
         """``count`` identical folds of ``steps`` steps, the first not before ``ready``; with a
@@ -100,6 +106,11 @@ class Task:
     item: WorkItem
     runs: np.ndarray  #: RUN_DTYPE rows of the item tiled onto one R × C/P slice
     periods: int  #: stall-free cycles of its folds back to back (its length for dispatch)
+    folds: tuple[tuple[int, int], ...] = ()  #: ``(count, steps)`` of its non-empty runs, for the clocks
+
+    @property
+    def fold_count(self) -> int:
+        return sum(count for count, _ in self.folds)
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,8 +146,9 @@ def choose(window: list[int], lengths: Sequence[int], policy: str) -> int:
 
 def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) -> Dispatch:
     """Hand ``tasks`` to the config's slices through its queue, memory ideal: each time a
-    slice is free (the earliest, the lowest index among equals) it takes the policy's choice
-    among the queued tasks, and the queue refills in task order."""
+    slice can take a task (the earliest, the lowest index among equals: see
+    :attr:`SliceClock.take`) it takes the policy's choice among the queued tasks, and the
+    queue refills in task order."""
     slices = config.array_slices
     clocks = [SliceClock(config, config.slice_cols, start) for _ in range(slices)]
     assignment: list[list[int]] = [[] for _ in range(slices)]
@@ -150,10 +162,10 @@ def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) 
         if pending < len(tasks):
             window.append(pending)
             pending += 1
-        for run in tasks[chosen].runs:
-            clocks[index].issue(int(run["count"]), int(run["time_steps"]))
+        for count, steps in tasks[chosen].folds:
+            clocks[index].issue(count, steps)
         assignment[index].append(chosen)
-        heapq.heappush(free, (clocks[index].free, index))
+        heapq.heappush(free, (clocks[index].take, index))
     return Dispatch(assignment, clocks)
 
 
@@ -164,12 +176,13 @@ def slice_config(config: HardwareConfig) -> HardwareConfig:
 
 @lru_cache(maxsize=4096)
 def _task_runs(shape: tuple[int, int, int], rows: int, cols: int, dataflow: str, timing: str,
-               phase: int) -> tuple[np.ndarray, int]:
-    """The folds of a task's GEMM on one slice, and their stall-free cycles back to back
-    (cached: the tasks of a layer share few shapes). The array is read-only."""
+               phase: int) -> tuple[np.ndarray, int, tuple[tuple[int, int], ...]]:
+    """The folds of a task's GEMM on one slice, their stall-free cycles back to back and their
+    ``(count, steps)`` (cached: the tasks of a layer share few shapes). The array is read-only."""
     runs = gemm_runs(*shape, rows, cols, dataflow, timing, phase)
     runs.flags.writeable = False
-    return runs, int((runs["count"] * runs["cycles"]).sum())
+    folds = tuple((int(run["count"]), int(run["time_steps"])) for run in runs if run["count"])
+    return runs, int((runs["count"] * runs["cycles"]).sum()), folds
 
 
 def make_task(item: WorkItem, config: HardwareConfig) -> Task:
@@ -223,11 +236,19 @@ class TaskQueueScheduler(GatedScheduler):
     def windows(self, geometry: GateGeometry) -> list[np.ndarray]:
         """The layer's pixels cut into windows whose base partial sums (every channel's, at
         ``accumulator_bits``) fit half the ofmap SRAM: whole row tiles (IS: column tiles of a
-        slice), at least one. One window when the layer fits."""
+        slice), at least one. One window when the layer's fit, or when windows would move
+        more DRAM bytes than the partial sums they keep on chip (written and read back once):
+        filters that do not fit half the filter SRAM are fetched again for every window."""
         layer, config = geometry.layer, geometry.config
         unit = config.slice_cols if geometry.flow.cols_dim == "M" else config.array_rows
-        held = config.ofmap_sram_kib * 1024 / 2 // (layer.N * config.accumulator_bits / 8)
+        accumulator, operand = config.accumulator_bits / 8, config.operand_bits / 8
+        held = config.ofmap_sram_kib * 1024 / 2 // (layer.N * accumulator)
         size = layer.M if held >= layer.M else max(unit, int(held) // unit * unit)
+        count = -(-layer.M // size)
+        filters = layer.N * layer.K * operand
+        refetched = (count - 1) * filters if filters > config.filter_sram_kib * 1024 / 2 else 0
+        if refetched >= 2 * layer.M * layer.N * accumulator:
+            size = layer.M
         pixels = np.arange(layer.M)
         return [pixels[start:start + size] for start in range(0, layer.M, size)]
 
@@ -259,15 +280,17 @@ class TaskQueueScheduler(GatedScheduler):
                         conditional.append(WorkItem(PHASE_CONDITIONAL, pixels, channels[active], k_conditional,
                                                     int(block[:, active].sum()) * len(k_conditional)))
                 continue
-            for start in range(0, len(channels), width):
+            starts = np.arange(0, len(channels), width)
+            on_per_set = np.add.reduceat(on.astype(np.int64), starts, axis=1)  # pixels × sets: outputs on
+            for number, start in enumerate(starts.tolist()):
                 subset = channels[start:start + width]
                 base.append(WorkItem(PHASE_BASE, window, subset, k_base, len(window) * len(subset) * len(k_base)))
-                block = on[:, start:start + width]
                 if not len(k_conditional):
                     continue
-                for active in self._pieces(np.flatnonzero(block.any(axis=1)), geometry):
+                counts = on_per_set[:, number]
+                for active in self._pieces(np.flatnonzero(counts), geometry):
                     conditional.append(WorkItem(PHASE_CONDITIONAL, window[active], subset, k_conditional,
-                                                int(block[active].sum()) * len(k_conditional)))
+                                                int(counts[active].sum()) * len(k_conditional)))
         return base, conditional
 
     def phases(self, geometry: GateGeometry) -> list[list[WorkItem]]:
