@@ -268,10 +268,12 @@ Every assumption, written down:
   first two calibrate each scheduler's per-layer choice, the last two are measured;
 * **hardware**: 32×32 PEs, output stationary, pipelined folds, gate latency 2 cycles, 8-bit
   operands; memory either the default (64 KiB per SRAM, 16 B/cycle DRAM) or 512 KiB per SRAM
-  with 32 B/cycle; task queue of 16 entries, longest task first, conditional tasks of one row
-  tile of active pixels (`task_folds = 1`), pixel windows whose partial sums fit half the ofmap
-  SRAM (weight-stationary slices stall more: their short folds wait for operands fetched one
-  fold ahead — change `dataflow` to see);
+  with 32 B/cycle; task queue of 16 entries, longest task first; a conditional task per channel
+  set (`task_folds = 0`, the default) or per row tile of its active pixels (`task_folds = 1`:
+  better balance, but a slice fetches the set's weights again for every task when the filters do
+  not fit half the filter SRAM); pixel windows whose partial sums fit half the ofmap SRAM where
+  that moves fewer DRAM bytes than spilling them (weight-stationary slices stall more: their
+  short folds wait for operands fetched one fold ahead — change `dataflow` to see);
 * **what is not modelled**: splitting pixels of a dense layer across slices (dense layers run
   ganged), overlap of one layer's write-back and the next layer's operand fetch with compute,
   a layer's outputs kept on chip as the next layer's inputs, prefetch of a slice's next task
@@ -296,13 +298,13 @@ memories = {"64 KiB, 16 B/cycle": accelsim.DEFAULT_CONFIG,
                 ifmap_sram_kib=512.0, filter_sram_kib=512.0, ofmap_sram_kib=512.0,
                 dram_bandwidth_bytes_per_cycle=32.0)}
 setups = {("64 KiB, 16 B/cycle", "os"), ("512 KiB, 32 B/cycle", "os")}
-COLUMNS = ["memory", "dataflow", "slices", "scheduler", "speedup_vs_dense", "realized_fraction", "latency_ms",
+COLUMNS = ["memory", "dataflow", "slices", "task_folds", "scheduler", "speedup_vs_dense", "realized_fraction", "latency_ms",
            "energy_per_image_uj", "energy_saving_vs_dense", "input_bytes_per_cycle", "lost_imbalance",
            "lost_stall", "cycles_total"]
 
 def study(network, trace, config, schedulers, images, calibration, **labels):
     summary = accelsim.run(network, config, schedulers, trace, images=images, calibration=calibration).summary
-    return summary.assign(slices=config.array_slices, **labels)
+    return summary.assign(slices=config.array_slices, task_folds=config.task_folds, **labels)
 
 rows = []
 for memory, dataflow in sorted(setups):
@@ -310,18 +312,21 @@ for memory, dataflow in sorted(setups):
     # the other schedulers run the slices ganged, as one array: they are measured once, at P = 1
     rows.append(study(network, trace, config, list(accelsim.SCHEDULERS), slice(2, 4), slice(0, 2), memory=memory))
     for slices in (2, 4, 8, 16, 32):
-        rows.append(study(network, trace, config.replace(array_slices=slices), ["task-queue"], slice(2, 4),
-                          slice(0, 2), memory=memory))
+        for folds in (0, 1):  # one conditional task per channel set, or per row tile of its active pixels
+            rows.append(study(network, trace, config.replace(array_slices=slices, task_folds=folds), ["task-queue"],
+                              slice(2, 4), slice(0, 2), memory=memory))
 r18 = pd.concat(rows, ignore_index=True)[COLUMNS]  # dense runs at every P: its energy changes with P
 r18"""),
         ("code", """\
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
-for (memory, dataflow), group in r18[r18["scheduler"] == "task-queue"].groupby(["memory", "dataflow"], sort=True):
-    label = f"{dataflow.upper()}, {memory}"
+for (memory, dataflow, folds), group in r18[(r18["scheduler"] == "task-queue") & (r18["slices"] > 1)].groupby(
+        ["memory", "dataflow", "task_folds"], sort=True):
+    label = f"{dataflow.upper()}, {memory}, " + ("a task per set" if folds == 0 else f"tasks of {folds} tile")
     axes[0].plot(group["slices"], group["speedup_vs_dense"], marker="o", label=label)
     axes[1].plot(group["slices"], group["energy_per_image_uj"], marker="o", label=label)
     axes[2].plot(group["slices"], group["input_bytes_per_cycle"], marker="o", label=label)
-    dense = r18[(r18["memory"] == memory) & (r18["dataflow"] == dataflow) & (r18["scheduler"] == "dense")]
+    dense = r18[(r18["memory"] == memory) & (r18["dataflow"] == dataflow) & (r18["scheduler"] == "dense")
+                & (r18["slices"] > 1) & (r18["task_folds"] == folds)]
     axes[1].plot(dense["slices"], dense["energy_per_image_uj"], linestyle=":", color=axes[1].lines[-1].get_color())
 axes[0].axhspan(2.3, 2.4, color="0.85", label="CGNet accelerator, 2.3-2.4x")
 for ax, label in zip(axes, ("speedup vs dense, same hardware (x)", "energy per image, uJ (dotted: dense)",
@@ -334,14 +339,12 @@ axes[0].legend(fontsize=8)
 fig.suptitle("ResNet-18, synthetic gates at 2.8x fewer MACs: task-queue against P");"""),
         ("code", """\
 tq, dense = r18[r18["scheduler"] == "task-queue"], r18[r18["scheduler"] == "dense"]
-pd.concat({"task-queue speedup by P": tq.pivot_table(index=["dataflow", "memory"], columns="slices",
-                                                      values="speedup_vs_dense"),
-           "energy per image, uJ": tq.pivot_table(index=["dataflow", "memory"], columns="slices",
-                                                    values="energy_per_image_uj"),
-           "dense energy, uJ": dense.pivot_table(index=["dataflow", "memory"], columns="slices",
-                                                 values="energy_per_image_uj"),
-           "stall share": tq.assign(share=tq["lost_stall"] / tq["cycles_total"]).pivot_table(
-               index=["dataflow", "memory"], columns="slices", values="share")}, axis=1).round(2)"""),
+index = ["dataflow", "memory", "task_folds"]
+display(pd.concat({"task-queue speedup by P": tq.pivot_table(index=index, columns="slices", values="speedup_vs_dense"),
+                   "energy per image, uJ": tq.pivot_table(index=index, columns="slices", values="energy_per_image_uj"),
+                   "stall share": tq.assign(share=tq["lost_stall"] / tq["cycles_total"]).pivot_table(
+                       index=index, columns="slices", values="share")}, axis=1).round(2))
+dense.pivot_table(index=["dataflow", "memory"], columns="slices", values="energy_per_image_uj").round(2)  # dense, uJ"""),
         ("code", """\
 r18[r18["scheduler"].isin(["dense", "pixel-skip", "balanced-oracle"]) & (r18["slices"] == 1)][
     ["dataflow", "memory", "scheduler", "speedup_vs_dense", "latency_ms", "energy_per_image_uj"]]"""),
@@ -350,7 +353,7 @@ r18[r18["scheduler"].isin(["dense", "pixel-skip", "balanced-oracle"]) & (r18["sl
 best = r18[r18["scheduler"] == "task-queue"].sort_values("speedup_vs_dense").iloc[-1]
 config = memories[best["memory"]].replace(dataflow=best["dataflow"], array_slices=int(best["slices"]))
 rows = [study(network, trace, config.replace(queue_depth_tasks=depth, dispatch=policy, task_folds=folds),
-              ["task-queue"], slice(2, 4), slice(0, 2), depth=depth, policy=policy, task_folds=folds)
+              ["task-queue"], slice(2, 4), slice(0, 2), depth=depth, policy=policy)
         for folds in (0, 1) for depth in (1, 16) for policy in ("in-order", "longest-first")]
 queue = pd.concat(rows, ignore_index=True)
 queue = queue[queue["scheduler"] == "task-queue"][["dataflow", "slices", "task_folds", "depth", "policy",
@@ -359,7 +362,8 @@ queue"""),
         ("code", """\
 # where the time goes at the best point: the same hardware with unbounded DRAM bandwidth, and
 # per stage of the network (mean per image) dense and task-queue cycles, stalls and speedup
-config = memories[best["memory"]].replace(dataflow=best["dataflow"], array_slices=int(best["slices"]))
+config = memories[best["memory"]].replace(dataflow=best["dataflow"], array_slices=int(best["slices"]),
+                                         task_folds=int(best["task_folds"]))
 bounded = accelsim.run(network, config, ["dense", "task-queue"], trace, images=slice(2, 4), calibration=slice(0, 2))
 unbounded = accelsim.run(network, config.replace(dram_bandwidth_bytes_per_cycle=float("inf")), ["task-queue"],
                          trace, images=slice(2, 4), calibration=slice(0, 2))
@@ -388,7 +392,7 @@ for name, table in (("ResNet-18 (synthetic, 2.8x)", r18), ("ResNet-20 (shipped, 
     same = table[(table["scheduler"] == "dense") & (table["dataflow"] == best["dataflow"])
                  & (table["slices"] == best["slices"])
                  & (table.get("memory", best.get("memory")) == best.get("memory"))]
-    print(f"{name}: best {best['scheduler']} at P = {best['slices']} ({best['dataflow']}, "
+    print(f"{name}: best {best['scheduler']} at P = {best['slices']}, task_folds = {best['task_folds']} ({best['dataflow']}, "
           f"{best.get('memory', 'default memory')}): {best['speedup_vs_dense']:.2f}x over dense on the same hardware, "
           f"{best['realized_fraction']:.0%} of the MAC reduction; energy {best['energy_per_image_uj']:.0f} uJ per image "
           f"(dense {same['energy_per_image_uj'].iloc[0]:.0f}); "
@@ -398,16 +402,25 @@ What drives the result:
 
 * **Granularity**: on one array a fold holds 32 channels, and at this trace's independence
   nearly every pixel has one of them on, so skipping saves little; a slice of 1–4 channels skips
-  most pixels. That is what the task queue buys, and `lost_imbalance` is what it costs in time
-  when slices finish unevenly (longest-first recovers a little of it, given a deep queue).
-* **Memory** caps the rest. On the default buffers every slice streams its own inputs from DRAM:
-  the input traffic grows with P, so the speedup peaks at small P and falls beyond. With 512 KiB
-  per SRAM the inputs stay on chip and the speedup grows with P, but so does the stall share: a
-  layer's DRAM traffic does not shrink with its compute. The layers that stall most (the table
-  above) are the early ones, whose base partial sums (32 bits per output) do not fit half the
-  ofmap SRAM and go to DRAM and back between the two phases: their `dram_cycles` match their
-  compute. Each layer's operand fetch and write-back are also not overlapped with the next
-  layer. With unbounded DRAM bandwidth the same hardware reaches the speedup printed above.
+  most pixels. That is what the task queue buys. `lost_imbalance` is what it costs when slices
+  finish unevenly: with a task per channel set the busiest channels hold one slice each;
+  tasks of one row tile (`task_folds = 1`) spread them, at the price of fetching a set's weights
+  once per task where the filters are not on chip (on the default buffers that costs more than
+  it saves).
+* **What the compute side allows**: with unbounded DRAM bandwidth the best point reaches the
+  speedup printed above the stage table, about the CGNet band's lower edge. Per stage, the
+  early layers realize about 2.5× of their 3.3× MAC reduction; the last stage (7×7 = 49 pixels)
+  much less: a one-column slice holds 32 pixels, a channel's 49 need two base folds, and its
+  dozen or so active pixels fill half a conditional fold. The ungated stem, downsample convs and
+  FC take the same time on both sides.
+* **Memory** takes the rest. On the default buffers every slice streams its own inputs from
+  DRAM: the input traffic grows with P, so the speedup peaks at small P and falls beyond. With
+  512 KiB per SRAM the inputs stay on chip and the speedup grows with P, but so does the stall
+  share: each layer fetches its operands before its first fold and writes its outputs after its
+  last (this engine times every layer in its own frame: no overlap across layers), and that
+  time does not shrink with the layer's compute. Where the early layers' 32-bit base partial
+  sums do not fit half the ofmap SRAM, the layer runs in pixel windows that do (a spill would
+  cross the DRAM twice).
 * **Energy**: more slices mean more input reads (`input_bytes_per_cycle`), but each read goes to
   one of P banks of a P-th of the ifmap SRAM, which costs less per access (CACTI's capacity
   curve, `docs/energy.md`); with the default PE pitch of 0 mm the crossbar's wires cost nothing
