@@ -169,6 +169,7 @@ def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) 
     return Dispatch(assignment, clocks)
 
 
+@lru_cache(maxsize=64)
 def slice_config(config: HardwareConfig) -> HardwareConfig:
     """One slice as an array of its own."""
     return config.replace(array_cols=config.slice_cols, array_slices=1)
@@ -281,14 +282,16 @@ class TaskQueueScheduler(GatedScheduler):
                                                     int(block[:, active].sum()) * len(k_conditional)))
                 continue
             starts = np.arange(0, len(channels), width)
-            on_per_set = np.add.reduceat(on.astype(np.int64), starts, axis=1)  # pixels × sets: outputs on
-            for number, start in enumerate(starts.tolist()):
+            on_per_set = np.add.reduceat(on.astype(np.int64), starts, axis=1).T  # sets × pixels: outputs on
+            # the active pixels of every set at once: (set, pixel) pairs in set order, split per set
+            sets, pixels = np.nonzero(on_per_set)
+            actives = np.split(pixels, np.searchsorted(sets, np.arange(1, len(starts))))
+            for start, counts, active_pixels in zip(starts.tolist(), on_per_set, actives):
                 subset = channels[start:start + width]
                 base.append(WorkItem(PHASE_BASE, window, subset, k_base, len(window) * len(subset) * len(k_base)))
                 if not len(k_conditional):
                     continue
-                counts = on_per_set[:, number]
-                for active in self._pieces(np.flatnonzero(counts), geometry):
+                for active in self._pieces(active_pixels, geometry):
                     conditional.append(WorkItem(PHASE_CONDITIONAL, window[active], subset, k_conditional,
                                                 int(counts[active].sum()) * len(k_conditional)))
         return base, conditional
