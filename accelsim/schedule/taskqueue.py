@@ -197,11 +197,12 @@ def _stacked_runs(parts: list[np.ndarray]) -> np.ndarray:
     if not parts:
         return np.zeros(0, RUN_DTYPE)
     distinct: dict[int, int] = {}
-    stacked, offsets = [], []
+    stacked, offsets, size = [], [], 0
     for part in parts:
         if id(part) not in distinct:
-            distinct[id(part)] = sum(len(array) for array in stacked)
+            distinct[id(part)] = size
             stacked.append(part)
+            size += len(part)
         offsets.append(distinct[id(part)])
     lengths = np.fromiter((len(part) for part in parts), np.int64, len(parts))
     starts = np.repeat(np.asarray(offsets, np.int64) - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
@@ -286,14 +287,17 @@ class TaskQueueScheduler(GatedScheduler):
             # the active pixels of every set at once: (set, pixel) pairs in set order, split per set
             sets, pixels = np.nonzero(on_per_set)
             actives = np.split(pixels, np.searchsorted(sets, np.arange(1, len(starts))))
-            for start, counts, active_pixels in zip(starts.tolist(), on_per_set, actives):
+            totals = on_per_set.sum(axis=1).tolist()
+            for start, counts, active_pixels, total in zip(starts.tolist(), on_per_set, actives, totals):
                 subset = channels[start:start + width]
                 base.append(WorkItem(PHASE_BASE, window, subset, k_base, len(window) * len(subset) * len(k_base)))
-                if not len(k_conditional):
+                if not len(k_conditional) or not total:
                     continue
-                for active in self._pieces(active_pixels, geometry):
+                pieces = self._pieces(active_pixels, geometry)
+                for active in pieces:
+                    on_here = total if len(pieces) == 1 else int(counts[active].sum())
                     conditional.append(WorkItem(PHASE_CONDITIONAL, window[active], subset, k_conditional,
-                                                int(counts[active].sum()) * len(k_conditional)))
+                                                on_here * len(k_conditional)))
         return base, conditional
 
     def phases(self, geometry: GateGeometry) -> list[list[WorkItem]]:
