@@ -60,9 +60,9 @@ class HardwareConfig:
         "entries of the task queue that feeds the slices (task-queue scheduler): the tasks a "
         "dispatch policy chooses among", "count"))
     task_folds: int = field(default=0, metadata=_describe(
-        "row tiles of a conditional task (task-queue): each takes at most task_folds × R of its "
-        "channel set's active pixels (IS: of its pixel set's active channels); finer tasks balance "
-        "the slices; 0: one task per set", "count"))
+        "size of a conditional task (task-queue): at most task_folds × R of its channel set's "
+        "active pixels (IS: of its pixel set's active channels), one row tile's worth under OS; "
+        "finer tasks balance the slices; 0: one task per set", "count"))
     dispatch: str = field(default="longest-first", metadata=_describe(
         "task-queue dispatch policy: in-order (first queued first) or longest-first (the longest "
         "queued task first)", "dispatch"))

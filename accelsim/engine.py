@@ -26,14 +26,15 @@ system decides when a fold may start:
   between two plans needs to be exact.
 * **Partial sums between the passes** of a gated layer stay in the ofmap SRAM when they fit
   in half of it (on a sliced array, those of one window of pixels at a time); otherwise they
-  go to DRAM and each conditional output tile reads its share back once. Decision bits (one per output) are written to and read from SRAM.
+  go to DRAM and each conditional output tile reads its share back once. Decision bits (one
+  per output) are written to and read from SRAM.
 
 For fold *i* with compute cycles c and fetch time β = bytes / bandwidth, a fold waits
 ``max(0, β + latency − c)`` cycles in steady state; with unbounded bandwidth and nothing to
 fetch, never. These are the stall cycles.
 
 **A sliced array** (a plan with ``sliced`` work, ``docs/architecture.md``) is timed by
-processes that contend: the slices take tasks from the queue as they become free, each task's
+processes that contend: the slices take tasks from the queue when they can, each task's
 operand fetch waits its turn on the DRAM (a ``simpy.Resource``) and paces the task's folds
 one fold ahead as above, the gate latency separates the phases, and the outputs are written
 at the end. A phase in which no slice waits for the DRAM is timed by the queue's closed form.
@@ -225,24 +226,26 @@ def _issue_task(clock, task, ready: float, pace: float = 0.0) -> None:
 
 def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: HardwareConfig,
                   dram: simpy.Resource | None, ready: float):
-    """One phase of a sliced plan: slices take tasks from the queue as they become free (the
-    earliest, then the lowest index), fetch what each task needs from the shared DRAM, and
-    run its folds. Returns when the last slice has drained, with that time."""
+    """One phase of a sliced plan: slices take tasks from the queue when they can (the
+    earliest; among equals one that holds no task yet, then the lowest index), fetch what each
+    task needs from the shared DRAM, and run its folds. Returns when the last slice has
+    drained, with that time."""
     from accelsim.schedule.taskqueue import SliceClock, choose
 
     start = env.now
     clocks = [SliceClock(config, config.slice_cols, start) for _ in range(config.array_slices)]
-    free = simpy.PriorityStore(env)
+    # slices that can take a task, by (when, whether they hold one yet, index)
+    available = simpy.PriorityStore(env)
     for index in range(config.array_slices):
-        free.put(simpy.PriorityItem((start, index), index))
+        available.put(simpy.PriorityItem((start, 0, index), index))
     lengths = [task.periods for task in tasks]
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
     pending, fetching = len(window), []
-    returning: dict[int, float] = {}  # slices running a task whose free time is known
+    returning: dict[int, float] = {}  # slices that hold a task, by when they can take the next
 
     def back(index: int) -> None:
         del returning[index]
-        free.put(simpy.PriorityItem((clocks[index].take, index), index))
+        available.put(simpy.PriorityItem((clocks[index].take, 1, index), index))
 
     def run_after(index: int) -> None:
         """The slice takes its next task when its last fold starts (its other buffer half is free)."""
@@ -266,14 +269,14 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
         return turn
 
     while window:
-        first = yield free.get()
+        first = yield available.get()
         if min(returning.values(), default=math.inf) - env.now < 1e-9:
             # another slice may take in this same cycle: let it join (a slice still waiting for
             # the DRAM takes later: its operands take time to come)
             yield env.timeout(0)
-        if free.items and free.items[0] < first:  # the lowest index among equals takes first
-            free.put(first)
-            first = yield free.get()
+        if available.items and available.items[0] < first:  # an idle slice, then the lowest index
+            available.put(first)
+            first = yield available.get()
         index = first.item
         chosen = window.pop(choose(window, lengths, config.dispatch))
         if pending < len(tasks):

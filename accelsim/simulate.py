@@ -92,13 +92,18 @@ MEMORY_FIELDS = ("ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "dram_ba
                  "dram_latency_cycles", "operand_bits", "accumulator_bits")
 
 
+#: Fields the task-queue scheduler's pixel windows depend on (a subset of MEMORY_FIELDS).
+WINDOW_FIELDS = ("ofmap_sram_kib", "filter_sram_kib", "operand_bits", "accumulator_bits")
+
+
 def plan_key(config: HardwareConfig) -> tuple:
     """The config fields a fold plan depends on; configs that share them share plans."""
     key = (config.array_rows, config.array_cols, config.dataflow, config.timing, config.gate_latency_cycles,
            config.fallback, config.array_slices, config.queue_depth_tasks, config.task_folds, config.dispatch)
-    if config.fallback == "calibrated" or config.array_slices > 1:
-        # each layer's path is chosen on this memory system; a sliced plan's windows fit it
+    if config.fallback == "calibrated":  # each layer's path is chosen on this memory system
         key += tuple(getattr(config, name) for name in MEMORY_FIELDS)
+    else:  # a sliced plan's windows fit its ofmap SRAM unless its filters would be fetched again
+        key += tuple(getattr(config, name) for name in WINDOW_FIELDS)
     return key
 
 

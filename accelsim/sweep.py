@@ -1,9 +1,10 @@
 """Sweeps: a grid of hardware configs run over one trace, in parallel, resumable.
 
-Points that share a fold plan (same array, dataflow and timing: :func:`accelsim.simulate.plan_key`)
-form one task, which reads the trace and plans every fold once and then times them on each of
-its points; tasks run in the workers of any ``concurrent.futures.Executor`` (local processes by
-default, or a Dask ``distributed`` cluster). As each point finishes, its summary and its layer
+Points that share their fold plans (:func:`accelsim.simulate.plan_key`: the array, dataflow,
+timing, scheduler fields and the memory fields a plan depends on) form one task, which reads
+the trace and plans every fold once and then times them on each of its points; tasks run in
+the workers of any ``concurrent.futures.Executor`` (local processes by default, or a Dask
+``distributed`` cluster). As each point finishes, its summary and its layer
 rows are written to ``OUT/points/<key>.summary.csv`` and ``OUT/points/<key>.csv`` under
 temporary names and renamed, then ``OUT/points/<key>.done`` records their SHA-256 digests; a
 point counts as done only when both files match that record, so a killed sweep loses no

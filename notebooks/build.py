@@ -253,7 +253,7 @@ The CGNet accelerator turns a 2.8× MAC reduction on ResNet-18 (ImageNet, batch 
 Schedulers that skip pixels × channel sets on one array cannot: a fold must run a pixel if any
 channel of its set is on there (`granularity_bound`). This study splits the 32×32 array into
 P column slices, each with its own input port, and feeds the gated layers' work to whichever
-slice is free from a task queue (`task-queue`, `docs/architecture.md`). What it costs is
+slice can take it from a task queue (`task-queue`, `docs/architecture.md`). What it costs is
 charged: every slice streams its own inputs (the ifmap SRAM's read bandwidth, `input_bytes_per_cycle`,
 and the crossbar traffic), and tasks that wait for DRAM stall.
 
@@ -276,8 +276,8 @@ Every assumption, written down:
   short folds wait for operands fetched one fold ahead — change `dataflow` to see);
 * **what is not modelled**: splitting pixels of a dense layer across slices (dense layers run
   ganged), overlap of one layer's write-back and the next layer's operand fetch with compute,
-  a layer's outputs kept on chip as the next layer's inputs, prefetch of a slice's next task
-  before it takes it, and more than one fold of operands in flight per slice."""),
+  a layer's outputs kept on chip as the next layer's inputs, and more than one task waiting on
+  a slice behind the fold it runs (a slice takes its next task when its last fold starts)."""),
         ("code", SETUP + """
 from pathlib import Path
 import tempfile

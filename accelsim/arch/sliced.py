@@ -4,15 +4,15 @@ The array's C columns are P independent slices (``array_slices``), each an R × 
 with its own input stream. A sliced plan (:class:`accelsim.schedule.taskqueue.SlicedWork`)
 runs phase by phase (base tasks, then, ``gate_latency_cycles`` later, conditional tasks,
 beside the next window's base tasks where the layer runs in windows); in each phase its tasks
-enter a queue of ``queue_depth_tasks`` entries in task order,
-and whenever a slice is free it takes one: the oldest queued (``in-order``) or the one with
-the most stall-free cycles (``longest-first``, the oldest among equals). All slices may take
+enter a queue of ``queue_depth_tasks`` entries in task order, and whenever a slice can take
+one it takes the oldest queued (``in-order``) or the one with the most stall-free cycles
+(``longest-first``, the oldest among equals). All slices may take
 a task when the phase starts; a slice may take its next one when the last fold it holds
 starts (the other half of its operand buffers is then free): ``s``, the fold's start under
 the machine's controller rule (:func:`accelsim.arch.sequence.controller_starts`) on the
 slice's folds so far, or under the other timings the sum of its earlier folds run alone.
-Among slices that may take at the same cycle the lowest index takes first; the queue refills
-after each take, in task order.
+Among slices that may take at the same cycle, one that holds no task yet takes first, then
+the lowest index; the queue refills after each take, in task order.
 
 Each slice then runs the folds of its tasks, in the order taken, as one sequence on the
 per-cycle sequence machine (:func:`accelsim.arch.sequence.run_sequence`, R × C/P); the phase
@@ -35,17 +35,18 @@ from accelsim.arch.timing import get_timing
 from accelsim.schedule.plan import LayerPlan, WorkItem, _apply, _renumbered
 
 
-def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, finish) -> list[list[int]]:
+def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, take_time) -> list[list[int]]:
     """Which tasks each slice takes, in order. ``lengths`` are the tasks' stall-free cycles
-    (what ``longest-first`` compares); ``finish(slice, taken)`` is when the slice may take
+    (what ``longest-first`` compares); ``take_time(slice, taken)`` is when the slice may take
     again after taking the tasks ``taken`` (indices, in order), counted from the phase's start."""
-    free = [0] * slices
+    takes = [0] * slices
     taken: list[list[int]] = [[] for _ in range(slices)]
     queue = list(range(min(depth, len(lengths))))
     following = len(queue)
     while queue:
-        earliest = min(free)
-        index = free.index(earliest)  # the lowest index among the slices free first
+        earliest = min(takes)
+        # among the slices that can take first: one that holds no task yet, then the lowest index
+        index = min((i for i in range(slices) if takes[i] == earliest), key=lambda i: (bool(taken[i]), i))
         if policy == "in-order":
             position = 0
         elif policy == "longest-first":
@@ -59,9 +60,9 @@ def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, fi
         if following < len(lengths):
             queue.append(following)
             following += 1
-        free[index] = finish(index, taken[index])
-        if free[index] < earliest:
-            raise AssertionError("a slice became free before it took its task")
+        takes[index] = take_time(index, taken[index])
+        if takes[index] < earliest:
+            raise AssertionError("a slice could take again before it took its task")
     return taken
 
 
@@ -91,11 +92,11 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
             steps = [[fold.second.shape[0] for fold in item_folds] for item_folds in folds]
             lengths = [sum(max(t, rows) for t in item_steps) for item_steps in steps]
 
-            def finish(index: int, taken: list[int], steps=steps) -> int:
+            def take_time(index: int, taken: list[int], steps=steps) -> int:
                 sequence = [t for task in taken for t in steps[task]]
                 return controller_starts(dataflow, sequence, rows, width)[-1]
 
-            assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, finish)
+            assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time)
             ends = []
             for taken in assignment:
                 if not taken:

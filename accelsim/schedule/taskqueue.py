@@ -1,22 +1,25 @@
 """The ``task-queue`` scheduler: a gated layer's work cut into tasks that a queue hands to
-whichever slice of a sliced array is free.
+whichever slice of a sliced array can take one.
 
 The array's C columns are split into P slices of ``C / P`` columns (``array_slices``), each
 an R × C/P array with its own input port, so each runs its own folds. A gated layer's pixels
 run in windows whose base partial sums fit half the ofmap SRAM (one window when the layer's
-do), each in two phases:
+do, or where refetching its filters per window would cost more DRAM bytes than spilling
+them: :meth:`TaskQueueScheduler.windows`), each in two phases:
 
 1. **base**: per gate group, the base pass of each set of ``C / P`` channels over the window's
    pixels (IS: of each set of ``C / P`` pixels over the group's channels) is one task;
 2. after the last base result and ``gate_latency_cycles``, **conditional**: per such set, the
    conditional pass of the pixels with at least one output on in the set (IS: the channels
-   with one on for the set's pixels), cut into tasks of ``task_folds`` row tiles of them.
+   with one on for the set's pixels), cut into tasks of at most ``task_folds`` × R of them
+   (one row tile's worth under OS; all of them with ``task_folds = 0``).
 
 Window w's conditional phase and window w + 1's base phase are one phase (the two windows'
 partial sums fill the two halves of the ofmap SRAM's double buffer); a phase ends when its
-slowest slice has drained. Tasks enter a queue of ``queue_depth_tasks`` entries in order; whenever a slice starts the
-last fold it holds (the other half of its operand buffers is then free) it takes one: the oldest (``in-order``) or the one
-with the most stall-free cycles (``longest-first``, the oldest among equals). A slice runs
+slowest slice has drained. Tasks enter a queue of ``queue_depth_tasks`` entries in order;
+whenever a slice starts the last fold it holds (the other half of its operand buffers is then
+free), or holds none, it takes one: the oldest (``in-order``) or the one with the most
+stall-free cycles (``longest-first``, the oldest among equals). A slice runs
 the folds it takes back to back as one pipelined sequence, so a phase costs each slice one
 fill and drain. Ungated layers run on the slices ganged, as one array (a task cut of whole
 channel sets over all pixels never beats it); a layer where two phases would be slower runs
@@ -146,18 +149,19 @@ def choose(window: list[int], lengths: Sequence[int], policy: str) -> int:
 
 def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) -> Dispatch:
     """Hand ``tasks`` to the config's slices through its queue, memory ideal: each time a
-    slice can take a task (the earliest, the lowest index among equals: see
-    :attr:`SliceClock.take`) it takes the policy's choice among the queued tasks, and the
-    queue refills in task order."""
+    slice can take a task (:attr:`SliceClock.take`; among equals, one that holds no task yet,
+    then the lowest index) it takes the policy's choice among the queued tasks, and the queue
+    refills in task order."""
     slices = config.array_slices
     clocks = [SliceClock(config, config.slice_cols, start) for _ in range(slices)]
     assignment: list[list[int]] = [[] for _ in range(slices)]
     lengths = [task.periods for task in tasks]
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
     pending = len(window)
-    free = [(start, index) for index in range(slices)]
+    # (when the slice can take, whether it holds a task yet, index): ties go to an idle slice
+    available = [(start, 0, index) for index in range(slices)]
     while window:
-        _, index = heapq.heappop(free)
+        _, _, index = heapq.heappop(available)
         chosen = window.pop(choose(window, lengths, config.dispatch))
         if pending < len(tasks):
             window.append(pending)
@@ -165,7 +169,7 @@ def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) 
         for count, steps in tasks[chosen].folds:
             clocks[index].issue(count, steps)
         assignment[index].append(chosen)
-        heapq.heappush(free, (clocks[index].take, index))
+        heapq.heappush(available, (clocks[index].take, 1, index))
     return Dispatch(assignment, clocks)
 
 
@@ -238,18 +242,21 @@ class TaskQueueScheduler(GatedScheduler):
     def windows(self, geometry: GateGeometry) -> list[np.ndarray]:
         """The layer's pixels cut into windows whose base partial sums (every channel's, at
         ``accumulator_bits``) fit half the ofmap SRAM: whole row tiles (IS: column tiles of a
-        slice), at least one. One window when the layer's fit, or when windows would move
-        more DRAM bytes than the partial sums they keep on chip (written and read back once):
-        filters that do not fit half the filter SRAM are fetched again for every window."""
+        slice), at least one. One window when the layer's fit, when nothing waits for a
+        conditional pass (G = 1), or when windows would move more DRAM bytes than the partial
+        sums they keep on chip (written once and read back at most once): where channels lie
+        along the columns (OS, WS), filters that do not fit half the filter SRAM are fetched
+        again for every window (under IS every pixel set's tasks fetch them anyway)."""
         layer, config = geometry.layer, geometry.config
-        unit = config.slice_cols if geometry.flow.cols_dim == "M" else config.array_rows
+        pixel_columns = geometry.flow.cols_dim == "M"
+        unit = config.slice_cols if pixel_columns else config.array_rows
         accumulator, operand = config.accumulator_bits / 8, config.operand_bits / 8
         held = config.ofmap_sram_kib * 1024 / 2 // (layer.N * accumulator)
         size = layer.M if held >= layer.M else max(unit, int(held) // unit * unit)
         count = -(-layer.M // size)
         filters = layer.N * layer.K * operand
-        refetched = (count - 1) * filters if filters > config.filter_sram_kib * 1024 / 2 else 0
-        if refetched >= 2 * layer.M * layer.N * accumulator:
+        refetched = 0 if pixel_columns or filters <= config.filter_sram_kib * 1024 / 2 else (count - 1) * filters
+        if refetched >= 2 * layer.M * layer.N * accumulator or not len(geometry.conditional_k(0)):
             size = layer.M
         pixels = np.arange(layer.M)
         return [pixels[start:start + size] for start in range(0, layer.M, size)]
@@ -300,11 +307,12 @@ class TaskQueueScheduler(GatedScheduler):
                                                 on_here * len(k_conditional)))
         return base, conditional
 
-    def phases(self, geometry: GateGeometry) -> list[list[WorkItem]]:
+    def phases(self, geometry: GateGeometry, windows: list[np.ndarray] | None = None) -> list[list[WorkItem]]:
         """The phases of one image's tasks: window 0's base tasks; then, after the gate, each
         window's conditional tasks beside the next window's base tasks (its partial sums go to
         the other half of the ofmap SRAM); the last window's conditional tasks alone."""
-        per_window = [self.window_items(geometry, window) for window in self.windows(geometry)]
+        windows = self.windows(geometry) if windows is None else windows
+        per_window = [self.window_items(geometry, window) for window in windows]
         phases = [per_window[0][0]]
         for (_, conditional), (base, _) in zip(per_window, per_window[1:]):
             phases.append(conditional + base)
@@ -316,7 +324,7 @@ class TaskQueueScheduler(GatedScheduler):
 
     def two_pass_plan(self, geometry: GateGeometry) -> LayerPlan:
         windows = self.windows(geometry)
-        return sliced_plan(geometry.layer, self.name, self.phases(geometry), geometry.config,
+        return sliced_plan(geometry.layer, self.name, self.phases(geometry, windows), geometry.config,
                            held_outputs=max(len(window) for window in windows) * geometry.layer.N,
                            gate_on_rate=float(geometry.decisions.mean()), gate_groups=geometry.groups,
                            path="two-pass", granular_macs=self.granular_macs(geometry))
@@ -328,4 +336,5 @@ class TaskQueueScheduler(GatedScheduler):
 
     def base_pass_cycles(self, geometry: GateGeometry) -> int:
         """The first phase alone (the first window's base tasks): a lower bound of the plan's."""
-        return sliced_plan(geometry.layer, self.name, self.phases(geometry)[:1], geometry.config).cycles
+        first = self.window_items(geometry, self.windows(geometry)[0])[0]
+        return sliced_plan(geometry.layer, self.name, (first,), geometry.config).cycles
