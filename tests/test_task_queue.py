@@ -343,3 +343,28 @@ def test_finer_tasks_balance_the_slices():
     assert cycles[1] < cycles[0]
     # the base pass for every output and the conditional work of the 64 + 7 outputs on
     assert needed[0] == needed[1] == 64 * 8 * 1 + (64 + 7) * 1
+
+
+def test_every_slice_takes_a_task_before_any_takes_a_second():
+    """One-fold tasks start as they are taken, so their slice may take again at once: the idle
+    slices take first (closed form, and the reference's queue)."""
+    from accelsim.arch.sliced import queue_order
+    from accelsim.schedule.plan import PHASE_BASE, WorkItem
+    from accelsim.schedule.taskqueue import dispatch, make_task
+
+    config = DEFAULT_CONFIG.replace(array_rows=4, array_cols=4, array_slices=4)
+    tasks = [make_task(WorkItem(PHASE_BASE, np.arange(4), np.array([n]), np.arange(8), 32), config)
+             for n in range(3)]
+    assert dispatch(tasks, config).assignment == [[0], [1], [2], []]
+    assert queue_order([8, 8, 8], 4, 4, "in-order", lambda index, taken: 0) == [[0], [1], [2], []]
+
+
+def test_plans_are_keyed_by_the_fields_their_windows_read():
+    from accelsim.simulate import plan_key
+
+    config = DEFAULT_CONFIG.replace(fallback="off")
+    for field, value in (("ofmap_sram_kib", 1.0), ("filter_sram_kib", 1.0), ("accumulator_bits", 16),
+                         ("operand_bits", 4)):
+        assert plan_key(config) != plan_key(config.replace(**{field: value}))
+    # bandwidth changes no plan when no path is chosen on it
+    assert plan_key(config) == plan_key(config.replace(dram_bandwidth_bytes_per_cycle=4.0))
