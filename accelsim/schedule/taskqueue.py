@@ -267,52 +267,54 @@ class TaskQueueScheduler(GatedScheduler):
         size = geometry.config.task_folds * geometry.config.array_rows or max(1, len(items))
         return [items[start:start + size] for start in range(0, len(items), size)]
 
-    def window_items(self, geometry: GateGeometry, window: np.ndarray) -> tuple[list[WorkItem], list[WorkItem]]:
-        """The base and conditional work items of one window of pixels, one per task."""
-        flow = geometry.flow
+    def window_items(self, geometry: GateGeometry,
+                     windows: list[np.ndarray]) -> list[tuple[list[WorkItem], list[WorkItem]]]:
+        """Per window of pixels (contiguous), its base and conditional work items, one per task."""
         width = geometry.config.slice_cols
-        decisions = geometry.decisions
-        base, conditional = [], []
+        per_window: list[tuple[list[WorkItem], list[WorkItem]]] = [([], []) for _ in windows]
+        bounds = [int(window[0]) for window in windows] + [geometry.layer.M]
         for group in range(geometry.groups):
             channels = geometry.group_channels(group)
             k_base, k_conditional = geometry.base_k(group), geometry.conditional_k(group)
-            on = decisions[np.ix_(window, channels)]  # the window's pixels × the group's channels
-            if flow.cols_dim == "M":  # IS: a slice holds pixels; channels stream in time
-                for start in range(0, len(window), width):
-                    pixels = window[start:start + width]
-                    base.append(WorkItem(PHASE_BASE, pixels, channels, k_base,
-                                         len(pixels) * len(channels) * len(k_base)))
-                    block = on[start:start + width]
-                    if not len(k_conditional):
-                        continue
-                    for active in self._pieces(np.flatnonzero(block.any(axis=0)), geometry):
-                        conditional.append(WorkItem(PHASE_CONDITIONAL, pixels, channels[active], k_conditional,
-                                                    int(block[:, active].sum()) * len(k_conditional)))
+            on = geometry.decisions[:, channels]  # the layer's pixels × the group's channels
+            if geometry.flow.cols_dim == "M":  # IS: a slice holds pixels; channels stream in time
+                for window, (base, conditional) in zip(windows, per_window):
+                    for start in range(0, len(window), width):
+                        pixels = window[start:start + width]
+                        base.append(WorkItem(PHASE_BASE, pixels, channels, k_base,
+                                             len(pixels) * len(channels) * len(k_base)))
+                        block = on[pixels]
+                        if not len(k_conditional):
+                            continue
+                        for active in self._pieces(np.flatnonzero(block.any(axis=0)), geometry):
+                            conditional.append(WorkItem(PHASE_CONDITIONAL, pixels, channels[active], k_conditional,
+                                                        int(block[:, active].sum()) * len(k_conditional)))
                 continue
             starts = np.arange(0, len(channels), width)
             on_per_set = np.add.reduceat(on.astype(np.int64), starts, axis=1).T  # sets × pixels: outputs on
-            # the active pixels of every set at once: (set, pixel) pairs in set order, split per set
-            sets, pixels = np.nonzero(on_per_set)
-            actives = np.split(pixels, np.searchsorted(sets, np.arange(1, len(starts))))
-            totals = on_per_set.sum(axis=1).tolist()
-            for start, counts, active_pixels, total in zip(starts.tolist(), on_per_set, actives, totals):
+            for start, counts in zip(starts.tolist(), on_per_set):
                 subset = channels[start:start + width]
-                base.append(WorkItem(PHASE_BASE, window, subset, k_base, len(window) * len(subset) * len(k_base)))
-                if not len(k_conditional) or not total:
+                for window, (base, _) in zip(windows, per_window):
+                    base.append(WorkItem(PHASE_BASE, window, subset, k_base, len(window) * len(subset) * len(k_base)))
+                if not len(k_conditional):
                     continue
-                pieces = self._pieces(active_pixels, geometry)
-                for active in pieces:
-                    on_here = total if len(pieces) == 1 else int(counts[active].sum())
-                    conditional.append(WorkItem(PHASE_CONDITIONAL, window[active], subset, k_conditional,
-                                                on_here * len(k_conditional)))
-        return base, conditional
+                active = np.flatnonzero(counts)  # pixels with an output on in the set, ascending
+                cuts = np.searchsorted(active, bounds).tolist()
+                on_before = np.concatenate([[0], np.cumsum(counts[active])]).tolist()  # outputs on, cumulated
+                size = geometry.config.task_folds * geometry.config.array_rows or len(active) or 1
+                for (_, conditional), first, last in zip(per_window, cuts, cuts[1:]):
+                    for at in range(first, last, size):
+                        end = min(at + size, last)
+                        conditional.append(WorkItem(PHASE_CONDITIONAL, active[at:end], subset, k_conditional,
+                                                    (on_before[end] - on_before[at]) * len(k_conditional)))
+        return per_window
 
     def phases(self, geometry: GateGeometry, windows: list[np.ndarray] | None = None) -> list[list[WorkItem]]:
         """The phases of one image's tasks: window 0's base tasks; then, after the gate, each
         window's conditional tasks beside the next window's base tasks (its partial sums go to
         the other half of the ofmap SRAM); the last window's conditional tasks alone."""
         windows = self.windows(geometry) if windows is None else windows
-        per_window = [self.window_items(geometry, window) for window in windows]
+        per_window = self.window_items(geometry, windows)
         phases = [per_window[0][0]]
         for (_, conditional), (base, _) in zip(per_window, per_window[1:]):
             phases.append(conditional + base)
@@ -336,5 +338,5 @@ class TaskQueueScheduler(GatedScheduler):
 
     def base_pass_cycles(self, geometry: GateGeometry) -> int:
         """The first phase alone (the first window's base tasks): a lower bound of the plan's."""
-        first = self.window_items(geometry, self.windows(geometry)[0])[0]
+        first = self.window_items(geometry, self.windows(geometry)[:1])[0][0]
         return sliced_plan(geometry.layer, self.name, (first,), geometry.config).cycles
