@@ -267,12 +267,16 @@ def test_sweep_over_generated_options(trace, tmp_path):
 def test_sweep_over_slices_and_queue_depth(trace, tmp_path):
     """The sliced array's fields are axes like any other, and each point runs its own plan."""
     assert main(["sweep", str(trace), "--array", "8x8", "--slices", "1,4", "--queue-depth", "1,8",
-                 "--dispatch", "longest-first", "--fallback", "off", "--scheduler", "task-queue", "--images", "0:1",
-                 "--workers", "1", "--quiet", "--out", str(tmp_path)]) == 0
+                 "--task-folds", "0,1", "--dispatch", "longest-first", "--fallback", "off", "--scheduler", "task-queue",
+                 "--images", "0:1", "--workers", "1", "--quiet", "--out", str(tmp_path)]) == 0
     summary = pd.read_csv(tmp_path / "summary.csv")
-    assert set(zip(summary["array_slices"], summary["queue_depth_tasks"])) == {(1, 1), (1, 8), (4, 1), (4, 8)}
-    gated = summary[summary["scheduler"] == "task-queue"].set_index(["array_slices", "queue_depth_tasks"])
+    assert set(zip(summary["array_slices"], summary["queue_depth_tasks"], summary["task_folds"])) == {
+        (slices, depth, folds) for slices in (1, 4) for depth in (1, 8) for folds in (0, 1)}
+    gated = summary[summary["scheduler"] == "task-queue"].set_index(["array_slices", "queue_depth_tasks", "task_folds"])
     # 4 slices of 2 columns run narrower tasks than one 8-column array: different cycles
-    assert gated.loc[(4, 8), "cycles_total"] != gated.loc[(1, 8), "cycles_total"]
+    assert gated.loc[(4, 8, 0), "cycles_total"] != gated.loc[(1, 8, 0), "cycles_total"]
+    # tasks of one row tile are more, and shorter: the plans differ
+    assert gated.loc[(4, 8, 1), "folds"] == gated.loc[(4, 8, 0), "folds"]
+    assert gated.loc[(4, 8, 1), "cycles_total"] != gated.loc[(4, 8, 0), "cycles_total"]
     assert (summary.loc[summary["array_slices"] == 1, "crossbar_bytes"] == 0).all()
     assert (summary.loc[summary["array_slices"] == 4, "crossbar_bytes"] > 0).all()
