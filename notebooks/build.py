@@ -354,7 +354,8 @@ best = r18[r18["scheduler"] == "task-queue"].sort_values("speedup_vs_dense").ilo
 config = memories[best["memory"]].replace(dataflow=best["dataflow"], array_slices=int(best["slices"]))
 rows = [study(network, trace, config.replace(queue_depth_tasks=depth, dispatch=policy, task_folds=folds),
               ["task-queue"], slice(2, 4), slice(0, 2), depth=depth, policy=policy)
-        for folds in (0, 1) for depth in (1, 16) for policy in ("in-order", "longest-first")]
+        for folds, depth, policy in ((0, 1, "in-order"), (0, 16, "in-order"), (0, 16, "longest-first"),
+                                     (1, 16, "in-order"), (1, 16, "longest-first"))]
 queue = pd.concat(rows, ignore_index=True)
 queue = queue[queue["scheduler"] == "task-queue"][["dataflow", "slices", "task_folds", "depth", "policy",
                                                    "speedup_vs_dense", "lost_imbalance", "cycles_total"]]
