@@ -275,7 +275,7 @@ def test_sweep_over_slices_and_queue_depth(trace, tmp_path):
     gated = summary[summary["scheduler"] == "task-queue"].set_index(["array_slices", "queue_depth_tasks", "task_folds"])
     # 4 slices of 2 columns run narrower tasks than one 8-column array: different cycles
     assert gated.loc[(4, 8, 0), "cycles_total"] != gated.loc[(1, 8, 0), "cycles_total"]
-    # tasks of one row tile are more, and shorter: the plans differ
+    # the same folds, cut into more and shorter tasks: the plans differ
     assert gated.loc[(4, 8, 1), "folds"] == gated.loc[(4, 8, 0), "folds"]
     assert gated.loc[(4, 8, 1), "cycles_total"] != gated.loc[(4, 8, 0), "cycles_total"]
     assert (summary.loc[summary["array_slices"] == 1, "crossbar_bytes"] == 0).all()

@@ -261,11 +261,11 @@ class TaskQueueScheduler(GatedScheduler):
         pixels = np.arange(layer.M)
         return [pixels[start:start + size] for start in range(0, layer.M, size)]
 
-    def _pieces(self, items: np.ndarray, geometry: GateGeometry) -> list[np.ndarray]:
-        """``items`` (active pixels, or IS: active channels) cut into ``task_folds`` row
-        tiles' worth each; all of them when ``task_folds`` is 0."""
-        size = geometry.config.task_folds * geometry.config.array_rows or max(1, len(items))
-        return [items[start:start + size] for start in range(0, len(items), size)]
+    @staticmethod
+    def _task_size(config: HardwareConfig, active: int) -> int:
+        """Active pixels (IS: active channels) per conditional task: ``task_folds`` row tiles'
+        worth, or all ``active`` of them when ``task_folds`` is 0."""
+        return config.task_folds * config.array_rows or max(1, active)
 
     def window_items(self, geometry: GateGeometry,
                      windows: list[np.ndarray]) -> list[tuple[list[WorkItem], list[WorkItem]]]:
@@ -286,7 +286,9 @@ class TaskQueueScheduler(GatedScheduler):
                         block = on[pixels]
                         if not len(k_conditional):
                             continue
-                        for active in self._pieces(np.flatnonzero(block.any(axis=0)), geometry):
+                        active_channels = np.flatnonzero(block.any(axis=0))
+                        size = self._task_size(geometry.config, len(active_channels))
+                        for active in (active_channels[at:at + size] for at in range(0, len(active_channels), size)):
                             conditional.append(WorkItem(PHASE_CONDITIONAL, pixels, channels[active], k_conditional,
                                                         int(block[:, active].sum()) * len(k_conditional)))
                 continue
@@ -301,7 +303,7 @@ class TaskQueueScheduler(GatedScheduler):
                 active = np.flatnonzero(counts)  # pixels with an output on in the set, ascending
                 cuts = np.searchsorted(active, bounds).tolist()
                 on_before = np.concatenate([[0], np.cumsum(counts[active])]).tolist()  # outputs on, cumulated
-                size = geometry.config.task_folds * geometry.config.array_rows or len(active) or 1
+                size = self._task_size(geometry.config, len(active))
                 for (_, conditional), first, last in zip(per_window, cuts, cuts[1:]):
                     for at in range(first, last, size):
                         end = min(at + size, last)
