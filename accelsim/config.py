@@ -54,13 +54,16 @@ class HardwareConfig:
         "per gated layer, run it in one pass where two would be slower on the calibration "
         "images (calibrated), or always in two (off)", "fallback"))
     array_slices: int = field(default=1, metadata=_describe(
-        "column slices of the array (P, divides C): each runs its own work from its own input "
-        "port; 1 is one array", "count"))
+        "slices of the array (P): each runs its own work from its own input port; 1 is one "
+        "array. Slices of all R rows split the C columns (P divides C); see slice_rows", "count"))
+    slice_rows: int = field(default=0, metadata=_describe(
+        "PE rows of one slice (divides R; 0: all R). The array's R / slice_rows bands of rows "
+        "are each split into P·slice_rows / R slices of columns", "count"))
     queue_depth_tasks: int = field(default=16, metadata=_describe(
         "entries of the task queue that feeds the slices (task-queue scheduler): the tasks a "
         "dispatch policy chooses among", "count"))
     task_folds: int = field(default=0, metadata=_describe(
-        "size of a conditional task (task-queue): at most task_folds × R of its channel set's "
+        "size of a conditional task (task-queue): at most task_folds × (a slice's rows) of its channel set's "
         "active pixels (IS: of its pixel set's active channels), one row tile's worth under OS; "
         "finer tasks balance the slices; 0: one task per set", "count"))
     dispatch: str = field(default="longest-first", metadata=_describe(
@@ -100,9 +103,13 @@ class HardwareConfig:
             object.__setattr__(self, spec.name, value)
         for name in ("array_slices", "queue_depth_tasks"):
             _integer(name, getattr(self, name), 1, 1 << 20)
-        if self.array_cols % self.array_slices:
-            raise ConfigError(f"array_slices: expected a divisor of array_cols ({self.array_cols}), "
-                              f"got {self.array_slices}")
+        if self.slice_rows and self.array_rows % self.slice_rows:
+            raise ConfigError(f"slice_rows: expected a divisor of array_rows ({self.array_rows}) or 0, "
+                              f"got {self.slice_rows}")
+        bands = self.array_rows // self.rows_per_slice
+        if self.array_slices % bands or self.array_cols % (self.array_slices // bands):
+            raise ConfigError(f"array_slices: expected {bands} (the bands of {self.rows_per_slice} rows) "
+                              f"× a divisor of array_cols ({self.array_cols}), got {self.array_slices}")
         if self.accumulator_bits < self.operand_bits:
             raise ConfigError(f"accumulator_bits: expected at least operand_bits "
                               f"({self.operand_bits}), got {self.accumulator_bits}")
@@ -118,9 +125,14 @@ class HardwareConfig:
         return asdict(self)
 
     @property
+    def rows_per_slice(self) -> int:
+        """Rows of one slice: ``slice_rows``, or all R."""
+        return self.slice_rows or self.array_rows
+
+    @property
     def slice_cols(self) -> int:
-        """Columns of one slice: C / P."""
-        return self.array_cols // self.array_slices
+        """Columns of one slice: C / P with slices of all R rows; in general R·C / (P·rows)."""
+        return self.array_cols * self.array_rows // (self.array_slices * self.rows_per_slice)
 
     @property
     def array(self) -> str:

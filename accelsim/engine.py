@@ -233,7 +233,7 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
     from accelsim.schedule.taskqueue import SliceClock, choose
 
     start = env.now
-    clocks = [SliceClock(config, config.slice_cols, start) for _ in range(config.array_slices)]
+    clocks = [SliceClock(config, start) for _ in range(config.array_slices)]
     # slices that can take a task, by (when, whether they hold one yet, index)
     available = simpy.PriorityStore(env)
     for index in range(config.array_slices):

@@ -130,9 +130,9 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 def _sliced_lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) -> dict[str, float]:
     """:func:`lost_cycles` of a plan on independent slices: each fold holds one slice's
-    R·C/P PEs; the PE-cycles of slices waiting for the phase's slowest are imbalance."""
+    R·C/P PEs (``rows_per_slice`` × ``slice_cols``); the PE-cycles of slices waiting for the phase's slowest are imbalance."""
     pes, work, runs = config.array_rows * config.array_cols, plan.sliced, plan.runs
-    slice_pes = config.array_rows * config.slice_cols
+    slice_pes = config.rows_per_slice * config.slice_cols
     count, used_rows, used_cols, steps = (runs[name].astype(np.float64) for name in
                                           ("count", "rows_used", "cols_used", "time_steps"))
     streamed = float((count * steps).sum()) * slice_pes
@@ -200,7 +200,8 @@ def array_counters(plan: LayerPlan, config: HardwareConfig) -> dict[str, int]:
     accumulator update, charged per MAC by the account, so it is not counted again here.
     """
     flow = get_dataflow(config.dataflow)
-    rows, cols = config.array_rows, config.array_cols if plan.sliced is None else config.slice_cols
+    rows, cols = ((config.array_rows, config.array_cols) if plan.sliced is None
+                  else (config.rows_per_slice, config.slice_cols))
     runs = plan.runs
     count, used_rows, used_cols, steps = (runs[name] for name in ("count", "rows_used", "cols_used", "time_steps"))
     operand, accumulator = config.operand_bits, config.accumulator_bits

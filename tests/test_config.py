@@ -60,6 +60,10 @@ def test_partial_toml_keeps_defaults(tmp_path):
     ("clock_mhz = inf\n", "clock_mhz: expected a positive number, got inf"),
     ("dram_bandwidth_bytes_per_cycle = nan\n", "expected a positive number or inf, got nan"),
     ("[array]\nrows = 4\n", "array: unknown key"),
+    ("array_slices = 3\n", r"array_slices: expected 1 \(the bands of 32 rows\) × a divisor of array_cols \(32\), got 3"),
+    ("slice_rows = 5\n", r"slice_rows: expected a divisor of array_rows \(32\) or 0, got 5"),
+    ("slice_rows = 8\narray_slices = 2\n", r"array_slices: expected 4 \(the bands of 8 rows\) × a divisor"),
+    ("slice_rows = 8\narray_slices = 12\n", r"array_slices: expected 4 \(the bands of 8 rows\) × a divisor"),
 ])
 def test_bad_toml_names_file_and_key(tmp_path, text, message):
     (tmp_path / "hw.toml").write_text(text)
@@ -169,3 +173,15 @@ def test_config_is_frozen():
     with pytest.raises(AttributeError):
         DEFAULT_CONFIG.array_rows = 4  # type: ignore[misc]
     assert isinstance(DEFAULT_CONFIG, HardwareConfig)
+
+
+@pytest.mark.parametrize("changes, shape", [
+    ({}, (32, 32)), ({"array_slices": 4}, (32, 8)), ({"array_slices": 32}, (32, 1)),
+    ({"array_slices": 64, "slice_rows": 16}, (16, 1)), ({"array_slices": 2, "slice_rows": 16}, (16, 32)),
+    ({"array_slices": 8, "slice_rows": 8}, (8, 16)), ({"array_slices": 1, "slice_rows": 32}, (32, 32)),
+])
+def test_a_slice_is_its_share_of_the_array(changes, shape):
+    """Slices tile the array: P of them, each of rows_per_slice × slice_cols PEs."""
+    config = DEFAULT_CONFIG.replace(**changes)
+    assert (config.rows_per_slice, config.slice_cols) == shape
+    assert config.array_slices * shape[0] * shape[1] == config.array_rows * config.array_cols

@@ -280,3 +280,21 @@ def test_sweep_over_slices_and_queue_depth(trace, tmp_path):
     assert gated.loc[(4, 8, 1), "cycles_total"] != gated.loc[(4, 8, 0), "cycles_total"]
     assert (summary.loc[summary["array_slices"] == 1, "crossbar_bytes"] == 0).all()
     assert (summary.loc[summary["array_slices"] == 4, "crossbar_bytes"] > 0).all()
+
+
+def test_sweep_over_slice_rows(trace, tmp_path, capsys):
+    """Slices of fewer rows are an axis too; a point whose slices cannot tile the array is one line, exit 2."""
+    assert main(["sweep", str(trace), "--array", "8x8", "--slices", "8", "--slice-rows", "0,4",
+                 "--fallback", "off", "--scheduler", "task-queue", "--images", "0:1", "--workers", "1", "--quiet",
+                 "--out", str(tmp_path / "ok")]) == 0
+    summary = pd.read_csv(tmp_path / "ok" / "summary.csv")
+    gated = summary[summary["scheduler"] == "task-queue"].set_index("slice_rows")
+    assert sorted(gated.index) == [0, 4]
+    # 8 slices of 8 × 1 against 8 slices of 4 × 2: other folds, other cycles
+    assert gated.loc[0, "cycles_total"] != gated.loc[4, "cycles_total"]
+    capsys.readouterr()
+    assert main(["sweep", str(trace), "--array", "8x8", "--slices", "1,8", "--slice-rows", "4",
+                 "--scheduler", "task-queue", "--images", "0:1", "--workers", "1", "--quiet",
+                 "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--slices: expected 2 (the bands of 4 rows)" in err

@@ -54,7 +54,7 @@ def fold_lists(draw):
 def check_clock(dataflow, timing, case):
     rows, cols, runs, origin = case
     config = DEFAULT_CONFIG.replace(array_rows=rows, array_cols=cols, dataflow=dataflow, timing=timing)
-    clock = SliceClock(config, cols, origin)
+    clock = SliceClock(config, origin)
     steps = []
     for count, t in runs:
         clock.issue(count, t, ready=0)
@@ -90,6 +90,16 @@ def test_the_slice_clock_runs_folds_alone_under_other_timings(dataflow, timing, 
 # --- gated layers on a sliced array ----------------------------------------------------------
 
 @st.composite
+def slicings(draw, rows, cols, least=1):
+    """``array_slices`` and ``slice_rows`` of an R × C array: column slices of all R rows
+    (``slice_rows`` 0, or R), or bands of ``slice_rows`` rows split into columns."""
+    height = draw(st.sampled_from([0] + [r for r in range(1, rows + 1) if rows % r == 0]))
+    bands = rows // (height or rows)
+    slices = draw(st.sampled_from([bands * p for p in range(1, cols + 1) if cols % p == 0 and bands * p >= least]))
+    return {"array_slices": slices, "slice_rows": height}
+
+
+@st.composite
 def sliced_cases(draw):
     """A tiny gated conv layer, its gates, and a sliced array with its queue."""
     groups = draw(st.integers(1, 3))
@@ -98,8 +108,7 @@ def sliced_cases(draw):
     out_channels = groups * draw(st.integers(1, 3 if groups < 3 else 2))
     size = draw(st.integers(3, 5))
     rows, cols = draw(st.integers(1, 6)), draw(st.integers(1, 6))
-    slices = draw(st.sampled_from([p for p in range(1, cols + 1) if cols % p == 0]))
-    queue = dict(array_rows=rows, array_cols=cols, array_slices=slices, queue_depth_tasks=draw(st.integers(1, 8)),
+    queue = dict(array_rows=rows, array_cols=cols, **draw(slicings(rows, cols)), queue_depth_tasks=draw(st.integers(1, 8)),
                  dispatch=draw(st.sampled_from(DISPATCH_POLICIES)), gate_latency_cycles=draw(st.integers(0, 4)),
                  task_folds=draw(st.integers(0, 2)),
                  # partial sums that fit the ofmap SRAM, or only a window of a few tiles of them
@@ -115,9 +124,8 @@ def uneven_cases(draw):
     matter. Kernel 1, one input channel per group, rates per channel or per pixel."""
     groups = draw(st.integers(2, 3))
     size = draw(st.integers(3, 5))
-    cols = draw(st.sampled_from([2, 4, 6, 3]))
-    slices = draw(st.sampled_from([p for p in range(2, cols + 1) if cols % p == 0]))
-    queue = dict(array_rows=draw(st.integers(1, 3)), array_cols=cols, array_slices=slices,
+    rows, cols = draw(st.integers(1, 4)), draw(st.sampled_from([2, 4, 6, 3]))
+    queue = dict(array_rows=rows, array_cols=cols, **draw(slicings(rows, cols, least=2)),
                  queue_depth_tasks=draw(st.integers(1, 8)), dispatch=draw(st.sampled_from(DISPATCH_POLICIES)),
                  gate_latency_cycles=draw(st.integers(0, 4)), task_folds=draw(st.integers(0, 2)))
     rate = draw(st.sampled_from(["channels", "pixels"]))

@@ -1,7 +1,7 @@
 """Per-cycle reference of a sliced array fed by a task queue.
 
-The array's C columns are P independent slices (``array_slices``), each an R × C/P array
-with its own input stream. A sliced plan (:class:`accelsim.schedule.taskqueue.SlicedWork`)
+The array is P independent slices (``array_slices``), each a ``rows_per_slice`` ×
+``slice_cols`` array with its own input stream. A sliced plan (:class:`accelsim.schedule.taskqueue.SlicedWork`)
 runs phase by phase (base tasks, then, ``gate_latency_cycles`` later, conditional tasks,
 beside the next window's base tasks where the layer runs in windows); in each phase its tasks
 enter a queue of ``queue_depth_tasks`` entries in task order, and whenever a slice can take
@@ -15,7 +15,7 @@ Among slices that may take at the same cycle, one that holds no task yet takes f
 the lowest index; the queue refills after each take, in task order.
 
 Each slice then runs the folds of its tasks, in the order taken, as one sequence on the
-per-cycle sequence machine (:func:`accelsim.arch.sequence.run_sequence`, R × C/P); the phase
+per-cycle sequence machine (:func:`accelsim.arch.sequence.run_sequence`, one slice's shape); the phase
 ends when the last slice's machine has finished, and a slice that took nothing costs nothing.
 Under the other timing conventions each fold runs alone on the per-fold machine
 (:func:`accelsim.arch.reference.simulate_gemm`), one after another on its slice.
@@ -76,7 +76,7 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
     MACs performed on real operands.
     """
     work = plan.sliced
-    rows, width, slices = config.array_rows, config.array_cols // config.array_slices, config.array_slices
+    rows, width, slices = config.rows_per_slice, config.slice_cols, config.array_slices
     dataflow, timing = config.dataflow, get_timing(config.timing)
     uncounted_drain = rows if get_dataflow(dataflow).drains_accumulators and not timing.counts_accumulator_drain else 0
     output = np.zeros((a.shape[0], w.shape[1]), dtype=np.result_type(a, w, np.int64))

@@ -1,17 +1,18 @@
 """The ``task-queue`` scheduler: a gated layer's work cut into tasks that a queue hands to
 whichever slice of a sliced array can take one.
 
-The array's C columns are split into P slices of ``C / P`` columns (``array_slices``), each
-an R × C/P array with its own input port, so each runs its own folds. A gated layer's pixels
+The array is split into P slices (``array_slices``) of ``rows_per_slice`` × ``slice_cols`` PEs
+(``C / P`` columns of all R rows unless ``slice_rows`` cuts the rows into bands), each an
+array with its own input port, so each runs its own folds. A gated layer's pixels
 run in windows whose base partial sums fit half the ofmap SRAM (one window when the layer's
 do, or where refetching its filters per window would cost more DRAM bytes than spilling
 them: :meth:`TaskQueueScheduler.windows`), each in two phases:
 
-1. **base**: per gate group, the base pass of each set of ``C / P`` channels over the window's
-   pixels (IS: of each set of ``C / P`` pixels over the group's channels) is one task;
+1. **base**: per gate group, the base pass of each set of ``slice_cols`` channels over the
+   window's pixels (IS: of each set of ``slice_cols`` pixels over the group's channels) is one task;
 2. after the last base result and ``gate_latency_cycles``, **conditional**: per such set, the
    conditional pass of the pixels with at least one output on in the set (IS: the channels
-   with one on for the set's pixels), cut into tasks of at most ``task_folds`` × R of them
+   with one on for the set's pixels), cut into tasks of at most ``task_folds`` × ``rows_per_slice`` of them
    (one row tile's worth under OS; all of them with ``task_folds = 0``).
 
 Window w's conditional phase and window w + 1's base phase are one phase (the two windows'
@@ -58,8 +59,8 @@ class SliceClock:
     streamed its last step; :attr:`end` when its last result has left.
     """
 
-    def __init__(self, config: HardwareConfig, cols: int, start: float = 0.0) -> None:
-        self.rows, self.cols = config.array_rows, cols
+    def __init__(self, config: HardwareConfig, start: float = 0.0) -> None:
+        self.rows, self.cols = config.rows_per_slice, config.slice_cols
         self.dataflow, self.timing = config.dataflow, config.timing
         self.pipelined = get_timing(config.timing).pipelined
         self.stationary = not get_dataflow(config.dataflow).drains_accumulators
@@ -107,7 +108,7 @@ class Task:
     """One task: a work item's folds on one slice, in issue order."""
 
     item: WorkItem
-    runs: np.ndarray  #: RUN_DTYPE rows of the item tiled onto one R × C/P slice
+    runs: np.ndarray  #: RUN_DTYPE rows of the item tiled onto one slice
     periods: int  #: stall-free cycles of its folds back to back (its length for dispatch)
     folds: tuple[tuple[int, int], ...] = ()  #: ``(count, steps)`` of its non-empty runs, for the clocks
 
@@ -153,7 +154,7 @@ def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) 
     then the lowest index) it takes the policy's choice among the queued tasks, and the queue
     refills in task order."""
     slices = config.array_slices
-    clocks = [SliceClock(config, config.slice_cols, start) for _ in range(slices)]
+    clocks = [SliceClock(config, start) for _ in range(slices)]
     assignment: list[list[int]] = [[] for _ in range(slices)]
     lengths = [task.periods for task in tasks]
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
@@ -176,7 +177,8 @@ def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) 
 @lru_cache(maxsize=64)
 def slice_config(config: HardwareConfig) -> HardwareConfig:
     """One slice as an array of its own."""
-    return config.replace(array_cols=config.slice_cols, array_slices=1)
+    return config.replace(array_rows=config.rows_per_slice, array_cols=config.slice_cols, array_slices=1,
+                          slice_rows=0)
 
 
 @lru_cache(maxsize=4096)
@@ -191,7 +193,7 @@ def _task_runs(shape: tuple[int, int, int], rows: int, cols: int, dataflow: str,
 
 
 def make_task(item: WorkItem, config: HardwareConfig) -> Task:
-    return Task(item, *_task_runs(item.shape, config.array_rows, config.slice_cols, config.dataflow,
+    return Task(item, *_task_runs(item.shape, config.rows_per_slice, config.slice_cols, config.dataflow,
                                   config.timing, item.phase))
 
 
@@ -249,7 +251,7 @@ class TaskQueueScheduler(GatedScheduler):
         again for every window (under IS every pixel set's tasks fetch them anyway)."""
         layer, config = geometry.layer, geometry.config
         pixel_columns = geometry.flow.cols_dim == "M"
-        unit = config.slice_cols if pixel_columns else config.array_rows
+        unit = config.slice_cols if pixel_columns else config.rows_per_slice
         accumulator, operand = config.accumulator_bits / 8, config.operand_bits / 8
         held = config.ofmap_sram_kib * 1024 / 2 // (layer.N * accumulator)
         size = layer.M if held >= layer.M else max(unit, int(held) // unit * unit)
@@ -265,7 +267,7 @@ class TaskQueueScheduler(GatedScheduler):
     def _task_size(config: HardwareConfig, active: int) -> int:
         """Active pixels (IS: active channels) per conditional task: ``task_folds`` row tiles'
         worth, or all ``active`` of them when ``task_folds`` is 0."""
-        return config.task_folds * config.array_rows or max(1, active)
+        return config.task_folds * config.rows_per_slice or max(1, active)
 
     def window_items(self, geometry: GateGeometry,
                      windows: list[np.ndarray]) -> list[tuple[list[WorkItem], list[WorkItem]]]:
