@@ -252,8 +252,10 @@ better packing scheduler, a different array or more bandwidth must recover, per 
 The CGNet accelerator turns a 2.8× MAC reduction on ResNet-18 (ImageNet, batch 1) into 2.3–2.4×.
 Schedulers that skip pixels × channel sets on one array cannot: a fold must run a pixel if any
 channel of its set is on there (`granularity_bound`). This study splits the 32×32 array into
-P column slices, each with its own input port, and feeds the gated layers' work to whichever
-slice can take it from a task queue (`task-queue`, `docs/architecture.md`). What it costs is
+P column slices (P ≤ 32), or for P = 64 into two bands of 16 rows each split into
+one-column slices (`slice_rows = 16`), each slice with its own input port, and feeds the gated
+layers' work to whichever slice can take it from a task queue (`task-queue`,
+`docs/architecture.md`). What it costs is
 charged: every slice streams its own inputs (the ifmap SRAM's read bandwidth, `input_bytes_per_cycle`,
 and the crossbar traffic), and tasks that wait for DRAM stall.
 
@@ -298,23 +300,30 @@ memories = {"64 KiB, 16 B/cycle": accelsim.DEFAULT_CONFIG,
                 ifmap_sram_kib=512.0, filter_sram_kib=512.0, ofmap_sram_kib=512.0,
                 dram_bandwidth_bytes_per_cycle=32.0)}
 setups = {("64 KiB, 16 B/cycle", "os"), ("512 KiB, 32 B/cycle", "os")}
-COLUMNS = ["memory", "dataflow", "slices", "task_folds", "scheduler", "speedup_vs_dense", "realized_fraction", "latency_ms",
+COLUMNS = ["memory", "dataflow", "slices", "slice_rows", "task_folds", "scheduler", "speedup_vs_dense", "realized_fraction", "latency_ms",
            "energy_per_image_uj", "energy_saving_vs_dense", "input_bytes_per_cycle", "lost_imbalance",
            "lost_stall", "cycles_total"]
 
+layer_tables = {}  # per-layer tables of each study, by config
+
 def study(network, trace, config, schedulers, images, calibration, **labels):
-    summary = accelsim.run(network, config, schedulers, trace, images=images, calibration=calibration).summary
-    return summary.assign(slices=config.array_slices, task_folds=config.task_folds, **labels)
+    result = accelsim.run(network, config, schedulers, trace, images=images, calibration=calibration)
+    layer_tables[config] = result.layers
+    summary = result.summary
+    return summary.assign(slices=config.array_slices, slice_rows=config.slice_rows, task_folds=config.task_folds,
+                          **labels)
+
+SLICINGS = ((2, 0), (4, 0), (8, 0), (16, 0), (32, 0), (64, 16))  # (P, rows of a slice; 0: all 32)
 
 rows = []
 for memory, dataflow in sorted(setups):
     config = memories[memory].replace(dataflow=dataflow)
     # the other schedulers run the slices ganged, as one array: they are measured once, at P = 1
     rows.append(study(network, trace, config, list(accelsim.SCHEDULERS), slice(2, 4), slice(0, 2), memory=memory))
-    for slices in (2, 4, 8, 16, 32):
+    for slices, height in SLICINGS:
         for folds in (0, 1):  # one conditional task per channel set, or per row tile of its active pixels
-            rows.append(study(network, trace, config.replace(array_slices=slices, task_folds=folds), ["task-queue"],
-                              slice(2, 4), slice(0, 2), memory=memory))
+            rows.append(study(network, trace, config.replace(array_slices=slices, slice_rows=height, task_folds=folds),
+                              ["task-queue"], slice(2, 4), slice(0, 2), memory=memory))
 r18 = pd.concat(rows, ignore_index=True)[COLUMNS]  # dense runs at every P: its energy changes with P
 r18"""),
         ("code", """\
@@ -332,7 +341,7 @@ axes[0].axhspan(2.3, 2.4, color="0.85", label="CGNet accelerator, 2.3-2.4x")
 for ax, label in zip(axes, ("speedup vs dense, same hardware (x)", "energy per image, uJ (dotted: dense)",
                             "ifmap SRAM read bandwidth (B/cycle)")):
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("array slices P (32x32 array)")
+    ax.set_xlabel("array slices P (32x32 array; P = 64: 16-row slices)")
     ax.set_ylabel(label)
 axes[0].set_ylim(bottom=0)
 axes[0].legend(fontsize=8)
@@ -351,41 +360,49 @@ r18[r18["scheduler"].isin(["dense", "pixel-skip", "balanced-oracle"]) & (r18["sl
         ("code", """\
 # queue depth, dispatch policy and task size at the best point
 best = r18[r18["scheduler"] == "task-queue"].sort_values("speedup_vs_dense").iloc[-1]
-config = memories[best["memory"]].replace(dataflow=best["dataflow"], array_slices=int(best["slices"]))
+config = memories[best["memory"]].replace(dataflow=best["dataflow"], array_slices=int(best["slices"]),
+                                         slice_rows=int(best["slice_rows"]))
 rows = [study(network, trace, config.replace(queue_depth_tasks=depth, dispatch=policy, task_folds=folds),
               ["task-queue"], slice(2, 4), slice(0, 2), depth=depth, policy=policy)
         for folds, depth, policy in ((0, 1, "in-order"), (0, 16, "in-order"), (0, 16, "longest-first"),
                                      (1, 16, "in-order"), (1, 16, "longest-first"))]
 queue = pd.concat(rows, ignore_index=True)
-queue = queue[queue["scheduler"] == "task-queue"][["dataflow", "slices", "task_folds", "depth", "policy",
+queue = queue[queue["scheduler"] == "task-queue"][["dataflow", "slices", "slice_rows", "task_folds", "depth", "policy",
                                                    "speedup_vs_dense", "lost_imbalance", "cycles_total"]]
 queue"""),
         ("code", """\
-# where the time goes at the best point: the same hardware with unbounded DRAM bandwidth, and
-# per stage of the network (mean per image) dense and task-queue cycles, stalls and speedup
-config = memories[best["memory"]].replace(dataflow=best["dataflow"], array_slices=int(best["slices"]),
-                                         task_folds=int(best["task_folds"]))
-bounded = accelsim.run(network, config, ["dense", "task-queue"], trace, images=slice(2, 4), calibration=slice(0, 2))
-unbounded = accelsim.run(network, config.replace(dram_bandwidth_bytes_per_cycle=float("inf")), ["task-queue"],
-                         trace, images=slice(2, 4), calibration=slice(0, 2))
-for name, result in (("as configured", bounded), ("unbounded DRAM bandwidth", unbounded)):
-    row = result.summary.set_index("scheduler").loc["task-queue"]
-    print(f"{name}: {row['speedup_vs_dense']:.2f}x over dense, stalls {row['lost_stall'] / row['cycles_total']:.0%}")
-layers = bounded.layers.assign(
-    stage=lambda t: t["layer"].str.split(".").str[0].where(t["layer"].isin({g.name for g in gated}), "ungated"))
-stages = layers.pivot_table(index="stage", columns="scheduler", values=["cycles_total", "cycles_stall"],
+# where the time goes: the best point and 16-row slices (P = 64) on the large memory, at twice and
+# at unbounded DRAM bandwidth; then per stage of the network (mean per image) dense and task-queue
+# cycles, stalls, speedup, and the task-queue's DRAM floor: the bytes it moves over the bandwidth
+large = memories["512 KiB, 32 B/cycle"]
+points = {"best": memories[best["memory"]].replace(dataflow=best["dataflow"], array_slices=int(best["slices"]),
+                                                   slice_rows=int(best["slice_rows"]), task_folds=int(best["task_folds"])),
+          "P = 64, 16-row slices": large.replace(array_slices=64, slice_rows=16, task_folds=1)}
+rows = []
+for name, config in points.items():
+    for bandwidth in (config.dram_bandwidth_bytes_per_cycle, 2 * config.dram_bandwidth_bytes_per_cycle, float("inf")):
+        rows.append(study(network, trace, config.replace(dram_bandwidth_bytes_per_cycle=bandwidth), ["task-queue"],
+                          slice(2, 4), slice(0, 2), point=name, bandwidth=bandwidth))
+bandwidths = pd.concat(rows, ignore_index=True)
+display(bandwidths[bandwidths["scheduler"] == "task-queue"][
+    ["point", "slices", "slice_rows", "task_folds", "bandwidth", "speedup_vs_dense", "lost_stall", "cycles_total",
+     "energy_per_image_uj", "input_bytes_per_cycle"]])
+layers = layer_tables[points["P = 64, 16-row slices"]].assign(
+    stage=lambda t: t["layer"].str.split(".").str[0].where(t["layer"].isin({g.name for g in gated}), "ungated"),
+    dram_cycles=lambda t: (t["dram_read_bytes"] + t["dram_write_bytes"]) / large.dram_bandwidth_bytes_per_cycle)
+stages = layers.pivot_table(index="stage", columns="scheduler", values=["cycles_total", "cycles_stall", "dram_cycles"],
                             aggfunc="sum", sort=False) / 2  # per image
 stages[("speedup", "task-queue")] = stages[("cycles_total", "dense")] / stages[("cycles_total", "task-queue")]
-stages.round(2)"""),
+stages.drop(columns=("dram_cycles", "dense")).round(2)"""),
         ("code", """\
 # the shipped ResNet-20 trace (real gates, 2.09x) on the default accelerator
 shipped = accelsim.open_trace(DEFAULT_TRACE)
 r20_network = accelsim.get_network(shipped.info.network)
 rows = [study(r20_network, shipped, accelsim.DEFAULT_CONFIG, list(accelsim.SCHEDULERS), slice(16, 48), slice(0, 16))]
-rows += [study(r20_network, shipped, accelsim.DEFAULT_CONFIG.replace(array_slices=slices), ["task-queue"],
-               slice(16, 48), slice(0, 16)) for slices in (2, 4, 8, 16, 32)]
+rows += [study(r20_network, shipped, accelsim.DEFAULT_CONFIG.replace(array_slices=slices, slice_rows=height),
+               ["task-queue"], slice(16, 48), slice(0, 16)) for slices, height in SLICINGS]
 r20 = pd.concat(rows, ignore_index=True)
-r20[["slices", "scheduler", "speedup_vs_dense", "flop_reduction", "realized_fraction", "energy_per_image_uj",
+r20[["slices", "slice_rows", "scheduler", "speedup_vs_dense", "flop_reduction", "realized_fraction", "energy_per_image_uj",
      "input_bytes_per_cycle"]]"""),
         ("code", """\
 for name, table in (("ResNet-18 (synthetic, 2.8x)", r18), ("ResNet-20 (shipped, 2.09x)", r20)):
@@ -393,7 +410,8 @@ for name, table in (("ResNet-18 (synthetic, 2.8x)", r18), ("ResNet-20 (shipped, 
     same = table[(table["scheduler"] == "dense") & (table["dataflow"] == best["dataflow"])
                  & (table["slices"] == best["slices"])
                  & (table.get("memory", best.get("memory")) == best.get("memory"))]
-    print(f"{name}: best {best['scheduler']} at P = {best['slices']}, task_folds = {best['task_folds']} ({best['dataflow']}, "
+    print(f"{name}: best {best['scheduler']} at P = {best['slices']}, slice_rows = {best['slice_rows']}, "
+          f"task_folds = {best['task_folds']} ({best['dataflow']}, "
           f"{best.get('memory', 'default memory')}): {best['speedup_vs_dense']:.2f}x over dense on the same hardware, "
           f"{best['realized_fraction']:.0%} of the MAC reduction; energy {best['energy_per_image_uj']:.0f} uJ per image "
           f"(dense {same['energy_per_image_uj'].iloc[0]:.0f}); "
@@ -408,18 +426,22 @@ What drives the result:
   tasks of one row tile (`task_folds = 1`) spread them, at the price of fetching a set's weights
   once per task where the filters are not on chip (on the default buffers that costs more than
   it saves).
-* **What the compute side allows**: with unbounded DRAM bandwidth the best point reaches the
-  speedup printed above the stage table, about the CGNet band's lower edge. Per stage, the
-  early layers realize about 2.5× of their 3.3× MAC reduction; the last stage (7×7 = 49 pixels)
-  much less: a one-column slice holds 32 pixels, a channel's 49 need two base folds, and its
-  dozen or so active pixels fill half a conditional fold. The ungated stem, downsample convs and
-  FC take the same time on both sides.
+* **What the compute side allows** (the bandwidth table, unbounded rows): with column slices
+  of all 32 rows, about the CGNet band's lower edge. The last stage (7×7 = 49 pixels) caps it:
+  a 32-row slice holds 32 pixels, a channel's 49 need two base folds, and its few active pixels
+  leave most of a 32-row conditional fold empty. Slices of 16 rows (P = 64) fill four base folds
+  as well as two and waste half as many rows on a conditional one: unbounded, they pass the
+  CGNet band. The ungated stem, downsample convs and FC take the same time on both sides.
 * **Memory** takes the rest. On the default buffers every slice streams its own inputs from
   DRAM: the input traffic grows with P, so the speedup peaks at small P and falls beyond. With
   512 KiB per SRAM the inputs stay on chip and the speedup grows with P, but so does the stall
   share: each layer fetches its operands before its first fold and writes its outputs after its
   last (this engine times every layer in its own frame: no overlap across layers), and that
-  time does not shrink with the layer's compute. Where the early layers' 32-bit base partial
+  time does not shrink with the layer's compute. The faster the slices, the more the DRAM
+  decides: at 32 B/cycle the 16-row slices gain nothing over 32-row ones, because the last
+  two stages' weights (none fit half the filter SRAM) must stream from DRAM at least once per
+  image — the stage table's `dram_cycles` — which layer 4's compute no longer hides; at twice
+  the bandwidth the 16-row slices reach the CGNet band. Where the early layers' 32-bit base partial
   sums do not fit half the ofmap SRAM, the layer runs in pixel windows that do (a spill would
   cross the DRAM twice).
 * **Energy**: more slices mean more input reads (`input_bytes_per_cycle`), but each read goes to
