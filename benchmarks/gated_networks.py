@@ -5,8 +5,8 @@
 Synthetic traces (about 20 % of gates on, all block convs gated, G = 4) drive ResNet-18 at
 16×16 OS with the memory model on (default SRAMs and DRAM), every scheduler; then ResNet-20;
 then ResNet-18 at 112, 224 and 448 pixels to show that the cost follows the folds, not the
-MACs; then ``task-queue`` on a 32×32 array split into 32 slices (the discrete-event engine's
-heaviest case), per image once the calibration is done (runs of one image and of ``--images``
+MACs; then ``task-queue`` on a 32×32 array split into 32 slices, and into 64 slices of 16 rows (the
+discrete-event engine's heaviest cases), per image once the calibration is done (runs of one image and of ``--images``
 after the calibration's two, the fastest of three each; the difference divided by the extra
 images). Times are seconds per
 scheduler-image (trace reading and planning included).
@@ -15,6 +15,7 @@ scheduler-image (trace reading and planning included).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import tempfile
@@ -65,8 +66,10 @@ def main() -> None:
             seconds, results = time_per_scheduler_image(network, config, 1, Path(folder))
             folds = results["pixel-skip"].summary.set_index("scheduler").loc["pixel-skip", "folds"]
             print(f"{size:>6} {network.macs:>15,} {folds:>19,} {max(seconds.values()):>28.3f}")
-        sliced = DEFAULT_CONFIG.replace(array_slices=32)
-        for network in (get_network("resnet18"), get_network("resnet20")):
+        slicings = {"32x32 in 32 slices": DEFAULT_CONFIG.replace(array_slices=32),
+                    "32x32 in 64 slices of 16 rows": DEFAULT_CONFIG.replace(array_slices=64, slice_rows=16)}
+        for (label, sliced), network in itertools.product(slicings.items(),
+                                                          (get_network("resnet18"), get_network("resnet20"))):
             layers = [as_trace_layer(layer, 4) for layer in gateable_layers(network)]
             path = synthesize(Path(folder) / f"{network.name}-sliced.npz", network, layers, 2 + args.images,
                               {layer.name: 0.2 for layer in layers}, seed=0)
@@ -80,7 +83,7 @@ def main() -> None:
                         times.append(time.perf_counter() - start)
                     elapsed.append(min(times))
             per_image = (elapsed[1] - elapsed[0]) / max(1, args.images - 1)
-            print(f"{network.name:10s} task-queue, 32x32 in 32 slices: {per_image:.3f} s per image after "
+            print(f"{network.name:10s} task-queue, {label}: {per_image:.3f} s per image after "
                   f"calibration ({elapsed[0]:.2f} s for the first, calibration included)")
 
 

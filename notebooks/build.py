@@ -304,12 +304,16 @@ COLUMNS = ["memory", "dataflow", "slices", "slice_rows", "task_folds", "schedule
            "energy_per_image_uj", "energy_saving_vs_dense", "input_bytes_per_cycle", "lost_imbalance",
            "lost_stall", "cycles_total"]
 
+results = {}  # each study's result, by what it ran: a point asked for twice runs once
 layer_tables = {}  # per-layer tables of each study, by config
 
 def study(network, trace, config, schedulers, images, calibration, **labels):
-    result = accelsim.run(network, config, schedulers, trace, images=images, calibration=calibration)
-    layer_tables[config] = result.layers
-    summary = result.summary
+    key = (network.name, id(trace), config, tuple(schedulers), images.start, images.stop,
+           calibration.start, calibration.stop)
+    if key not in results:
+        results[key] = accelsim.run(network, config, schedulers, trace, images=images, calibration=calibration)
+    layer_tables[config] = results[key].layers
+    summary = results[key].summary
     return summary.assign(slices=config.array_slices, slice_rows=config.slice_rows, task_folds=config.task_folds,
                           **labels)
 
@@ -386,7 +390,7 @@ for name, config in points.items():
 bandwidths = pd.concat(rows, ignore_index=True)
 display(bandwidths[bandwidths["scheduler"] == "task-queue"][
     ["point", "slices", "slice_rows", "task_folds", "bandwidth", "speedup_vs_dense", "lost_stall", "cycles_total",
-     "energy_per_image_uj", "input_bytes_per_cycle"]])
+     "energy_per_image_uj", "energy_saving_vs_dense", "input_bytes_per_cycle"]])
 layers = layer_tables[points["P = 64, 16-row slices"]].assign(
     stage=lambda t: t["layer"].str.split(".").str[0].where(t["layer"].isin({g.name for g in gated}), "ungated"),
     dram_cycles=lambda t: (t["dram_read_bytes"] + t["dram_write_bytes"]) / large.dram_bandwidth_bytes_per_cycle)

@@ -374,5 +374,8 @@ def test_plans_are_keyed_by_the_fields_their_windows_read():
     for field, value in (("ofmap_sram_kib", 1.0), ("filter_sram_kib", 1.0), ("accumulator_bits", 16),
                          ("operand_bits", 4)):
         assert plan_key(config) != plan_key(config.replace(**{field: value}))
+    # 2 slices of 32 × 16 or of 16 × 32: other slices, other plans
+    columns = config.replace(array_slices=2)
+    assert plan_key(columns) != plan_key(columns.replace(slice_rows=16))
     # bandwidth changes no plan when no path is chosen on it
     assert plan_key(config) == plan_key(config.replace(dram_bandwidth_bytes_per_cycle=4.0))
