@@ -108,8 +108,9 @@ class HardwareConfig:
                               f"got {self.slice_rows}")
         bands = self.array_rows // self.rows_per_slice
         if self.array_slices % bands or self.array_cols % (self.array_slices // bands):
-            raise ConfigError(f"array_slices: expected {bands} (the bands of {self.rows_per_slice} rows) "
-                              f"× a divisor of array_cols ({self.array_cols}), got {self.array_slices}")
+            raise ConfigError(f"array_slices: expected a divisor of array_cols ({self.array_cols}) times the "
+                              f"bands of rows ({self.array_rows} / {self.rows_per_slice} = {bands}), "
+                              f"got {self.array_slices}")
         if self.accumulator_bits < self.operand_bits:
             raise ConfigError(f"accumulator_bits: expected at least operand_bits "
                               f"({self.operand_bits}), got {self.accumulator_bits}")
@@ -337,8 +338,8 @@ def load_scalesim_config(path: str | Path, base: HardwareConfig = DEFAULT_CONFIG
         if key in architecture:
             written, text = architecture[key]
             value = text if name == "dataflow" else _number(path, written, text, name.startswith("array"))
-            try:
-                base.replace(**{name: value})
+            try:  # on one array: how the base's slices fit the new sides is checked with the whole config
+                base.replace(**{name: value}, array_slices=1, slice_rows=0)
             except ConfigError as error:
                 raise ConfigError(f"{path}: {written}: {str(error).split(': ', 1)[1]}") from None
             values[name] = value

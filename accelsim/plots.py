@@ -444,9 +444,14 @@ def sweep_slices_figure(summary: pd.DataFrame, clock_mhz: float | None = None) -
     """Speedup against dense and energy per image vs array slices P, one line per scheduler
     and array (mean over the other swept parameters, band: their range)."""
     table = sweep_costs(_with_labels(summary), clock_mhz)
+    arrays = _array_order(table)
+    if "slice_rows" in table.columns and table["slice_rows"].nunique() > 1:  # a line per height of slice
+        heights = sorted(table["slice_rows"].unique())
+        label = {height: "all rows" if height == 0 else f"{height}-row slices" for height in heights}
+        table = table.assign(array=table["array"] + ", " + table["slice_rows"].map(label))
+        arrays = [f"{array}, {label[height]}" for array in arrays for height in heights]
     names = list(dict.fromkeys(table["scheduler"]))
     colours = _colours(names)
-    arrays = _array_order(table)
     styles = dict(zip(arrays, ("-", "--", ":", "-.") * len(arrays)))
     figure, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
     for (name, array), rows in table.groupby(["scheduler", "array"], sort=False):
@@ -460,7 +465,7 @@ def sweep_slices_figure(summary: pd.DataFrame, clock_mhz: float | None = None) -
                               color=colours[name], alpha=0.12)
     for axis, label in zip(axes, ("speedup vs dense on the same hardware, ×", "energy per image, µJ")):
         axis.set_xscale("log", base=2)
-        axis.set_xlabel("array slices P (columns per slice: C / P)")
+        axis.set_xlabel("array slices P")
         axis.set_ylabel(label)
         axis.set_ylim(bottom=0)
     axes[0].axhline(1.0, color="grey", linewidth=0.8)

@@ -46,7 +46,8 @@ lost_imbalance           cycles  on a sliced array, PE-cycles of slices that wai
                                  slice of a phase to finish (0 on one array)
 lost_stall               cycles  = cycles_stall
 pe_utilization           —       macs_executed / (cycles_total · R · C)
-mapping_efficiency       —       Σ folds of PEs holding real work / (folds · R · C)
+mapping_efficiency       —       Σ folds of PEs holding real work / (folds · PEs of a fold: R · C,
+                                 or one slice's on a sliced plan)
 flop_reduction           ×       macs_dense / macs_needed: the theoretical speedup
 granularity_bound        ×       macs_dense / macs_granular: what a schedule of pixels ×
                                  channel sets reaches at best when nothing else is lost
@@ -126,6 +127,13 @@ SUMMARY_COLUMNS = (
 def _ratio(numerator: float, denominator: float) -> float:
     """``numerator / denominator``, NaN for a layer of 0 cycles (possible under ``scalesim``)."""
     return numerator / denominator if denominator else float("nan")
+
+
+def _fold_pes(plan: LayerPlan, config: HardwareConfig) -> int:
+    """PEs one fold of the plan occupies: a slice's on a sliced plan, else the whole array's."""
+    if plan.sliced is not None:
+        return config.rows_per_slice * config.slice_cols
+    return config.array_rows * config.array_cols
 
 
 def _sliced_lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) -> dict[str, float]:
@@ -236,7 +244,8 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
             "cycles_total": timing.cycles_total, "cycles_ideal": plan.needed_macs / pes,
             **lost_cycles(plan, timing, config),
             "pe_utilization": _ratio(plan.macs_executed, timing.cycles_total * pes),
-            "mapping_efficiency": plan.mapped_pe_folds / (plan.folds * pes) if plan.folds else float("nan"),
+            "mapping_efficiency": (plan.mapped_pe_folds / (plan.folds * _fold_pes(plan, config)) if plan.folds
+                                   else float("nan")),
             "flop_reduction": _ratio(layer.macs, plan.needed_macs),
             "granularity_bound": _ratio(layer.macs, plan.needed_macs if plan.granular_macs is None
                                         else plan.granular_macs),

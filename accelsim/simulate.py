@@ -99,7 +99,7 @@ WINDOW_FIELDS = ("ofmap_sram_kib", "filter_sram_kib", "operand_bits", "accumulat
 def plan_key(config: HardwareConfig) -> tuple:
     """The config fields a fold plan depends on; configs that share them share plans."""
     key = (config.array_rows, config.array_cols, config.dataflow, config.timing, config.gate_latency_cycles,
-           config.fallback, config.array_slices, config.slice_rows, config.queue_depth_tasks, config.task_folds, config.dispatch)
+           config.fallback, config.array_slices, config.rows_per_slice, config.queue_depth_tasks, config.task_folds, config.dispatch)
     if config.fallback == "calibrated":  # each layer's path is chosen on this memory system
         key += tuple(getattr(config, name) for name in MEMORY_FIELDS)
     else:  # a sliced plan's windows fit its ofmap SRAM unless its filters would be fetched again

@@ -60,10 +60,11 @@ def test_partial_toml_keeps_defaults(tmp_path):
     ("clock_mhz = inf\n", "clock_mhz: expected a positive number, got inf"),
     ("dram_bandwidth_bytes_per_cycle = nan\n", "expected a positive number or inf, got nan"),
     ("[array]\nrows = 4\n", "array: unknown key"),
-    ("array_slices = 3\n", r"array_slices: expected 1 \(the bands of 32 rows\) × a divisor of array_cols \(32\), got 3"),
+    ("array_slices = 3\n", r"array_slices: expected a divisor of array_cols \(32\) times the bands of rows "
+                           r"\(32 / 32 = 1\), got 3"),
     ("slice_rows = 5\n", r"slice_rows: expected a divisor of array_rows \(32\) or 0, got 5"),
-    ("slice_rows = 8\narray_slices = 2\n", r"array_slices: expected 4 \(the bands of 8 rows\) × a divisor"),
-    ("slice_rows = 8\narray_slices = 12\n", r"array_slices: expected 4 \(the bands of 8 rows\) × a divisor"),
+    ("slice_rows = 8\narray_slices = 2\n", r"array_slices: expected .* times the bands of rows \(32 / 8 = 4\), got 2"),
+    ("slice_rows = 8\narray_slices = 12\n", r"array_slices: expected .* times the bands of rows \(32 / 8 = 4\), got 12"),
 ])
 def test_bad_toml_names_file_and_key(tmp_path, text, message):
     (tmp_path / "hw.toml").write_text(text)
@@ -185,3 +186,15 @@ def test_a_slice_is_its_share_of_the_array(changes, shape):
     config = DEFAULT_CONFIG.replace(**changes)
     assert (config.rows_per_slice, config.slice_cols) == shape
     assert config.array_slices * shape[0] * shape[1] == config.array_rows * config.array_cols
+
+
+def test_scalesim_sides_are_checked_with_the_base_slices(tmp_path):
+    """A SCALE-Sim config's array sides are checked as a pair against a sliced base: a 16×64
+    array holds 64 slices of 16 rows; a 24-row one cannot, and the error names the field."""
+    base = DEFAULT_CONFIG.replace(array_slices=64, slice_rows=16)
+    (tmp_path / "s.cfg").write_text("[architecture_presets]\nArrayHeight = 16\nArrayWidth = 64\n")
+    config, _ = load_scalesim_config(tmp_path / "s.cfg", base=base)
+    assert (config.array_rows, config.array_cols, config.rows_per_slice, config.slice_cols) == (16, 64, 16, 1)
+    (tmp_path / "s.cfg").write_text("[architecture_presets]\nArrayHeight = 24\nArrayWidth = 32\n")
+    with pytest.raises(ConfigError, match=r"s.cfg: slice_rows: expected a divisor of array_rows \(24\) or 0, got 16"):
+        load_scalesim_config(tmp_path / "s.cfg", base=base)

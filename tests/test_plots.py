@@ -239,3 +239,18 @@ def test_slices_figure_draws_speedup_and_energy_against_p():
     rows = summary[(summary["array_cols"] == 8) & (summary["scheduler"] == "pixel-skip")]
     assert list(line.get_xdata()) == [1, 4]
     assert list(line.get_ydata()) == pytest.approx(list(rows.groupby("array_slices")["speedup_vs_dense"].mean()))
+
+
+def test_slices_figure_draws_a_line_per_height_of_slice():
+    """Slices of all rows and of fewer rows are not averaged into one line."""
+    summary = sweep_summary()
+    summary = summary[summary["array_cols"] == 8]
+    summary = pd.concat([summary.assign(array_slices=slices, slice_rows=rows,
+                                        speedup_vs_dense=summary["speedup_vs_dense"] * (slices + rows))
+                         for slices, rows in ((2, 0), (4, 0), (4, 4), (8, 4))], ignore_index=True)
+    speed = plots.sweep_slices_figure(summary).axes[0]
+    labels = {line.get_label(): line for line in speed.get_lines()}
+    whole, banded = labels["pixel-skip, 8×8, all rows"], labels["pixel-skip, 8×8, 4-row slices"]
+    assert list(whole.get_xdata()) == [2, 4] and list(banded.get_xdata()) == [4, 8]
+    rows = summary[(summary["scheduler"] == "pixel-skip") & (summary["slice_rows"] == 4)]
+    assert list(banded.get_ydata()) == pytest.approx(list(rows.groupby("array_slices")["speedup_vs_dense"].mean()))

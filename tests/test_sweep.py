@@ -297,4 +297,4 @@ def test_sweep_over_slice_rows(trace, tmp_path, capsys):
                  "--scheduler", "task-queue", "--images", "0:1", "--workers", "1", "--quiet",
                  "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--slices: expected 2 (the bands of 4 rows)" in err
+    assert err.count("\n") == 1 and "--slices: expected a divisor of array_cols (8) times the bands of rows (8 / 4 = 2)" in err

@@ -8,7 +8,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import simpy
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from accelsim import DEFAULT_CONFIG, Layer, engine, get_network, open_trace, run
@@ -92,8 +92,8 @@ def test_the_slice_clock_runs_folds_alone_under_other_timings(dataflow, timing, 
 @st.composite
 def slicings(draw, rows, cols, least=1):
     """``array_slices`` and ``slice_rows`` of an R × C array: column slices of all R rows
-    (``slice_rows`` 0, or R), or bands of ``slice_rows`` rows split into columns."""
-    height = draw(st.sampled_from([0] + [r for r in range(1, rows + 1) if rows % r == 0]))
+    (``slice_rows`` 0), or bands of fewer rows, each split into columns."""
+    height = draw(st.sampled_from([0] * 2 + [r for r in range(1, rows) if rows % r == 0]))
     bands = rows // (height or rows)
     slices = draw(st.sampled_from([bands * p for p in range(1, cols + 1) if cols % p == 0 and bands * p >= least]))
     return {"array_slices": slices, "slice_rows": height}
@@ -180,6 +180,21 @@ def test_the_engine_replays_the_closed_form_dispatch(dataflow, case, timing):
         (layer,) = engine.simulate([plan], config)
     assert layer.cycles_total == plan.cycles
     assert layer.cycles_stall == 0
+
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@settings(max_examples=60, deadline=None)
+@given(case=st.one_of(sliced_cases(), uneven_cases()), timing=st.sampled_from(TIMINGS))
+def test_a_band_of_slices_runs_as_an_array_of_its_rows(dataflow, case, timing):
+    """Slices of r rows cut from an R × C array run as the slices of an r × (R·C/r) array do:
+    the same folds and cycles. (The reference reads a slice's shape from the config as the
+    closed form does; this compares against slices whose shape no band decides.)"""
+    plan, _, _, _, config = make_plan(case, dataflow, timing=timing)
+    assume(config.slice_rows)
+    rows, cols = config.rows_per_slice, config.array_rows * config.array_cols // config.rows_per_slice
+    flat, *_ = make_plan(case, dataflow, timing=timing, array_rows=rows, array_cols=cols, slice_rows=0)
+    assert (flat.runs == plan.runs).all() and len(flat.runs) == len(plan.runs)
+    assert flat.cycles == plan.cycles
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
@@ -279,11 +294,12 @@ def test_longest_first_beats_in_order_on_uneven_tasks(dataflow):
 
 # --- attribution -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("dataflow, slices, dispatch", [("os", 4, "longest-first"), ("ws", 2, "in-order"),
-                                                        ("is", 2, "longest-first")])
-def test_attribution_adds_up_on_a_sliced_array(small_trace, dataflow, slices, dispatch):
+@pytest.mark.parametrize("dataflow, slices, rows, dispatch", [
+    ("os", 4, 0, "longest-first"), ("ws", 2, 0, "in-order"), ("is", 2, 0, "longest-first"),
+    ("os", 4, 4, "in-order"), ("is", 8, 2, "longest-first")])
+def test_attribution_adds_up_on_a_sliced_array(small_trace, dataflow, slices, rows, dispatch):
     config = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8, dataflow=dataflow, array_slices=slices,
-                                    dispatch=dispatch, queue_depth_tasks=4)
+                                    slice_rows=rows, dispatch=dispatch, queue_depth_tasks=4)
     with open_trace(small_trace) as trace:
         layers = run(get_network("resnet20"), config, ["task-queue"], trace, images=slice(0, 1),
                      calibration=slice(0, 2)).layers
@@ -292,6 +308,8 @@ def test_attribution_adds_up_on_a_sliced_array(small_trace, dataflow, slices, di
     np.testing.assert_allclose(parts, layers["cycles_total"], rtol=1e-9, atol=1e-6)
     assert (layers["lost_imbalance"] >= -1e-9).all()
     assert (layers["path"] == "two-pass").any() and (layers["lost_imbalance"] > 0).any()
+    # a fold occupies one slice: no more PEs hold work than the slice has
+    assert layers["mapping_efficiency"].between(0, 1).all()
 
 
 # --- windows and task size -------------------------------------------------------------------
