@@ -81,7 +81,8 @@ def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
 
     ``batch`` images run together through each layer (:attr:`Layer.batch`): with a trace,
     consecutive images of ``images`` (and of ``calibration``) form the batches, each with its
-    own decisions, so both must hold whole batches. A row of the ``layers`` table is then one
+    own decisions, so both must hold whole batches (``calibration`` only where a scheduler
+    reads it: ``balanced``, or any gated one with ``fallback = "calibrated"``). A row of the ``layers`` table is then one
     batch, named by its first image.
     """
     return run_configs(network, [config], schedulers, trace, images, calibration, progress, batch)[0]
@@ -140,9 +141,12 @@ def run_configs(network: Network, configs: Sequence[HardwareConfig],
     else:
         gated = match_trace(unbatched, trace.layers, trace.path)
         indices = _whole_batches(trace, _image_range(trace, images), batch, "images")
-        window = _whole_batches(trace, _image_range(trace, calibration_window(trace, calibration, batch),
-                                                    "calibration"), batch, "calibration")
-        reference = {name: _batched(trace.read(name, slice(window.start, window.stop)), batch) for name in gated}
+        window = _image_range(trace, calibration_window(trace, calibration, batch), "calibration")
+        if any(scheduler.reads_calibration(config) for scheduler in instances.values() for config in configs):
+            window = _whole_batches(trace, window, batch, "calibration")
+            reference = {name: _batched(trace.read(name, slice(window.start, window.stop)), batch) for name in gated}
+        else:  # nothing reads them: no need for whole batches
+            reference = dict.fromkeys(gated)
         # dense runs no gates: plan and time it once per config, reuse it for every image
         dense: list[tuple] = [()] * len(configs)
         for members in groups.values():

@@ -4,6 +4,7 @@ consecutive images run together with their own decisions."""
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -76,6 +77,17 @@ def test_images_must_hold_whole_batches(small_trace):
         with pytest.raises(TraceError, match=r"calibration: 0:3 holds 3 images"):
             run(get_network("resnet20"), DEFAULT_CONFIG, ["pixel-skip"], trace, images=slice(0, 2),
                 calibration=slice(0, 3), batch=2)
+        # balanced reads the calibration images even with the fallback off
+        with pytest.raises(TraceError, match=r"calibration: 0:3 holds 3 images"):
+            run(get_network("resnet20"), DEFAULT_CONFIG.replace(fallback="off"), ["balanced"], trace,
+                images=slice(0, 2), calibration=slice(0, 3), batch=2)
+        # where nothing reads them, they need not hold whole batches, and change nothing
+        off = DEFAULT_CONFIG.replace(fallback="off")
+        odd = run(get_network("resnet20"), off, ["pixel-skip", "task-queue"], trace, images=slice(0, 2),
+                  calibration=slice(0, 3), batch=2).layers
+        even = run(get_network("resnet20"), off, ["pixel-skip", "task-queue"], trace, images=slice(0, 2),
+                   calibration=slice(0, 2), batch=2).layers
+        pd.testing.assert_frame_equal(odd, even)
     with pytest.raises(ValueError, match="batch must be a positive integer"):
         run(get_network("resnet20"), batch=0)
 

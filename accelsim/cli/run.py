@@ -34,7 +34,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--batch", metavar="B", type=positive_int, default=1,
                         help="images run together through each layer, sharing its weights (default 1); with a "
                              "TRACE, consecutive images with their own decisions: --images and --calibration "
-                             "must hold whole batches")
+                             "(where read) must hold whole batches")
     workload = parser.add_mutually_exclusive_group()
     workload.add_argument("--network", metavar="NAME", type=nonempty,
                           help=f"built-in network ({network_names()}); default: the trace's, "

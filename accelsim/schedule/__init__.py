@@ -18,9 +18,12 @@ from accelsim.workload.layer import Layer
 
 
 class Scheduler(Protocol):
-    """What a scheduler provides: a registry name and a ``plan`` for one layer and image."""
+    """What a scheduler provides: a registry name, a ``plan`` for one layer and image, and
+    whether its plans on a config read the calibration images."""
 
     name: str
+
+    def reads_calibration(self, config: HardwareConfig) -> bool: ...
 
     def plan(self, layer: Layer, config: HardwareConfig, gates: LayerGates | None = None) -> LayerPlan: ...
 

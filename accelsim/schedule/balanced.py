@@ -58,6 +58,9 @@ class BalancedScheduler(PixelSkipScheduler):
 
     name = "balanced"
 
+    def reads_calibration(self, config: HardwareConfig) -> bool:
+        return True  # its channel order comes from them
+
     def __init__(self) -> None:
         super().__init__()
         self._orders: dict[tuple, np.ndarray] = {}

@@ -32,5 +32,8 @@ class DenseScheduler:
 
     name = "dense"
 
+    def reads_calibration(self, config: HardwareConfig) -> bool:
+        return False
+
     def plan(self, layer: Layer, config: HardwareConfig, gates=None) -> LayerPlan:
         return dense_plan(layer, config, self.name)

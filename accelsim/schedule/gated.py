@@ -205,6 +205,10 @@ class GatedScheduler:
         # calibration arrays seen, kept alive so that their ids stay theirs
         self._calibrations: dict[int, tuple[np.ndarray, int]] = {}
 
+    def reads_calibration(self, config: HardwareConfig) -> bool:
+        """Whether plans on ``config`` read the calibration images: to choose each layer's path."""
+        return config.fallback == "calibrated"
+
     def conditional_items(self, geometry: GateGeometry) -> list[WorkItem]:
         """The conditional work of one image: one or more items per gate group."""
         raise NotImplementedError
