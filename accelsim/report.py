@@ -92,6 +92,7 @@ In ``summary.csv`` of ``accelsim run --out`` every config field follows as a col
 from __future__ import annotations
 
 from collections.abc import Sequence
+import math
 from pathlib import Path
 
 import numpy as np
@@ -129,18 +130,19 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
-def _fold_pes(plan: LayerPlan, config: HardwareConfig) -> int:
-    """PEs one fold of the plan occupies: a slice's on a sliced plan, else the whole array's."""
+def _fold_shape(plan: LayerPlan, config: HardwareConfig) -> tuple[int, int]:
+    """Rows and columns of PEs one fold of the plan occupies: a slice's on a sliced plan, else
+    the whole array's."""
     if plan.sliced is not None:
-        return config.rows_per_slice * config.slice_cols
-    return config.array_rows * config.array_cols
+        return config.rows_per_slice, config.slice_cols
+    return config.array_rows, config.array_cols
 
 
 def _sliced_lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) -> dict[str, float]:
     """:func:`lost_cycles` of a plan on independent slices: each fold holds one slice's
     R·C/P PEs (``rows_per_slice`` × ``slice_cols``); the PE-cycles of slices waiting for the phase's slowest are imbalance."""
     pes, work, runs = config.array_rows * config.array_cols, plan.sliced, plan.runs
-    slice_pes = config.rows_per_slice * config.slice_cols
+    slice_pes = math.prod(_fold_shape(plan, config))
     count, used_rows, used_cols, steps = (runs[name].astype(np.float64) for name in
                                           ("count", "rows_used", "cols_used", "time_steps"))
     streamed = float((count * steps).sum()) * slice_pes
@@ -208,8 +210,7 @@ def array_counters(plan: LayerPlan, config: HardwareConfig) -> dict[str, int]:
     accumulator update, charged per MAC by the account, so it is not counted again here.
     """
     flow = get_dataflow(config.dataflow)
-    rows, cols = ((config.array_rows, config.array_cols) if plan.sliced is None
-                  else (config.rows_per_slice, config.slice_cols))
+    rows, cols = _fold_shape(plan, config)
     runs = plan.runs
     count, used_rows, used_cols, steps = (runs[name] for name in ("count", "rows_used", "cols_used", "time_steps"))
     operand, accumulator = config.operand_bits, config.accumulator_bits
@@ -244,7 +245,7 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
             "cycles_total": timing.cycles_total, "cycles_ideal": plan.needed_macs / pes,
             **lost_cycles(plan, timing, config),
             "pe_utilization": _ratio(plan.macs_executed, timing.cycles_total * pes),
-            "mapping_efficiency": (plan.mapped_pe_folds / (plan.folds * _fold_pes(plan, config)) if plan.folds
+            "mapping_efficiency": (plan.mapped_pe_folds / (plan.folds * math.prod(_fold_shape(plan, config))) if plan.folds
                                    else float("nan")),
             "flop_reduction": _ratio(layer.macs, plan.needed_macs),
             "granularity_bound": _ratio(layer.macs, plan.needed_macs if plan.granular_macs is None

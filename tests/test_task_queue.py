@@ -15,7 +15,7 @@ from accelsim import DEFAULT_CONFIG, Layer, engine, get_network, open_trace, run
 from accelsim.arch import fold_cycles, sequence_cycles
 from accelsim.arch.sequence import controller_starts
 from accelsim.config import DISPATCH_POLICIES
-from accelsim.report import LOST_COLUMNS
+from accelsim.report import LOST_COLUMNS, layer_rows
 from accelsim.schedule import LayerGates, execute_on_reference, get_scheduler
 from accelsim.schedule.taskqueue import SliceClock
 from accelsim.trace import as_trace_layer
@@ -310,6 +310,20 @@ def test_attribution_adds_up_on_a_sliced_array(small_trace, dataflow, slices, ro
     assert (layers["path"] == "two-pass").any() and (layers["lost_imbalance"] > 0).any()
     # a fold occupies one slice: no more PEs hold work than the slice has
     assert layers["mapping_efficiency"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("slices, rows", [(8, 0), (16, 4)])
+def test_full_slice_folds_map_every_pe_of_their_slice(slices, rows):
+    """All gates on, 16 pixels on 8 × 1 or 4 × 1 slices: every fold fills its slice, so the
+    mapping efficiency is 1 (a fold occupies one slice, not the whole array)."""
+    layer = Layer.conv("g", 4, 8, 4, 1)  # M = 16 pixels, 8 channels
+    config = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8, array_slices=slices, slice_rows=rows,
+                                    fallback="off", dram_bandwidth_bytes_per_cycle=math.inf)
+    gates = LayerGates(as_trace_layer(layer, 2), np.ones((8, 4, 4), dtype=bool))
+    plan = get_scheduler("task-queue").plan(layer, config, gates)
+    assert plan.sliced is not None and plan.path == "two-pass"
+    (row,) = layer_rows("n", 0, [plan], engine.simulate([plan], config), config)
+    assert row["mapping_efficiency"] == 1.0
 
 
 # --- windows and task size -------------------------------------------------------------------
