@@ -156,6 +156,11 @@ class _LayerTraffic:
     written: float
     counters: dict[str, int]
 
+    def streamed(self, folds: int) -> tuple[float, float]:
+        """Bytes of resident operands and of outputs that each of the layer's ``folds`` moves
+        beside its own fetch: they stream with the folds, an equal share each."""
+        return (self.once / folds, self.written / folds) if folds else (0.0, 0.0)
+
 
 def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
     layer, runs = plan.layer, plan.runs
@@ -228,8 +233,8 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
                   dram: simpy.Resource | None, ready: float):
     """One phase of a sliced plan: slices take tasks from the queue when they can (the
     earliest; among equals one that holds no task yet, then the lowest index), fetch what each
-    task needs from the shared DRAM, and run its folds. Returns when the last slice has
-    drained, with that time."""
+    task needs from the shared DRAM, and run its folds, a conditional task not before its
+    set's decisions. Returns when the last slice has drained, with that time."""
     from accelsim.schedule.taskqueue import SliceClock, choose
 
     start = env.now
@@ -240,33 +245,37 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
         available.put(simpy.PriorityItem((start, 0, index), index))
     lengths = [task.periods for task in tasks]
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
-    pending, fetching = len(window), []
+    pending, started = len(window), []
     returning: dict[int, float] = {}  # slices that hold a task, by when they can take the next
+    issued = [env.event() for _ in tasks]  # succeeds with the task's end once its folds are placed
 
     def back(index: int) -> None:
         del returning[index]
         available.put(simpy.PriorityItem((clocks[index].take, 1, index), index))
 
-    def run_after(index: int) -> None:
-        """The slice takes its next task when its last fold starts (its other buffer half is free)."""
+    def run(index: int, chosen: int, earliest: float, pace: float = 0.0) -> None:
+        _issue_task(clocks[index], tasks[chosen], earliest, pace)
+        issued[chosen].succeed(clocks[index].end)
+        # the slice takes its next task when its last fold starts (its other buffer half is free)
         returning[index] = clocks[index].take
         env.timeout(max(0.0, clocks[index].take - env.now)).callbacks.append(lambda event: back(index))
 
-    def fetch_then_run(index: int, task, fetch: float) -> simpy.Event:
-        """Ask the DRAM for the task's operands; once it serves them, run the task."""
-        turn = dram.request()
-
-        def served(_event) -> None:
+    def start_task(index: int, chosen: int):
+        """Wait for the decisions the task needs to be scheduled, then for the DRAM to serve
+        its operands (each fold's arrive one fold ahead, as on one array); then run it."""
+        task, fetch, earliest = tasks[chosen], fetches[chosen], ready
+        if task.after >= 0:
+            earliest = max(earliest, (yield issued[task.after]) + config.gate_latency_cycles)
+        if fetch <= 0 or dram is None:
+            run(index, chosen, earliest)
+            return
+        with dram.request() as turn:
+            yield turn
             bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
             share = fetch / task.fold_count / bandwidth
-            env.timeout(fetch / bandwidth).callbacks.append(lambda _done: dram.release(turn))
-            # each fold's operands arrive one fold ahead, as on one array: a fold waits for its
-            # share of the fetch and the latency after the one before it started
-            _issue_task(clocks[index], task, max(ready, env.now + share + latency), share + latency)
-            run_after(index)
-
-        turn.callbacks.append(served)
-        return turn
+            # a fold waits for its share of the fetch and the latency after the one before it started
+            run(index, chosen, max(earliest, env.now + share + latency), share + latency)
+            yield env.timeout(fetch / bandwidth)
 
     while window:
         first = yield available.get()
@@ -282,12 +291,13 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
         if pending < len(tasks):
             window.append(pending)
             pending += 1
-        if fetches[chosen] > 0 and dram is not None:
-            fetching.append(fetch_then_run(index, tasks[chosen], fetches[chosen]))
+        task = tasks[chosen]
+        if (task.after < 0 or issued[task.after].triggered) and (fetches[chosen] <= 0 or dram is None):
+            decided = issued[task.after].value + config.gate_latency_cycles if task.after >= 0 else ready
+            run(index, chosen, max(ready, decided))
         else:
-            _issue_task(clocks[index], tasks[chosen], ready)
-            run_after(index)
-    yield simpy.AllOf(env, fetching)
+            started.append(env.process(start_task(index, chosen)))
+    yield simpy.AllOf(env, started)
     end = max(clock.end for clock in clocks)
     yield env.timeout(max(0.0, end - env.now))
 
@@ -306,27 +316,24 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
     bandwidth = config.dram_bandwidth_bytes_per_cycle
     dram = None if math.isinf(bandwidth) else simpy.Resource(env, capacity=1)
     ready = begin
-    if traffic.once and dram is not None:  # first in the DRAM's line: the slices' fetches follow it
-        env.process(_hold(env, dram, traffic.once / bandwidth))
-        ready = begin + traffic.once / bandwidth + config.dram_latency_cycles
-    per_run = traffic.per_fold * plan.runs["count"]
+    reads, writes = traffic.streamed(int(plan.runs["count"].sum()))
+    per_run = (traffic.per_fold + reads + writes) * plan.runs["count"]
     position = 0
     for number, tasks in enumerate(work.phases):
         fetches = []
         for task in tasks:
             fetches.append(float(per_run[position:position + len(task.runs)].sum()))
             position += len(task.runs)
-        if number:
-            yield env.timeout(work.gap_cycles)
+        if not number and fetches:
+            fetches[0] -= writes  # the layer's first fold follows no outputs
         if (dram is None or not any(fetches)) and not ALWAYS_EVENTS:
             # no slice waits for the DRAM: nothing contends, and the queue's closed form (the
             # plan's, moved to when the operands are there) is exact
             yield env.timeout(max(env.now, ready) + work.makespans[number] - env.now)
         else:
             yield env.process(_sliced_phase(env, tasks, fetches, config, dram, ready))
-    if dram is not None:
-        # as on one array, the outputs (and base partial sums that did not fit) leave at the end
-        yield env.process(_hold(env, dram, traffic.written / bandwidth))
+    if dram is not None:  # as on one array, the last fold's share of the outputs leaves at the end
+        yield env.process(_hold(env, dram, writes / bandwidth))
     return env.now + get_timing(config.timing).layer_offset_cycles - begin  # the offset, once, at the end
 
 
@@ -349,10 +356,12 @@ def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: H
                                         traffic.counters))
             continue
         memory, local = _Memory(config), 0.0
-        for run_end in memory.issue(plan.runs, traffic.per_fold, traffic.once, plan.offset_cycles):
+        reads, writes = traffic.streamed(int(plan.runs["count"].sum()))
+        # the first fold carries the layer's first share of resident operands, and no outputs yet
+        for run_end in memory.issue(plan.runs, traffic.per_fold + reads + writes, -writes, plan.offset_cycles):
             yield env.timeout(max(0.0, run_end - local))  # one event per run of identical folds
             local = max(local, run_end)
-        memory.write_back(traffic.written)
+        memory.write_back(writes)  # the last fold's share of the outputs
         elapsed = math.ceil(max(local, memory.dram_free if not memory.ideal else 0.0) - 1e-9)
         yield env.timeout(begin + elapsed - env.now)
         timeline.append(LayerTiming(plan.layer.name, begin, plan.cycles, max(0, elapsed - plan.cycles),

@@ -67,6 +67,7 @@ class SliceClock:
         self.origin = start
         self.start = self.load = self.steps = None  # the last fold's: none yet
         self.free = self.end = start
+        self.waited = 0.0  # cycles the first folds of tasks waited for ``ready`` alone
 
     @property
     def take(self) -> float:
@@ -78,29 +79,36 @@ class SliceClock:
         arrive one fold at a time)."""
         if count <= 0:
             return
-        rows = self.rows
-        after = -np.inf if self.start is None else self.start + pace
+        load, first = self._first(steps, ready, pace)
+        if ready > self.origin:  # what waiting for ``ready`` cost, beside the controller's rule
+            self.waited += first - self._first(steps, self.origin, pace)[1]
         if not self.pipelined:
-            cycles = int(fold_cycles(self.dataflow, rows, self.cols, steps, self.timing))
-            first = max(self.end, ready, after)
+            cycles = int(fold_cycles(self.dataflow, self.rows, self.cols, steps, self.timing))
             self.start, self.steps = first + (count - 1) * max(cycles, pace), steps
             self.free = self.end = self.start + cycles
             return
-        period = max(steps, rows, pace)
+        period = max(steps, self.rows, pace)
+        if self.stationary:  # later folds of the run: each tile loads as its predecessor streams
+            self.load = load if count == 1 else first + (count - 2) * period
+        self.start, self.steps = first + (count - 1) * period, steps
+        self.free = self.start + steps
+        self.end = self.free + self.rows + self.cols - (2 if self.stationary else 1)
+
+    def _first(self, steps: int, ready: float, pace: float) -> tuple[float | None, float]:
+        """When the next fold of ``steps`` steps loads its tile (WS/IS) and starts."""
+        rows = self.rows
+        after = -np.inf if self.start is None else self.start + pace
+        if not self.pipelined:
+            return None, max(self.end, ready, after)
         if self.stationary:
             if self.start is None:
                 load = max(self.origin, ready)
-            else:
-                load = max(self.load + rows, self.start, ready)
-            first = load + rows if self.start is None else max(self.start + self.steps, load + rows, after)
-            # later folds of the run: each tile loads as its predecessor streams
-            self.load = load if count == 1 else first + (count - 2) * period
-        else:
-            first = (max(self.origin, ready) if self.start is None
-                     else max(self.start + self.steps + max(0, rows - steps), ready, after))
-        self.start, self.steps = first + (count - 1) * period, steps
-        self.free = self.start + steps
-        self.end = self.free + rows + self.cols - (2 if self.stationary else 1)
+                return load, load + rows
+            load = max(self.load + rows, self.start, ready)
+            return load, max(self.start + self.steps, load + rows, after)
+        if self.start is None:
+            return None, max(self.origin, ready)
+        return None, max(self.start + self.steps + max(0, rows - steps), ready, after)
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,6 +119,7 @@ class Task:
     runs: np.ndarray  #: RUN_DTYPE rows of the item tiled onto one slice
     periods: int  #: stall-free cycles of its folds back to back (its length for dispatch)
     folds: tuple[tuple[int, int], ...] = ()  #: ``(count, steps)`` of its non-empty runs, for the clocks
+    after: int = -1  #: the task of its phase whose results it needs (its set's base task), or −1
 
     @property
     def fold_count(self) -> int:
@@ -121,10 +130,10 @@ class Task:
 class SlicedWork:
     """A layer's tasks on a sliced array: what the engine dispatches."""
 
-    phases: tuple[tuple[Task, ...], ...]  #: base tasks, then conditional tasks
-    gap_cycles: int  #: between two phases: the gate latency
+    phases: tuple[tuple[Task, ...], ...]  #: per window of pixels: its base and conditional tasks
+    gap_cycles: int  #: the gate latency: from a base task's last result to its set's decisions
     makespans: tuple[int, ...] = field(default=())  #: stall-free cycles of each phase
-    busy: int = 0  #: Σ over phases and slices of the slice's stall-free sequence cycles
+    busy: int = 0  #: Σ over phases and slices of the slice's stall-free sequence cycles, waits left out
     held_outputs: int = 0  #: most base partial sums that wait in one half of the ofmap SRAM
 
 
@@ -152,11 +161,13 @@ def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) 
     """Hand ``tasks`` to the config's slices through its queue, memory ideal: each time a
     slice can take a task (:attr:`SliceClock.take`; among equals, one that holds no task yet,
     then the lowest index) it takes the policy's choice among the queued tasks, and the queue
-    refills in task order."""
+    refills in task order. A task that needs another's results (:attr:`Task.after`) starts
+    ``gate_latency_cycles`` after that task's last result at the earliest."""
     slices = config.array_slices
     clocks = [SliceClock(config, start) for _ in range(slices)]
     assignment: list[list[int]] = [[] for _ in range(slices)]
     lengths = [task.periods for task in tasks]
+    ends = [0.0] * len(tasks)
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
     pending = len(window)
     # (when the slice can take, whether it holds a task yet, index): ties go to an idle slice
@@ -167,10 +178,14 @@ def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) 
         if pending < len(tasks):
             window.append(pending)
             pending += 1
-        for count, steps in tasks[chosen].folds:
-            clocks[index].issue(count, steps)
+        task, clock = tasks[chosen], clocks[index]
+        ready = ends[task.after] + config.gate_latency_cycles if task.after >= 0 else 0.0
+        for count, steps in task.folds:
+            clock.issue(count, steps, ready)
+            ready = 0.0
+        ends[chosen] = clock.end
         assignment[index].append(chosen)
-        heapq.heappush(available, (clocks[index].take, 1, index))
+        heapq.heappush(available, (clock.take, 1, index))
     return Dispatch(assignment, clocks)
 
 
@@ -192,9 +207,9 @@ def _task_runs(shape: tuple[int, int, int], rows: int, cols: int, dataflow: str,
     return runs, int((runs["count"] * runs["cycles"]).sum()), folds
 
 
-def make_task(item: WorkItem, config: HardwareConfig) -> Task:
+def make_task(item: WorkItem, config: HardwareConfig, after: int = -1) -> Task:
     return Task(item, *_task_runs(item.shape, config.rows_per_slice, config.slice_cols, config.dataflow,
-                                  config.timing, item.phase))
+                                  config.timing, item.phase), after)
 
 
 def _stacked_runs(parts: list[np.ndarray]) -> np.ndarray:
@@ -216,24 +231,30 @@ def _stacked_runs(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], config: HardwareConfig,
-                held_outputs: int | None = None, **plan_fields) -> LayerPlan:
-    """A plan whose phases of work items run as tasks on the config's slices; at most
-    ``held_outputs`` base partial sums (default: the layer's outputs) wait in one half of the
-    ofmap SRAM for their conditional pass."""
-    tasks = tuple(tuple(make_task(item, config) for item in items) for items in phases if items)
+                held_outputs: int | None = None, waits: Sequence[Sequence[int]] | None = None,
+                **plan_fields) -> LayerPlan:
+    """A plan whose phases of work items run as tasks on the config's slices, one phase after
+    another; ``waits`` gives per phase and item the item of the same phase whose results it
+    needs (−1: none). At most ``held_outputs`` base partial sums (default: the layer's
+    outputs) wait in one half of the ofmap SRAM for their conditional pass."""
+    waits = waits if waits is not None else [[-1] * len(items) for items in phases]
+    tasks = tuple(tuple(make_task(item, config, after) for item, after in zip(items, afters))
+                  for items, afters in zip(phases, waits) if items)
     makespans, busy = [], 0
     for phase in tasks:
         done = dispatch(phase, config)
         makespans.append(done.makespan)
-        busy += sum(int(clock.end - clock.origin) for clock, taken in zip(done.clocks, done.assignment) if taken)
-    gap = config.gate_latency_cycles
+        busy += sum(int(clock.end - clock.origin - clock.waited)
+                    for clock, taken in zip(done.clocks, done.assignment) if taken)
     held = layer.M * layer.N if held_outputs is None else held_outputs
-    work = SlicedWork(tasks, gap, tuple(makespans), busy, held)
+    work = SlicedWork(tasks, config.gate_latency_cycles, tuple(makespans), busy, held)
     runs = _stacked_runs([task.runs for phase in tasks for task in phase])
-    offset = get_timing(config.timing).layer_offset_cycles + gap * max(0, len(tasks) - 1)
     items = tuple(task.item for phase in tasks for task in phase)
-    return LayerPlan(layer, scheduler, runs, offset, sum(item.needed_macs for item in items), items,
-                     sliced=work, **plan_fields)
+    return LayerPlan(layer, scheduler, runs, get_timing(config.timing).layer_offset_cycles,
+                     sum(item.needed_macs for item in items), items, sliced=work, **plan_fields)
+
+
+LEAD_ROUNDS = 2  #: a set's conditional tasks enter the queue this many rounds of the slices after its base task
 
 
 class TaskQueueScheduler(GatedScheduler):
@@ -269,22 +290,25 @@ class TaskQueueScheduler(GatedScheduler):
         worth, or all ``active`` of them when ``task_folds`` is 0."""
         return config.task_folds * config.rows_per_slice or max(1, active)
 
-    def window_items(self, geometry: GateGeometry,
-                     windows: list[np.ndarray]) -> list[tuple[list[WorkItem], list[WorkItem]]]:
-        """Per window of pixels (contiguous), its base and conditional work items, one per task."""
+    def window_sets(self, geometry: GateGeometry,
+                    windows: list[np.ndarray]) -> list[list[tuple[WorkItem, list[WorkItem]]]]:
+        """Per window of pixels (contiguous), per set of a gate group's channels (IS: of the
+        window's pixels): its base work item and the conditional work items that need its
+        decisions, one per task."""
         width = geometry.config.slice_cols
-        per_window: list[tuple[list[WorkItem], list[WorkItem]]] = [([], []) for _ in windows]
+        per_window: list[list[tuple[WorkItem, list[WorkItem]]]] = [[] for _ in windows]
         bounds = [int(window[0]) for window in windows] + [geometry.layer.M]
         for group in range(geometry.groups):
             channels = geometry.group_channels(group)
             k_base, k_conditional = geometry.base_k(group), geometry.conditional_k(group)
             on = geometry.decisions[:, channels]  # the layer's pixels × the group's channels
             if geometry.flow.cols_dim == "M":  # IS: a slice holds pixels; channels stream in time
-                for window, (base, conditional) in zip(windows, per_window):
+                for window, sets in zip(windows, per_window):
                     for start in range(0, len(window), width):
                         pixels = window[start:start + width]
-                        base.append(WorkItem(PHASE_BASE, pixels, channels, k_base,
-                                             len(pixels) * len(channels) * len(k_base)))
+                        base = WorkItem(PHASE_BASE, pixels, channels, k_base, len(pixels) * len(channels) * len(k_base))
+                        conditional: list[WorkItem] = []
+                        sets.append((base, conditional))
                         block = on[pixels]
                         if not len(k_conditional):
                             continue
@@ -298,39 +322,62 @@ class TaskQueueScheduler(GatedScheduler):
             on_per_set = np.add.reduceat(on.astype(np.int64), starts, axis=1).T  # sets × pixels: outputs on
             for start, counts in zip(starts.tolist(), on_per_set):
                 subset = channels[start:start + width]
-                for window, (base, _) in zip(windows, per_window):
-                    base.append(WorkItem(PHASE_BASE, window, subset, k_base, len(window) * len(subset) * len(k_base)))
-                if not len(k_conditional):
-                    continue
                 active = np.flatnonzero(counts)  # pixels with an output on in the set, ascending
                 cuts = np.searchsorted(active, bounds).tolist()
                 on_before = np.concatenate([[0], np.cumsum(counts[active])]).tolist()  # outputs on, cumulated
                 size = self._task_size(geometry.config, len(active))
-                for (_, conditional), first, last in zip(per_window, cuts, cuts[1:]):
+                for window, sets, first, last in zip(windows, per_window, cuts, cuts[1:]):
+                    conditional = []
+                    sets.append((WorkItem(PHASE_BASE, window, subset, k_base, len(window) * len(subset) * len(k_base)),
+                                 conditional))
+                    if not len(k_conditional):
+                        continue
                     for at in range(first, last, size):
                         end = min(at + size, last)
                         conditional.append(WorkItem(PHASE_CONDITIONAL, active[at:end], subset, k_conditional,
                                                     (on_before[end] - on_before[at]) * len(k_conditional)))
         return per_window
 
-    def phases(self, geometry: GateGeometry, windows: list[np.ndarray] | None = None) -> list[list[WorkItem]]:
-        """The phases of one image's tasks: window 0's base tasks; then, after the gate, each
-        window's conditional tasks beside the next window's base tasks (its partial sums go to
-        the other half of the ofmap SRAM); the last window's conditional tasks alone."""
+    def phases(self, geometry: GateGeometry,
+               windows: list[np.ndarray] | None = None) -> tuple[list[list[WorkItem]], list[list[int]]]:
+        """One phase per window: its tasks in queue order, and per task the task whose
+        decisions it waits for (−1: none). A set's conditional tasks follow the base task of
+        the set ``lead`` sets after it (:meth:`lead`), so that its decisions are usually there
+        when they reach the head of the queue, and base and conditional tasks share the slices
+        and the DRAM."""
         windows = self.windows(geometry) if windows is None else windows
-        per_window = self.window_items(geometry, windows)
-        phases = [per_window[0][0]]
-        for (_, conditional), (base, _) in zip(per_window, per_window[1:]):
-            phases.append(conditional + base)
-        phases.append(per_window[-1][1])
-        return phases
+        lead = self.lead(geometry.config)
+        phases, waits = [], []
+        for sets in self.window_sets(geometry, windows):
+            items: list[WorkItem] = []
+            after: list[int] = []
+            position = []  # of each set's base task
+            for number in range(len(sets) + lead):
+                if number < len(sets):
+                    position.append(len(items))
+                    items.append(sets[number][0])
+                    after.append(-1)
+                if number >= lead:
+                    conditional = sets[number - lead][1]
+                    items += conditional
+                    after += [position[number - lead]] * len(conditional)
+            phases.append(items)
+            waits.append(after)
+        return phases, waits
+
+    @staticmethod
+    def lead(config: HardwareConfig) -> int:
+        """How many base tasks separate a set's base task from its conditional tasks in the
+        queue: two rounds of the slices."""
+        return LEAD_ROUNDS * config.array_slices
 
     def conditional_items(self, geometry: GateGeometry) -> list[WorkItem]:
-        return [item for phase in self.phases(geometry) for item in phase if item.phase == PHASE_CONDITIONAL]
+        return [item for phase in self.phases(geometry)[0] for item in phase if item.phase == PHASE_CONDITIONAL]
 
     def two_pass_plan(self, geometry: GateGeometry) -> LayerPlan:
         windows = self.windows(geometry)
-        return sliced_plan(geometry.layer, self.name, self.phases(geometry, windows), geometry.config,
+        phases, waits = self.phases(geometry, windows)
+        return sliced_plan(geometry.layer, self.name, phases, geometry.config, waits=waits,
                            held_outputs=max(len(window) for window in windows) * geometry.layer.N,
                            gate_on_rate=float(geometry.decisions.mean()), gate_groups=geometry.groups,
                            path="two-pass", granular_macs=self.granular_macs(geometry))
@@ -341,6 +388,6 @@ class TaskQueueScheduler(GatedScheduler):
         return sliced.granular_macs
 
     def base_pass_cycles(self, geometry: GateGeometry) -> int:
-        """The first phase alone (the first window's base tasks): a lower bound of the plan's."""
-        first = self.window_items(geometry, self.windows(geometry)[:1])[0][0]
+        """The first window's base tasks alone, which the plan runs among others."""
+        first = [base for base, _ in self.window_sets(geometry, self.windows(geometry)[:1])[0]]
         return sliced_plan(geometry.layer, self.name, (first,), geometry.config).cycles
