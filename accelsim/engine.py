@@ -108,33 +108,40 @@ class _Memory:
     def _transfer(self, size: float) -> float:
         return size / self.bandwidth
 
-    def _first_fold(self, fetch: float) -> float:
-        """Start of a run's first fold, whose fetch is issued when the previous fold starts
-        and the DRAM is free."""
-        if fetch <= 0 or self.ideal:
+    def _first_fold(self, fetch: float, stream: float, first: bool) -> float:
+        """Start of a run's first fold, whose transfer is issued when the previous fold starts
+        and the DRAM is free; it waits the latency for a fetch of its own, or as the layer's
+        first (streamed bytes are otherwise fetched ahead)."""
+        if fetch + stream <= 0 or self.ideal:
             return self.array_free
         issue = max(self.last_start, self.dram_free)
-        self.dram_free = issue + self._transfer(fetch)
-        return max(self.array_free, self.dram_free + self.latency)
+        self.dram_free = issue + self._transfer(fetch + stream)
+        return max(self.array_free, self.dram_free + (self.latency if fetch > 0 or first else 0))
 
-    def issue(self, runs: np.ndarray, per_fold: np.ndarray, once: float, offset: int = 0):
-        """Issue a layer's runs; yields after each run the time its last fold ends. The plan's
-        ``offset`` (the fill and drain of its sequences under ``pipelined``, the gate latency
-        between two passes, scalesim's −1) moves the layer's end, once."""
+    def issue(self, runs: np.ndarray, per_fold: np.ndarray, stream: float = 0.0, lead: float = 0.0,
+              offset: int = 0):
+        """Issue a layer's runs; yields after each run the time its last fold ends. Each fold
+        fetches ``per_fold`` of its run one fold ahead and moves ``stream`` bytes more, which
+        need bandwidth but may run ahead of the folds (resident operands, outputs); the
+        layer's first fold moves ``lead`` bytes more. The plan's ``offset`` (the fill and drain
+        of its sequences under ``pipelined``, the gate latency between two passes, scalesim's
+        −1) moves the layer's end, once."""
         first = True
         last = max((i for i, count in enumerate(runs["count"].tolist()) if count), default=-1)
         for index, (count, cycles, fetch) in enumerate(zip(runs["count"].tolist(), runs["cycles"].tolist(),
                                                            per_fold.tolist())):
             if count == 0:
                 continue
-            fold_start = self._first_fold(fetch + (once if first else 0))
+            fold_start = self._first_fold(fetch, stream + (lead if first else 0), first)
             first = False
             # the run's later folds: each prefetch is issued as its predecessor starts
-            steady = not self.ideal and fetch > 0
-            period = max(cycles, self._transfer(fetch) + self.latency) if steady else cycles
+            moved = self._transfer(fetch + stream) if not self.ideal else 0.0
+            steady = moved > 0
+            period = (max(cycles, moved, self._transfer(fetch) + self.latency if fetch > 0 else 0.0)
+                      if steady else cycles)
             self.last_start = fold_start + (count - 1) * period
             if steady and count > 1:
-                self.dram_free = self.last_start - period + self._transfer(fetch)
+                self.dram_free = self.last_start - period + moved
             self.array_free = self.last_start + cycles
             if index == last:  # the layer's offset, once: fill and drain, gate latency, scalesim's −1
                 self.array_free += offset
@@ -229,8 +236,8 @@ def _issue_task(clock, task, ready: float, pace: float = 0.0) -> None:
         clock.issue(count, steps, 0.0, pace)
 
 
-def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: HardwareConfig,
-                  dram: simpy.Resource | None, ready: float):
+def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: list[float],
+                  config: HardwareConfig, dram: simpy.Resource | None, ready: float):
     """One phase of a sliced plan: slices take tasks from the queue when they can (the
     earliest; among equals one that holds no task yet, then the lowest index), fetch what each
     task needs from the shared DRAM, and run its folds, a conditional task not before its
@@ -248,6 +255,7 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
     pending, started = len(window), []
     returning: dict[int, float] = {}  # slices that hold a task, by when they can take the next
     issued = [env.event() for _ in tasks]  # succeeds with the task's end once its folds are placed
+    taken = [False] * len(tasks)
 
     def back(index: int) -> None:
         del returning[index]
@@ -262,20 +270,22 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
 
     def start_task(index: int, chosen: int):
         """Wait for the decisions the task needs to be scheduled, then for the DRAM to serve
-        its operands (each fold's arrive one fold ahead, as on one array); then run it."""
-        task, fetch, earliest = tasks[chosen], fetches[chosen], ready
+        its transfers; then run it. Its folds' operands arrive one fold ahead, as on one array:
+        a fold waits for its share of the fetch and the latency after the one before it
+        started, and for its share of the streamed bytes, which need no latency of their own."""
+        task, fetch, stream, earliest = tasks[chosen], fetches[chosen], streams[chosen], ready
         if task.after >= 0:
             earliest = max(earliest, (yield issued[task.after]) + config.gate_latency_cycles)
-        if fetch <= 0 or dram is None:
+        if fetch + stream <= 0 or dram is None:
             run(index, chosen, earliest)
             return
         with dram.request() as turn:
             yield turn
             bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
-            share = fetch / task.fold_count / bandwidth
-            # a fold waits for its share of the fetch and the latency after the one before it started
-            run(index, chosen, max(earliest, env.now + share + latency), share + latency)
-            yield env.timeout(fetch / bandwidth)
+            own, moved = fetch / task.fold_count / bandwidth, (fetch + stream) / task.fold_count / bandwidth
+            pace, wait = (max(moved, own + latency), latency) if fetch > 0 else (moved, 0)
+            run(index, chosen, max(earliest, env.now + moved + wait), pace)
+            yield env.timeout((fetch + stream) / bandwidth)
 
     while window:
         first = yield available.get()
@@ -287,12 +297,13 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], config: H
             available.put(first)
             first = yield available.get()
         index = first.item
-        chosen = window.pop(choose(window, lengths, config.dispatch))
+        chosen = window.pop(choose(window, lengths, config.dispatch, tasks, taken))
+        taken[chosen] = True
         if pending < len(tasks):
             window.append(pending)
             pending += 1
         task = tasks[chosen]
-        if (task.after < 0 or issued[task.after].triggered) and (fetches[chosen] <= 0 or dram is None):
+        if (task.after < 0 or issued[task.after].triggered) and (fetches[chosen] + streams[chosen] <= 0 or dram is None):
             decided = issued[task.after].value + config.gate_latency_cycles if task.after >= 0 else ready
             run(index, chosen, max(ready, decided))
         else:
@@ -315,23 +326,27 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
     work = plan.sliced
     bandwidth = config.dram_bandwidth_bytes_per_cycle
     dram = None if math.isinf(bandwidth) else simpy.Resource(env, capacity=1)
-    ready = begin
     reads, writes = traffic.streamed(int(plan.runs["count"].sum()))
-    per_run = (traffic.per_fold + reads + writes) * plan.runs["count"]
+    # streamed bytes may be fetched ahead of the folds, but not before the layer starts
+    ready = begin + (config.dram_latency_cycles if dram is not None and reads + writes > 0 else 0)
+    per_run = traffic.per_fold * plan.runs["count"]
     position = 0
     for number, tasks in enumerate(work.phases):
-        fetches = []
+        fetches, streams = [], []
         for task in tasks:
             fetches.append(float(per_run[position:position + len(task.runs)].sum()))
+            streams.append((reads + writes) * task.fold_count)
             position += len(task.runs)
-        if not number and fetches:
-            fetches[0] -= writes  # the layer's first fold follows no outputs
-        if (dram is None or not any(fetches)) and not ALWAYS_EVENTS:
+        if not number and streams:
+            streams[0] -= writes  # the layer's first fold follows no outputs
+        if work.gaps[number]:
+            yield env.timeout(work.gaps[number])
+        if (dram is None or not any(fetches) and not any(streams)) and not ALWAYS_EVENTS:
             # no slice waits for the DRAM: nothing contends, and the queue's closed form (the
             # plan's, moved to when the operands are there) is exact
             yield env.timeout(max(env.now, ready) + work.makespans[number] - env.now)
         else:
-            yield env.process(_sliced_phase(env, tasks, fetches, config, dram, ready))
+            yield env.process(_sliced_phase(env, tasks, fetches, streams, config, dram, ready))
     if dram is not None:  # as on one array, the last fold's share of the outputs leaves at the end
         yield env.process(_hold(env, dram, writes / bandwidth))
     return env.now + get_timing(config.timing).layer_offset_cycles - begin  # the offset, once, at the end
@@ -358,7 +373,7 @@ def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: H
         memory, local = _Memory(config), 0.0
         reads, writes = traffic.streamed(int(plan.runs["count"].sum()))
         # the first fold carries the layer's first share of resident operands, and no outputs yet
-        for run_end in memory.issue(plan.runs, traffic.per_fold + reads + writes, -writes, plan.offset_cycles):
+        for run_end in memory.issue(plan.runs, traffic.per_fold, reads + writes, -writes, plan.offset_cycles):
             yield env.timeout(max(0.0, run_end - local))  # one event per run of identical folds
             local = max(local, run_end)
         memory.write_back(writes)  # the last fold's share of the outputs

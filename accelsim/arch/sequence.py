@@ -130,7 +130,7 @@ class _Stream:
 
 
 def controller_schedule(dataflow: str | Dataflow, steps, rows: int, cols: int,
-                        spacing: str = "pipelined") -> tuple[list[int], list[int]]:
+                        spacing: str = "pipelined", earliest=None) -> tuple[list[int], list[int]]:
     """When the controller of an R×C machine loads and starts each fold of a sequence whose
     folds stream ``steps`` (one T per fold, in issue order): ``(loads, starts)``, cycles from
     the sequence's first. ``loads`` is empty for output-stationary machines, which load no tile.
@@ -138,34 +138,37 @@ def controller_schedule(dataflow: str | Dataflow, steps, rows: int, cols: int,
     ``pipelined``: OS ``s[j+1] = s[j] + T[j] + max(0, R − T[j+1])``; WS/IS ``L[j+1] =
     max(L[j] + R, s[j])``, ``s[j+1] = max(s[j] + T[j], L[j+1] + R)`` from ``L[0] = 0``,
     ``s[0] = R``. ``physical``: each fold starts (OS) or loads its tile (WS/IS) when the
-    previous one would have drained alone.
+    previous one would have drained alone. ``earliest`` (one cycle per fold, optional): a fold
+    starts (OS) or loads its tile (WS/IS) no earlier, as when it waits for its inputs.
     """
     steps = [int(t) for t in steps]
     if not steps:
         return [], []
+    wait = [0] * len(steps) if earliest is None else [int(e) for e in earliest]
     if get_dataflow(dataflow).drains_accumulators:
-        starts = [0]
+        starts = [wait[0]]
         for j in range(1, len(steps)):
             if spacing == "physical":  # one fold after another: load, stream, skew and drain alone
-                starts.append(starts[-1] + 2 * rows + cols + steps[j - 1] - 2)
+                starts.append(max(starts[-1] + 2 * rows + cols + steps[j - 1] - 2, wait[j]))
             else:
-                starts.append(starts[-1] + steps[j - 1] + max(0, rows - steps[j]))
+                starts.append(max(starts[-1] + steps[j - 1] + max(0, rows - steps[j]), wait[j]))
         return [], starts
-    loads, starts = [0], [rows]
+    loads = [wait[0]]
+    starts = [loads[0] + rows]
     for j in range(1, len(steps)):
         if spacing == "physical":  # the next tile loads when this fold has drained
-            loads.append(starts[-1] + steps[j - 1] + rows + cols - 2)
+            loads.append(max(starts[-1] + steps[j - 1] + rows + cols - 2, wait[j]))
         else:
-            loads.append(max(loads[-1] + rows, starts[-1]))
+            loads.append(max(loads[-1] + rows, starts[-1], wait[j]))
         starts.append(max(starts[-1] + steps[j - 1], loads[-1] + rows))
     return loads, starts
 
 
 def controller_starts(dataflow: str | Dataflow, steps, rows: int, cols: int,
-                      spacing: str = "pipelined") -> list[int]:
+                      spacing: str = "pipelined", earliest=None) -> list[int]:
     """The cycle at which each fold of a sequence starts streaming (see :func:`controller_schedule`):
     its first step enters the array's first lane then, its last ``T − 1`` cycles later."""
-    return controller_schedule(dataflow, steps, rows, cols, spacing)[1]
+    return controller_schedule(dataflow, steps, rows, cols, spacing, earliest)[1]
 
 
 def _lane_schedule(starts: list[int], steps: list[int], lanes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -186,11 +189,12 @@ def _lane_schedule(starts: list[int], steps: list[int], lanes: int) -> tuple[np.
 
 def output_stationary_sequence(folds: list[SequenceFold], rows: int, cols: int, outputs: int,
                                decisions: np.ndarray | None = None, base_needed: np.ndarray | None = None,
-                               gate_latency: int = 0, spacing: str = "pipelined") -> SequenceResult:
+                               gate_latency: int = 0, spacing: str = "pipelined",
+                               earliest=None) -> SequenceResult:
     """Run OS folds back to back on an R×C array with shadow accumulators (``spacing =
     "physical"``: each fold starts when the previous one would have drained alone)."""
     steps = [fold.second.shape[0] for fold in folds]
-    _, starts = controller_schedule("os", steps, rows, cols, spacing)
+    _, starts = controller_schedule("os", steps, rows, cols, spacing, earliest)
     lane_fold, lane_step = _lane_schedule(starts, steps, max(rows, cols))
     gates = _Gates(outputs, decisions, base_needed, gate_latency)
     stream = _Stream(folds, stationary=False)
@@ -272,11 +276,12 @@ def output_stationary_sequence(folds: list[SequenceFold], rows: int, cols: int, 
 
 def stationary_operand_sequence(folds: list[SequenceFold], rows: int, cols: int, outputs: int,
                                 decisions: np.ndarray | None = None, base_needed: np.ndarray | None = None,
-                                gate_latency: int = 0, spacing: str = "pipelined") -> SequenceResult:
+                                gate_latency: int = 0, spacing: str = "pipelined",
+                                earliest=None) -> SequenceResult:
     """Run WS/IS folds back to back on an R×C array with shadow stationary registers
     (``spacing = "physical"``: each tile loads when the previous fold has drained)."""
     steps = [fold.second.shape[0] for fold in folds]
-    loads, starts = controller_schedule("ws", steps, rows, cols, spacing)
+    loads, starts = controller_schedule("ws", steps, rows, cols, spacing, earliest)
     lane_fold, lane_step = _lane_schedule(starts, steps, rows)
     gates = _Gates(outputs, decisions, base_needed, gate_latency)
     dtype = np.result_type(*(fold.first for fold in folds), np.int64)
@@ -439,9 +444,10 @@ def gemm_folds(a: np.ndarray, w: np.ndarray, dataflow: str | Dataflow, rows: int
 
 def run_sequence(folds: list[SequenceFold], dataflow: str | Dataflow, rows: int, cols: int, outputs: int,
                  decisions: np.ndarray | None = None, base_needed: np.ndarray | None = None,
-                 gate_latency: int = 0, spacing: str = "pipelined") -> SequenceResult:
+                 gate_latency: int = 0, spacing: str = "pipelined", earliest=None) -> SequenceResult:
     """Run ``folds`` as one sequence on the machine of ``dataflow``; ``spacing = "physical"``
-    spaces them as the ``physical`` convention does (to check what happens inside folds)."""
+    spaces them as the ``physical`` convention does (to check what happens inside folds);
+    ``earliest`` holds folds back (:func:`controller_schedule`)."""
     machine = (output_stationary_sequence if get_dataflow(dataflow).drains_accumulators
                else stationary_operand_sequence)
-    return machine(folds, rows, cols, outputs, decisions, base_needed, gate_latency, spacing)
+    return machine(folds, rows, cols, outputs, decisions, base_needed, gate_latency, spacing, earliest)

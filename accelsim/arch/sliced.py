@@ -35,10 +35,15 @@ from accelsim.arch.timing import get_timing
 from accelsim.schedule.plan import LayerPlan, WorkItem, _apply, _renumbered
 
 
-def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, take_time) -> list[list[int]]:
+def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, take_time,
+                needs: Sequence[int] | None = None) -> list[list[int]]:
     """Which tasks each slice takes, in order. ``lengths`` are the tasks' stall-free cycles
     (what ``longest-first`` compares); ``take_time(slice, taken)`` is when the slice may take
-    again after taking the tasks ``taken`` (indices, in order), counted from the phase's start."""
+    again after taking the tasks ``taken`` (indices, in order), counted from the phase's start;
+    ``needs`` names per task the task whose decisions it waits for (−1: none): a task is
+    handed out only after that one."""
+    needs = [-1] * len(lengths) if needs is None else needs
+    handed = set()
     takes = [0] * slices
     taken: list[list[int]] = [[] for _ in range(slices)]
     queue = list(range(min(depth, len(lengths))))
@@ -52,10 +57,15 @@ def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, ta
         elif policy == "longest-first":
             position = 0
             for candidate in range(1, len(queue)):
-                if lengths[queue[candidate]] > lengths[queue[position]]:  # strictly: the oldest wins ties
+                task = queue[candidate]
+                # strictly: the oldest wins ties; a task waits until its base task is handed out
+                if (needs[task] < 0 or needs[task] in handed) and lengths[task] > lengths[queue[position]]:
                     position = candidate
         else:
             raise ValueError(f"unknown dispatch policy {policy!r}")
+        if needs[queue[position]] >= 0 and needs[queue[position]] not in handed:
+            raise AssertionError("a task was handed out before its base task")
+        handed.add(queue[position])
         taken[index].append(queue.pop(position))
         if following < len(lengths):
             queue.append(following)
@@ -72,61 +82,88 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
 
     ``a`` is M×K, ``w`` K×N, ``decisions`` M×N. Base items write their results, conditional
     items add theirs only where the gate is on. Returns the M×N output, the layer's cycles
-    (Σ phase ends + the gate latency between phases + the convention's layer offset) and the
-    MACs performed on real operands.
+    (Σ phase ends + the gate latency before each phase that waits for one + the convention's
+    layer offset) and the MACs performed on real operands.
     """
     work = plan.sliced
     rows, width, slices = config.rows_per_slice, config.slice_cols, config.array_slices
-    dataflow, timing = config.dataflow, get_timing(config.timing)
+    dataflow, timing, gate = config.dataflow, get_timing(config.timing), config.gate_latency_cycles
     uncounted_drain = rows if get_dataflow(dataflow).drains_accumulators and not timing.counts_accumulator_drain else 0
     output = np.zeros((a.shape[0], w.shape[1]), dtype=np.result_type(a, w, np.int64))
-    phases = [phase for phase in work.phases if phase]
-    cycles = timing.layer_offset_cycles + config.gate_latency_cycles * max(0, len(phases) - 1)
-    executed = 0
-    for tasks in phases:
+    cycles, executed = timing.layer_offset_cycles + sum(work.gaps), 0
+    for tasks in work.phases:
         items: list[WorkItem] = [task.item for task in tasks]
+        needs = [task.after for task in tasks]
         operands = [(a[np.ix_(item.pixels, item.k_index)], w[np.ix_(item.k_index, item.channels)])
                     for item in items]
+        blocks: dict[int, np.ndarray] = {}
         if timing.pipelined:
             folds = [gemm_folds(sub_a, sub_w, dataflow, rows, width) for sub_a, sub_w in operands]
             steps = [[fold.second.shape[0] for fold in item_folds] for item_folds in folds]
             lengths = [sum(max(t, rows) for t in item_steps) for item_steps in steps]
+            held: dict[int, list[int]] = {}  # per task taken: its slice's tasks up to it
+            ends: dict[int, int] = {}
 
-            def take_time(index: int, taken: list[int], steps=steps) -> int:
-                sequence = [t for task in taken for t in steps[task]]
-                return controller_starts(dataflow, sequence, rows, width)[-1]
+            def sequence_of(taken: list[int], folds=folds, steps=steps, held=held, ends=ends):
+                """The slice's folds, their steps, and when each may start at the earliest."""
+                sequence, step_list, earliest, offset = [], [], [], 0
+                for task in taken:
+                    sequence += [_renumbered(fold, offset) for fold in folds[task]]
+                    step_list += steps[task]
+                    decided = end_of(needs[task], folds, held, ends) + gate if needs[task] >= 0 else 0
+                    earliest += [decided] + [0] * (len(steps[task]) - 1)
+                    offset += len(items[task].pixels) * len(items[task].channels)
+                return sequence, step_list, earliest, offset
 
-            assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time)
-            ends = []
+            def end_of(task: int, folds, held, ends) -> int:
+                """When the task's last result left its slice: the machine run up to it."""
+                if task not in ends:
+                    sequence, _, earliest, offset = sequence_of(held[task])
+                    ends[task] = run_sequence(sequence, dataflow, rows, width, offset, earliest=earliest).cycles
+                return ends[task]
+
+            def take_time(index: int, taken: list[int], held=held) -> int:
+                held[taken[-1]] = list(taken)
+                _, step_list, earliest, _ = sequence_of(taken)
+                return controller_starts(dataflow, step_list, rows, width, earliest=earliest)[-1]
+
+            assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time, needs)
+            ends_of_slices = []
             for taken in assignment:
                 if not taken:
                     continue
-                sequence, spans, offset = [], [], 0
-                for task in taken:
-                    sequence += [_renumbered(fold, offset) for fold in folds[task]]
-                    spans.append((task, offset))
-                    offset += len(items[task].pixels) * len(items[task].channels)
-                result = run_sequence(sequence, dataflow, rows, width, offset)
-                ends.append(result.cycles)
+                sequence, _, earliest, offset = sequence_of(taken)
+                result = run_sequence(sequence, dataflow, rows, width, offset, earliest=earliest)
+                ends_of_slices.append(result.cycles)
                 executed += result.useful_macs
-                for task, start in spans:
+                start = 0
+                for task in taken:
                     shape = (len(items[task].pixels), len(items[task].channels))
-                    block = (result.base + result.conditional)[start:start + shape[0] * shape[1]].reshape(shape)
-                    _apply(output, items[task], block, decisions)
-            cycles += max(ends, default=0)
-            continue
-        # each fold alone, one after another on its slice
-        alone = [simulate_gemm(sub_a, sub_w, dataflow, rows, width) for sub_a, sub_w in operands]
-        lengths = [result.cycles - uncounted_drain * result.folds for result in alone]
-        last_fold = [simulate_gemm(*_last_tile(sub_a, sub_w, dataflow, rows, width), dataflow, rows, width)
-                     for sub_a, sub_w in operands]
-        lasts = [result.cycles - uncounted_drain for result in last_fold]
-        assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch,
-                                 lambda index, taken: sum(lengths[task] for task in taken) - lasts[taken[-1]])
-        cycles += max((sum(lengths[task] for task in taken) for taken in assignment), default=0)
-        for item, result in zip(items, alone):
-            executed += result.useful_macs
-            _apply(output, item, result.output, decisions)
+                    blocks[task] = (result.base + result.conditional)[start:start + shape[0] * shape[1]].reshape(shape)
+                    start += shape[0] * shape[1]
+            cycles += max(ends_of_slices, default=0)
+        else:
+            # each fold alone, one after another on its slice; a task starts once its decisions are there
+            alone = [simulate_gemm(sub_a, sub_w, dataflow, rows, width) for sub_a, sub_w in operands]
+            lengths = [result.cycles - uncounted_drain * result.folds for result in alone]
+            last_fold = [simulate_gemm(*_last_tile(sub_a, sub_w, dataflow, rows, width), dataflow, rows, width)
+                         for sub_a, sub_w in operands]
+            lasts = [result.cycles - uncounted_drain for result in last_fold]
+            finish: dict[int, int] = {}
+
+            def take_time(index: int, taken: list[int], finish=finish, lengths=lengths, lasts=lasts) -> int:
+                clock = finish[taken[-2]] if len(taken) > 1 else 0
+                decided = finish[needs[taken[-1]]] + gate if needs[taken[-1]] >= 0 else 0
+                finish[taken[-1]] = max(clock, decided) + lengths[taken[-1]]
+                return finish[taken[-1]] - lasts[taken[-1]]
+
+            assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time, needs)
+            cycles += max((finish[taken[-1]] for taken in assignment if taken), default=0)
+            for index, result in enumerate(alone):
+                executed += result.useful_macs
+                blocks[index] = result.output
+        for index in sorted(blocks):  # in task order: a base task writes before its set's conditional tasks add
+            _apply(output, items[index], blocks[index], decisions)
     return output, cycles, executed
 
 

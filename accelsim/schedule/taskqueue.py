@@ -130,8 +130,8 @@ class Task:
 class SlicedWork:
     """A layer's tasks on a sliced array: what the engine dispatches."""
 
-    phases: tuple[tuple[Task, ...], ...]  #: per window of pixels: its base and conditional tasks
-    gap_cycles: int  #: the gate latency: from a base task's last result to its set's decisions
+    phases: tuple[tuple[Task, ...], ...]  #: the tasks of each phase, in queue order
+    gaps: tuple[int, ...]  #: per phase, cycles it waits after the one before (the gate latency, or 0)
     makespans: tuple[int, ...] = field(default=())  #: stall-free cycles of each phase
     busy: int = 0  #: Σ over phases and slices of the slice's stall-free sequence cycles, waits left out
     held_outputs: int = 0  #: most base partial sums that wait in one half of the ofmap SRAM
@@ -149,11 +149,15 @@ class Dispatch:
         return int(max(clock.end for clock in self.clocks) - self.clocks[0].origin)
 
 
-def choose(window: list[int], lengths: Sequence[int], policy: str) -> int:
-    """Position in the queue ``window`` (task indices, oldest first) of the task to hand out."""
+def choose(window: list[int], lengths: Sequence[int], policy: str, tasks: Sequence[Task] = (),
+           taken: Sequence[bool] = ()) -> int:
+    """Position in the queue ``window`` (task indices, oldest first) of the task to hand out:
+    the oldest, or the first of the longest among those whose base task has been ``taken``
+    (the oldest queued task always qualifies: a base task precedes its set's conditional ones)."""
     if policy == "in-order":
         return 0
-    queued = [lengths[task] for task in window]
+    queued = [lengths[task] if not tasks or tasks[task].after < 0 or taken[tasks[task].after] else -1
+              for task in window]
     return queued.index(max(queued))  # the first of the longest: the oldest among equals
 
 
@@ -168,13 +172,15 @@ def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) 
     assignment: list[list[int]] = [[] for _ in range(slices)]
     lengths = [task.periods for task in tasks]
     ends = [0.0] * len(tasks)
+    taken = [False] * len(tasks)
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
     pending = len(window)
     # (when the slice can take, whether it holds a task yet, index): ties go to an idle slice
     available = [(start, 0, index) for index in range(slices)]
     while window:
         _, _, index = heapq.heappop(available)
-        chosen = window.pop(choose(window, lengths, config.dispatch))
+        chosen = window.pop(choose(window, lengths, config.dispatch, tasks, taken))
+        taken[chosen] = True
         if pending < len(tasks):
             window.append(pending)
             pending += 1
@@ -232,14 +238,20 @@ def _stacked_runs(parts: list[np.ndarray]) -> np.ndarray:
 
 def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], config: HardwareConfig,
                 held_outputs: int | None = None, waits: Sequence[Sequence[int]] | None = None,
-                **plan_fields) -> LayerPlan:
+                gated: Sequence[bool] | None = None, **plan_fields) -> LayerPlan:
     """A plan whose phases of work items run as tasks on the config's slices, one phase after
-    another; ``waits`` gives per phase and item the item of the same phase whose results it
-    needs (−1: none). At most ``held_outputs`` base partial sums (default: the layer's
-    outputs) wait in one half of the ofmap SRAM for their conditional pass."""
+    another; ``waits`` gives per phase and item the item of the same phase whose decisions it
+    needs (−1: none), ``gated`` per phase whether it waits the gate latency after the one
+    before (its conditional tasks need the decisions of that phase's base tasks). At most
+    ``held_outputs`` base partial sums (default: the layer's outputs) wait in one half of
+    the ofmap SRAM for their conditional pass."""
     waits = waits if waits is not None else [[-1] * len(items) for items in phases]
-    tasks = tuple(tuple(make_task(item, config, after) for item, after in zip(items, afters))
-                  for items, afters in zip(phases, waits) if items)
+    gated = gated if gated is not None else [number > 0 for number in range(len(phases))]
+    kept = [number for number, items in enumerate(phases) if items]
+    tasks = tuple(tuple(make_task(item, config, after) for item, after in zip(phases[number], waits[number]))
+                  for number in kept)
+    gaps = tuple(config.gate_latency_cycles if gated[number] and position else 0
+                 for position, number in enumerate(kept))
     makespans, busy = [], 0
     for phase in tasks:
         done = dispatch(phase, config)
@@ -247,10 +259,10 @@ def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], con
         busy += sum(int(clock.end - clock.origin - clock.waited)
                     for clock, taken in zip(done.clocks, done.assignment) if taken)
     held = layer.M * layer.N if held_outputs is None else held_outputs
-    work = SlicedWork(tasks, config.gate_latency_cycles, tuple(makespans), busy, held)
+    work = SlicedWork(tasks, gaps, tuple(makespans), busy, held)
     runs = _stacked_runs([task.runs for phase in tasks for task in phase])
     items = tuple(task.item for phase in tasks for task in phase)
-    return LayerPlan(layer, scheduler, runs, get_timing(config.timing).layer_offset_cycles,
+    return LayerPlan(layer, scheduler, runs, get_timing(config.timing).layer_offset_cycles + sum(gaps),
                      sum(item.needed_macs for item in items), items, sliced=work, **plan_fields)
 
 
@@ -338,32 +350,41 @@ class TaskQueueScheduler(GatedScheduler):
                                                     (on_before[end] - on_before[at]) * len(k_conditional)))
         return per_window
 
-    def phases(self, geometry: GateGeometry,
-               windows: list[np.ndarray] | None = None) -> tuple[list[list[WorkItem]], list[list[int]]]:
-        """One phase per window: its tasks in queue order, and per task the task whose
-        decisions it waits for (−1: none). A set's conditional tasks follow the base task of
-        the set ``lead`` sets after it (:meth:`lead`), so that its decisions are usually there
-        when they reach the head of the queue, and base and conditional tasks share the slices
-        and the DRAM."""
+    def phases(self, geometry: GateGeometry, windows: list[np.ndarray] | None = None
+               ) -> tuple[list[list[WorkItem]], list[list[int]], list[bool]]:
+        """The phases of one image's tasks in queue order; per task, the task of its phase
+        whose decisions it waits for (−1: none); per phase, whether it waits for the gate
+        after the one before.
+
+        In one window, a set's conditional tasks follow the base task of the set :meth:`lead`
+        sets after it in the queue (its decisions are usually there by the time they are
+        handed out), so that base and conditional tasks share the slices and the DRAM. In
+        windows: window 0's base tasks; then, after the gate, each window's conditional tasks
+        beside the next window's base tasks (its partial sums go to the other half of the
+        ofmap SRAM); the last window's conditional tasks alone."""
         windows = self.windows(geometry) if windows is None else windows
-        lead = self.lead(geometry.config)
-        phases, waits = [], []
-        for sets in self.window_sets(geometry, windows):
-            items: list[WorkItem] = []
-            after: list[int] = []
-            position = []  # of each set's base task
-            for number in range(len(sets) + lead):
-                if number < len(sets):
-                    position.append(len(items))
-                    items.append(sets[number][0])
-                    after.append(-1)
-                if number >= lead:
-                    conditional = sets[number - lead][1]
-                    items += conditional
-                    after += [position[number - lead]] * len(conditional)
-            phases.append(items)
-            waits.append(after)
-        return phases, waits
+        per_window = self.window_sets(geometry, windows)
+        if len(per_window) > 1:
+            phases = [[base for base, _ in per_window[0]]]
+            for sets, following in zip(per_window, per_window[1:]):
+                phases.append([item for _, conditional in sets for item in conditional] +
+                              [base for base, _ in following])
+            phases.append([item for _, conditional in per_window[-1] for item in conditional])
+            return phases, [[-1] * len(items) for items in phases], [False] + [True] * (len(phases) - 1)
+        sets, lead = per_window[0], self.lead(geometry.config)
+        items: list[WorkItem] = []
+        after: list[int] = []
+        position = []  # of each set's base task
+        for number in range(len(sets) + lead):
+            if number < len(sets):
+                position.append(len(items))
+                items.append(sets[number][0])
+                after.append(-1)
+            if number >= lead:
+                conditional = sets[number - lead][1]
+                items += conditional
+                after += [position[number - lead]] * len(conditional)
+        return [items], [after], [False]
 
     @staticmethod
     def lead(config: HardwareConfig) -> int:
@@ -376,8 +397,8 @@ class TaskQueueScheduler(GatedScheduler):
 
     def two_pass_plan(self, geometry: GateGeometry) -> LayerPlan:
         windows = self.windows(geometry)
-        phases, waits = self.phases(geometry, windows)
-        return sliced_plan(geometry.layer, self.name, phases, geometry.config, waits=waits,
+        phases, waits, gated = self.phases(geometry, windows)
+        return sliced_plan(geometry.layer, self.name, phases, geometry.config, waits=waits, gated=gated,
                            held_outputs=max(len(window) for window in windows) * geometry.layer.N,
                            gate_on_rate=float(geometry.decisions.mean()), gate_groups=geometry.groups,
                            path="two-pass", granular_macs=self.granular_macs(geometry))
