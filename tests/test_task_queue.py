@@ -294,6 +294,37 @@ def test_longest_first_beats_in_order_on_uneven_tasks(dataflow):
     assert policy_cycles(dataflow, 1, "longest-first") == policy_cycles(dataflow, 1, "in-order")
 
 
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+def test_a_conditional_task_waits_for_its_sets_decisions(dataflow):
+    """Two one-column slices (OS, WS: two channel sets; IS: eight pixel sets): each set's
+    conditional tasks wait for its base task, and may not start before that task's last
+    result and the gate latency; with every output on, conditional tasks end the layer, so
+    the plan and the reference take the extra latency (exactly, where it is waited once)."""
+    layer = Layer.conv("g", 8, 2, 4, 1)  # 16 pixels, 2 channels, a gate group each
+    rng = np.random.default_rng(2)
+    a = rng.integers(-50, 50, size=(layer.M, layer.K))
+    w = rng.integers(-50, 50, size=(layer.K, layer.N))
+    decisions = np.ones((2, 4, 4), dtype=bool)
+    cycles = []
+    for latency in (0, 37):
+        config = DEFAULT_CONFIG.replace(array_rows=4, array_cols=2, array_slices=2, dataflow=dataflow,
+                                        fallback="off", gate_latency_cycles=latency, task_folds=0)
+        plan = get_scheduler("task-queue").plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
+        (phase,) = plan.sliced.phases
+        waits = [(number, task.after) for number, task in enumerate(phase) if task.item.phase == PHASE_CONDITIONAL]
+        assert waits and all(0 <= base < number and phase[base].item.phase != PHASE_CONDITIONAL
+                             for number, base in waits)
+        d = decisions.reshape(2, -1).T
+        output, reference_cycles, _ = execute_on_reference(plan, a, w, d, config)
+        np.testing.assert_array_equal(output, expected_output(a, w, d, 2))
+        assert reference_cycles == plan.cycles
+        cycles.append(plan.cycles)
+    if dataflow == "is":  # four rounds of sets on two slices: the latency is waited more than once
+        assert cycles[1] - cycles[0] >= 37
+    else:
+        assert cycles[1] - cycles[0] == 37
+
+
 # --- attribution -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dataflow, slices, rows, dispatch", [
