@@ -240,9 +240,9 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
                   config: HardwareConfig, dram: simpy.Resource | None, ready: float):
     """One phase of a sliced plan: slices take tasks from the queue when they can (the
     earliest; among equals one that holds no task yet, then the lowest index), fetch what each
-    task needs from the shared DRAM, and run its folds, a conditional task not before its
-    set's decisions. Returns when the last slice has drained, with that time."""
-    from accelsim.schedule.taskqueue import SliceClock, choose
+    task needs from the shared DRAM, and run its folds, none before what it waits for (its
+    set's decisions, an ofmap half). Returns when the last slice has drained, with that time."""
+    from accelsim.schedule.taskqueue import SliceClock, _Waits, choose, priorities
 
     start = env.now
     clocks = [SliceClock(config, start) for _ in range(config.array_slices)]
@@ -250,32 +250,49 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
     available = simpy.PriorityStore(env)
     for index in range(config.array_slices):
         available.put(simpy.PriorityItem((start, 0, index), index))
-    lengths = [task.periods for task in tasks]
+    lengths = priorities(tasks)
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
     pending, started = len(window), []
     returning: dict[int, float] = {}  # slices that hold a task, by when they can take the next
-    issued = [env.event() for _ in tasks]  # succeeds with the task's end once its folds are placed
-    taken = [False] * len(tasks)
+    waits = _Waits(tasks, config.gate_latency_cycles)  # its ends: times on this clock
+    issued = [env.event() for _ in tasks]  # succeeds once the task's folds are placed
+    unplaced = list(waits.left)  # per window, tasks not placed yet
+    window_done = [env.event() for _ in unplaced]  # succeeds once all of a window's are
 
     def back(index: int) -> None:
         del returning[index]
         available.put(simpy.PriorityItem((clocks[index].take, 1, index), index))
 
+    def placed(chosen: int) -> bool:
+        """Whether what the task waits for has been placed on the slices (its times known)."""
+        task, freed = tasks[chosen], waits.freed_by(tasks[chosen])
+        return ((task.after < 0 or issued[task.after].triggered) and
+                (freed < 0 or window_done[freed].triggered))
+
     def run(index: int, chosen: int, earliest: float, pace: float = 0.0) -> None:
         _issue_task(clocks[index], tasks[chosen], earliest, pace)
-        issued[chosen].succeed(clocks[index].end)
+        waits.ended(chosen, clocks[index].end)
+        issued[chosen].succeed()
+        number = tasks[chosen].window
+        unplaced[number] -= 1
+        if not unplaced[number]:
+            window_done[number].succeed()
         # the slice takes its next task when its last fold starts (its other buffer half is free)
         returning[index] = clocks[index].take
         env.timeout(max(0.0, clocks[index].take - env.now)).callbacks.append(lambda event: back(index))
 
     def start_task(index: int, chosen: int):
-        """Wait for the decisions the task needs to be scheduled, then for the DRAM to serve
-        its transfers; then run it. Its folds' operands arrive one fold ahead, as on one array:
+        """Wait until what the task waits for is placed, then for the DRAM to serve its
+        transfers; then run it. Its folds' operands arrive one fold ahead, as on one array:
         a fold waits for its share of the fetch and the latency after the one before it
         started, and for its share of the streamed bytes, which need no latency of their own."""
-        task, fetch, stream, earliest = tasks[chosen], fetches[chosen], streams[chosen], ready
+        task, fetch, stream = tasks[chosen], fetches[chosen], streams[chosen]
+        freed = waits.freed_by(task)
         if task.after >= 0:
-            earliest = max(earliest, (yield issued[task.after]) + config.gate_latency_cycles)
+            yield issued[task.after]
+        if freed >= 0:
+            yield window_done[freed]
+        earliest = max(ready, waits.ready(chosen))
         if fetch + stream <= 0 or dram is None:
             run(index, chosen, earliest)
             return
@@ -297,15 +314,14 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
             available.put(first)
             first = yield available.get()
         index = first.item
-        chosen = window.pop(choose(window, lengths, config.dispatch, tasks, taken))
-        taken[chosen] = True
+        chosen = window.pop(choose(window, lengths, config.dispatch, waits.eligible,
+                                   lambda task: placed(task) and waits.ready(task) <= env.now + 1e-9))
+        waits.take(chosen)
         if pending < len(tasks):
             window.append(pending)
             pending += 1
-        task = tasks[chosen]
-        if (task.after < 0 or issued[task.after].triggered) and (fetches[chosen] + streams[chosen] <= 0 or dram is None):
-            decided = issued[task.after].value + config.gate_latency_cycles if task.after >= 0 else ready
-            run(index, chosen, max(ready, decided))
+        if placed(chosen) and (fetches[chosen] + streams[chosen] <= 0 or dram is None):
+            run(index, chosen, max(ready, waits.ready(chosen)))
         else:
             started.append(env.process(start_task(index, chosen)))
     yield simpy.AllOf(env, started)
@@ -339,8 +355,6 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
             position += len(task.runs)
         if not number and streams:
             streams[0] -= writes  # the layer's first fold follows no outputs
-        if work.gaps[number]:
-            yield env.timeout(work.gaps[number])
         if (dram is None or not any(fetches) and not any(streams)) and not ALWAYS_EVENTS:
             # no slice waits for the DRAM: nothing contends, and the queue's closed form (the
             # plan's, moved to when the operands are there) is exact

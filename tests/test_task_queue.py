@@ -287,9 +287,8 @@ def policy_cycles(dataflow, depth, policy):
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
 def test_longest_first_beats_in_order_on_uneven_tasks(dataflow):
-    assert policy_cycles(dataflow, 4, "longest-first") < policy_cycles(dataflow, 4, "in-order")
-    for depth in (2, 8, 16):
-        assert policy_cycles(dataflow, depth, "longest-first") <= policy_cycles(dataflow, depth, "in-order")
+    for depth in (4, 8, 16):
+        assert policy_cycles(dataflow, depth, "longest-first") < policy_cycles(dataflow, depth, "in-order")
     # a queue of one entry leaves no choice
     assert policy_cycles(dataflow, 1, "longest-first") == policy_cycles(dataflow, 1, "in-order")
 
@@ -299,7 +298,7 @@ def test_a_conditional_task_waits_for_its_sets_decisions(dataflow):
     """Two one-column slices (OS, WS: two channel sets; IS: eight pixel sets): each set's
     conditional tasks wait for its base task, and may not start before that task's last
     result and the gate latency; with every output on, conditional tasks end the layer, so
-    the plan and the reference take the extra latency (exactly, where it is waited once)."""
+    the plan and the reference take longer (by exactly the latency where nothing else can run)."""
     layer = Layer.conv("g", 8, 2, 4, 1)  # 16 pixels, 2 channels, a gate group each
     rng = np.random.default_rng(2)
     a = rng.integers(-50, 50, size=(layer.M, layer.K))
@@ -319,8 +318,8 @@ def test_a_conditional_task_waits_for_its_sets_decisions(dataflow):
         np.testing.assert_array_equal(output, expected_output(a, w, d, 2))
         assert reference_cycles == plan.cycles
         cycles.append(plan.cycles)
-    if dataflow == "is":  # four rounds of sets on two slices: the latency is waited more than once
-        assert cycles[1] - cycles[0] >= 37
+    if dataflow == "is":  # eight sets on two slices: other sets' tasks fill some of the wait
+        assert cycles[1] > cycles[0]
     else:
         assert cycles[1] - cycles[0] == 37
 
@@ -380,8 +379,8 @@ def test_partial_sums_that_do_not_fit_run_in_windows_that_do(dataflow):
     windows of whole tiles whose partial sums fit, so none goes to DRAM; the reference agrees."""
     whole, *_ = windowed_layer(dataflow, 4.0)
     plan, a, w, d, config = windowed_layer(dataflow, 1.0)
-    assert len(whole.sliced.phases) == 1 and whole.sliced.held_outputs == 64 * 8
-    assert len(plan.sliced.phases) > 2 and plan.sliced.held_outputs * 4 <= 512
+    assert {task.window for task in whole.sliced.phases[0]} == {0} and whole.sliced.held_outputs == 64 * 8
+    assert len({task.window for task in plan.sliced.phases[0]}) > 1 and plan.sliced.held_outputs * 4 <= 512
     assert plan.macs == whole.macs and plan.needed_macs == whole.needed_macs
     dram = ("dram_read_bytes", "dram_write_bytes")
     traffic = engine._layer_traffic(plan, config).counters

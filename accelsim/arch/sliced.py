@@ -36,14 +36,27 @@ from accelsim.schedule.plan import LayerPlan, WorkItem, _apply, _renumbered
 
 
 def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, take_time,
-                needs: Sequence[int] | None = None) -> list[list[int]]:
+                needs: Sequence[int] | None = None, freeing: Sequence[Sequence[int]] | None = None,
+                ready_time=None) -> list[list[int]]:
     """Which tasks each slice takes, in order. ``lengths`` are the tasks' stall-free cycles
-    (what ``longest-first`` compares); ``take_time(slice, taken)`` is when the slice may take
-    again after taking the tasks ``taken`` (indices, in order), counted from the phase's start;
-    ``needs`` names per task the task whose decisions it waits for (−1: none): a task is
-    handed out only after that one."""
+    (``longest-first`` compares them, a base task's plus the longest of those that wait for
+    it); ``take_time(slice, taken)`` is when the slice may take
+    again after taking the tasks ``taken`` (indices, in order), counted from the phase's start.
+    A task is handed out only after the task it waits for (``needs``, −1: none) and the tasks
+    whose ofmap half it takes (``freeing``); among those, tasks whose ``ready_time(task)`` has
+    come when the slice takes go first."""
     needs = [-1] * len(lengths) if needs is None else needs
+    freeing = [[] for _ in lengths] if freeing is None else freeing
     handed = set()
+    # a base task counts the longest of the tasks that wait for it besides its own cycles
+    priority = list(lengths)
+    for task, need in enumerate(needs):
+        if need >= 0:
+            priority[need] = max(priority[need], lengths[need] + lengths[task])
+
+    def eligible(task: int) -> bool:
+        return (needs[task] < 0 or needs[task] in handed) and all(other in handed for other in freeing[task])
+
     takes = [0] * slices
     taken: list[list[int]] = [[] for _ in range(slices)]
     queue = list(range(min(depth, len(lengths))))
@@ -52,19 +65,18 @@ def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, ta
         earliest = min(takes)
         # among the slices that can take first: one that holds no task yet, then the lowest index
         index = min((i for i in range(slices) if takes[i] == earliest), key=lambda i: (bool(taken[i]), i))
-        if policy == "in-order":
-            position = 0
-        elif policy == "longest-first":
-            position = 0
-            for candidate in range(1, len(queue)):
-                task = queue[candidate]
-                # strictly: the oldest wins ties; a task waits until its base task is handed out
-                if (needs[task] < 0 or needs[task] in handed) and lengths[task] > lengths[queue[position]]:
-                    position = candidate
-        else:
+        if policy not in ("in-order", "longest-first"):
             raise ValueError(f"unknown dispatch policy {policy!r}")
-        if needs[queue[position]] >= 0 and needs[queue[position]] not in handed:
-            raise AssertionError("a task was handed out before its base task")
+        position, best = None, None
+        for candidate, task in enumerate(queue):
+            if not eligible(task):
+                continue
+            rank = (ready_time is None or ready_time(task) <= earliest,
+                    priority[task] if policy == "longest-first" else 0)
+            if best is None or rank > best:  # strictly: the oldest wins ties
+                position, best = candidate, rank
+        if position is None:
+            raise AssertionError("no queued task could be handed out")
         handed.add(queue[position])
         taken[index].append(queue.pop(position))
         if following < len(lengths):
@@ -90,10 +102,16 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
     dataflow, timing, gate = config.dataflow, get_timing(config.timing), config.gate_latency_cycles
     uncounted_drain = rows if get_dataflow(dataflow).drains_accumulators and not timing.counts_accumulator_drain else 0
     output = np.zeros((a.shape[0], w.shape[1]), dtype=np.result_type(a, w, np.int64))
-    cycles, executed = timing.layer_offset_cycles + sum(work.gaps), 0
+    cycles, executed = timing.layer_offset_cycles, 0
     for tasks in work.phases:
         items: list[WorkItem] = [task.item for task in tasks]
         needs = [task.after for task in tasks]
+        # a base task of window w ≥ 2 waits for every task of window w − 2 (its ofmap half)
+        members: dict[int, list[int]] = {}
+        for index, task in enumerate(tasks):
+            members.setdefault(task.window, []).append(index)
+        freeing = [members[task.window - 2] if task.after < 0 and task.window >= 2 else []
+                   for task in tasks]
         operands = [(a[np.ix_(item.pixels, item.k_index)], w[np.ix_(item.k_index, item.channels)])
                     for item in items]
         blocks: dict[int, np.ndarray] = {}
@@ -110,8 +128,7 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
                 for task in taken:
                     sequence += [_renumbered(fold, offset) for fold in folds[task]]
                     step_list += steps[task]
-                    decided = end_of(needs[task], folds, held, ends) + gate if needs[task] >= 0 else 0
-                    earliest += [decided] + [0] * (len(steps[task]) - 1)
+                    earliest += [ready_time(task)] + [0] * (len(steps[task]) - 1)
                     offset += len(items[task].pixels) * len(items[task].channels)
                 return sequence, step_list, earliest, offset
 
@@ -122,12 +139,18 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
                     ends[task] = run_sequence(sequence, dataflow, rows, width, offset, earliest=earliest).cycles
                 return ends[task]
 
+            def ready_time(task: int, folds=folds, held=held, ends=ends) -> int:
+                """When what the task waits for has ended (its set's decisions, its ofmap half)."""
+                decided = end_of(needs[task], folds, held, ends) + gate if needs[task] >= 0 else 0
+                return max([decided] + [end_of(other, folds, held, ends) for other in freeing[task]])
+
             def take_time(index: int, taken: list[int], held=held) -> int:
                 held[taken[-1]] = list(taken)
                 _, step_list, earliest, _ = sequence_of(taken)
                 return controller_starts(dataflow, step_list, rows, width, earliest=earliest)[-1]
 
-            assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time, needs)
+            assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time,
+                                     needs, freeing, ready_time)
             ends_of_slices = []
             for taken in assignment:
                 if not taken:
@@ -151,13 +174,17 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
             lasts = [result.cycles - uncounted_drain for result in last_fold]
             finish: dict[int, int] = {}
 
+            def ready_time(task: int, finish=finish) -> int:
+                decided = finish[needs[task]] + gate if needs[task] >= 0 else 0
+                return max([decided] + [finish[other] for other in freeing[task]])
+
             def take_time(index: int, taken: list[int], finish=finish, lengths=lengths, lasts=lasts) -> int:
                 clock = finish[taken[-2]] if len(taken) > 1 else 0
-                decided = finish[needs[taken[-1]]] + gate if needs[taken[-1]] >= 0 else 0
-                finish[taken[-1]] = max(clock, decided) + lengths[taken[-1]]
+                finish[taken[-1]] = max(clock, ready_time(taken[-1])) + lengths[taken[-1]]
                 return finish[taken[-1]] - lasts[taken[-1]]
 
-            assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time, needs)
+            assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time,
+                                     needs, freeing, ready_time)
             cycles += max((finish[taken[-1]] for taken in assignment if taken), default=0)
             for index, result in enumerate(alone):
                 executed += result.useful_macs

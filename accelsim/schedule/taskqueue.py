@@ -34,8 +34,9 @@ SimPy processes in which the slices' operand fetches contend for the DRAM.
 from __future__ import annotations
 
 import heapq
+from collections import deque
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,7 +120,8 @@ class Task:
     runs: np.ndarray  #: RUN_DTYPE rows of the item tiled onto one slice
     periods: int  #: stall-free cycles of its folds back to back (its length for dispatch)
     folds: tuple[tuple[int, int], ...] = ()  #: ``(count, steps)`` of its non-empty runs, for the clocks
-    after: int = -1  #: the task of its phase whose results it needs (its set's base task), or −1
+    after: int = -1  #: the task of its phase whose decisions it needs (its set's base task), or −1
+    window: int = 0  #: the window of pixels it belongs to (base tasks of window w ≥ 2 wait for window w − 2)
 
     @property
     def fold_count(self) -> int:
@@ -131,7 +133,6 @@ class SlicedWork:
     """A layer's tasks on a sliced array: what the engine dispatches."""
 
     phases: tuple[tuple[Task, ...], ...]  #: the tasks of each phase, in queue order
-    gaps: tuple[int, ...]  #: per phase, cycles it waits after the one before (the gate latency, or 0)
     makespans: tuple[int, ...] = field(default=())  #: stall-free cycles of each phase
     busy: int = 0  #: Σ over phases and slices of the slice's stall-free sequence cycles, waits left out
     held_outputs: int = 0  #: most base partial sums that wait in one half of the ofmap SRAM
@@ -149,47 +150,98 @@ class Dispatch:
         return int(max(clock.end for clock in self.clocks) - self.clocks[0].origin)
 
 
-def choose(window: list[int], lengths: Sequence[int], policy: str, tasks: Sequence[Task] = (),
-           taken: Sequence[bool] = ()) -> int:
+def choose(window: list[int], lengths: Sequence[int], policy: str, eligible: Callable[[int], bool] | None = None,
+           ready: Callable[[int], bool] | None = None) -> int:
     """Position in the queue ``window`` (task indices, oldest first) of the task to hand out:
-    the oldest, or the first of the longest among those whose base task has been ``taken``
-    (the oldest queued task always qualifies: a base task precedes its set's conditional ones)."""
-    if policy == "in-order":
-        return 0
-    queued = [lengths[task] if not tasks or tasks[task].after < 0 or taken[tasks[task].after] else -1
-              for task in window]
-    return queued.index(max(queued))  # the first of the longest: the oldest among equals
+    the oldest (``in-order``) or the first of the longest (``longest-first``) among the
+    ``eligible`` (what they wait for has been handed out; the oldest queued task always
+    is), those ``ready`` to start (what they wait for has ended) first."""
+    best, best_rank = 0, None
+    for position, task in enumerate(window):
+        if eligible is not None and not eligible(task):
+            continue
+        rank = (ready is None or ready(task), lengths[task] if policy == "longest-first" else 0)
+        if best_rank is None or rank > best_rank:  # strictly: the oldest wins ties
+            best, best_rank = position, rank
+    return best
+
+
+def priorities(tasks: Sequence[Task]) -> list[int]:
+    """What ``longest-first`` compares: a task's stall-free cycles, and a base task's the
+    longest of the conditional tasks that wait for it besides (the work it holds up)."""
+    held_up = [0] * len(tasks)
+    for task in tasks:
+        if task.after >= 0:
+            held_up[task.after] = max(held_up[task.after], task.periods)
+    return [task.periods + more for task, more in zip(tasks, held_up)]
+
+
+class _Waits:
+    """What the tasks of a phase wait for: a conditional task for its set's base task's last
+    result and the gate latency; a base task of window w ≥ 2 for the last result of window
+    w − 2, whose half of the ofmap SRAM its partial sums take."""
+
+    def __init__(self, tasks: Sequence[Task], gate: int) -> None:
+        self.tasks, self.gate = tasks, gate
+        self.ends = [0.0] * len(tasks)
+        self.taken = [False] * len(tasks)
+        windows = max((task.window for task in tasks), default=0) + 1
+        self.left = np.bincount([task.window for task in tasks], minlength=windows).tolist()
+        self.window_end = [0.0] * windows
+
+    def freed_by(self, task: Task) -> int:
+        """The window whose end a task waits for, or −1."""
+        return task.window - 2 if task.after < 0 and task.window >= 2 else -1
+
+    def eligible(self, index: int) -> bool:
+        task = self.tasks[index]
+        freed = self.freed_by(task)
+        return (task.after < 0 or self.taken[task.after]) and (freed < 0 or not self.left[freed])
+
+    def take(self, index: int) -> None:
+        self.taken[index] = True
+        self.left[self.tasks[index].window] -= 1
+
+    def ready(self, index: int) -> float:
+        """When the task's first fold may start at the earliest (all it waits for handed out)."""
+        task = self.tasks[index]
+        freed = self.freed_by(task)
+        decided = self.ends[task.after] + self.gate if task.after >= 0 else 0.0
+        return max(decided, self.window_end[freed] if freed >= 0 else 0.0)
+
+    def ended(self, index: int, end: float) -> None:
+        self.ends[index] = end
+        window = self.tasks[index].window
+        self.window_end[window] = max(self.window_end[window], end)
 
 
 def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) -> Dispatch:
     """Hand ``tasks`` to the config's slices through its queue, memory ideal: each time a
     slice can take a task (:attr:`SliceClock.take`; among equals, one that holds no task yet,
     then the lowest index) it takes the policy's choice among the queued tasks, and the queue
-    refills in task order. A task that needs another's results (:attr:`Task.after`) starts
-    ``gate_latency_cycles`` after that task's last result at the earliest."""
+    refills in task order. A task starts no earlier than what it waits for (:class:`_Waits`)."""
     slices = config.array_slices
     clocks = [SliceClock(config, start) for _ in range(slices)]
     assignment: list[list[int]] = [[] for _ in range(slices)]
-    lengths = [task.periods for task in tasks]
-    ends = [0.0] * len(tasks)
-    taken = [False] * len(tasks)
+    lengths = priorities(tasks)
+    waits = _Waits(tasks, config.gate_latency_cycles)
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
     pending = len(window)
     # (when the slice can take, whether it holds a task yet, index): ties go to an idle slice
     available = [(start, 0, index) for index in range(slices)]
     while window:
-        _, _, index = heapq.heappop(available)
-        chosen = window.pop(choose(window, lengths, config.dispatch, tasks, taken))
-        taken[chosen] = True
+        now, _, index = heapq.heappop(available)
+        chosen = window.pop(choose(window, lengths, config.dispatch, waits.eligible,
+                                   lambda task: start + waits.ready(task) <= now))
+        waits.take(chosen)
         if pending < len(tasks):
             window.append(pending)
             pending += 1
-        task, clock = tasks[chosen], clocks[index]
-        ready = ends[task.after] + config.gate_latency_cycles if task.after >= 0 else 0.0
-        for count, steps in task.folds:
+        clock, ready = clocks[index], start + waits.ready(chosen)
+        for count, steps in tasks[chosen].folds:
             clock.issue(count, steps, ready)
             ready = 0.0
-        ends[chosen] = clock.end
+        waits.ended(chosen, clock.end - start)
         assignment[index].append(chosen)
         heapq.heappush(available, (clock.take, 1, index))
     return Dispatch(assignment, clocks)
@@ -213,9 +265,9 @@ def _task_runs(shape: tuple[int, int, int], rows: int, cols: int, dataflow: str,
     return runs, int((runs["count"] * runs["cycles"]).sum()), folds
 
 
-def make_task(item: WorkItem, config: HardwareConfig, after: int = -1) -> Task:
+def make_task(item: WorkItem, config: HardwareConfig, after: int = -1, window: int = 0) -> Task:
     return Task(item, *_task_runs(item.shape, config.rows_per_slice, config.slice_cols, config.dataflow,
-                                  config.timing, item.phase), after)
+                                  config.timing, item.phase), after, window)
 
 
 def _stacked_runs(parts: list[np.ndarray]) -> np.ndarray:
@@ -237,21 +289,16 @@ def _stacked_runs(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], config: HardwareConfig,
-                held_outputs: int | None = None, waits: Sequence[Sequence[int]] | None = None,
-                gated: Sequence[bool] | None = None, **plan_fields) -> LayerPlan:
+                held_outputs: int | None = None, waits: Sequence[Sequence[tuple[int, int]]] | None = None,
+                **plan_fields) -> LayerPlan:
     """A plan whose phases of work items run as tasks on the config's slices, one phase after
     another; ``waits`` gives per phase and item the item of the same phase whose decisions it
-    needs (−1: none), ``gated`` per phase whether it waits the gate latency after the one
-    before (its conditional tasks need the decisions of that phase's base tasks). At most
-    ``held_outputs`` base partial sums (default: the layer's outputs) wait in one half of
-    the ofmap SRAM for their conditional pass."""
-    waits = waits if waits is not None else [[-1] * len(items) for items in phases]
-    gated = gated if gated is not None else [number > 0 for number in range(len(phases))]
-    kept = [number for number, items in enumerate(phases) if items]
-    tasks = tuple(tuple(make_task(item, config, after) for item, after in zip(phases[number], waits[number]))
-                  for number in kept)
-    gaps = tuple(config.gate_latency_cycles if gated[number] and position else 0
-                 for position, number in enumerate(kept))
+    needs (−1: none) and its window (:class:`Task`). At most ``held_outputs`` base partial
+    sums (default: the layer's outputs) wait in one half of the ofmap SRAM for their
+    conditional pass."""
+    waits = waits if waits is not None else [[(-1, 0)] * len(items) for items in phases]
+    tasks = tuple(tuple(make_task(item, config, *wait) for item, wait in zip(items, item_waits))
+                  for items, item_waits in zip(phases, waits) if items)
     makespans, busy = [], 0
     for phase in tasks:
         done = dispatch(phase, config)
@@ -259,10 +306,10 @@ def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], con
         busy += sum(int(clock.end - clock.origin - clock.waited)
                     for clock, taken in zip(done.clocks, done.assignment) if taken)
     held = layer.M * layer.N if held_outputs is None else held_outputs
-    work = SlicedWork(tasks, gaps, tuple(makespans), busy, held)
+    work = SlicedWork(tasks, tuple(makespans), busy, held)
     runs = _stacked_runs([task.runs for phase in tasks for task in phase])
     items = tuple(task.item for phase in tasks for task in phase)
-    return LayerPlan(layer, scheduler, runs, get_timing(config.timing).layer_offset_cycles + sum(gaps),
+    return LayerPlan(layer, scheduler, runs, get_timing(config.timing).layer_offset_cycles,
                      sum(item.needed_macs for item in items), items, sliced=work, **plan_fields)
 
 
@@ -351,40 +398,39 @@ class TaskQueueScheduler(GatedScheduler):
         return per_window
 
     def phases(self, geometry: GateGeometry, windows: list[np.ndarray] | None = None
-               ) -> tuple[list[list[WorkItem]], list[list[int]], list[bool]]:
-        """The phases of one image's tasks in queue order; per task, the task of its phase
-        whose decisions it waits for (−1: none); per phase, whether it waits for the gate
-        after the one before.
+               ) -> tuple[list[list[WorkItem]], list[list[tuple[int, int]]]]:
+        """The layer's tasks in queue order, as one phase, and per task what it waits for:
+        ``(after, window)`` as in :class:`Task`.
 
-        In one window, a set's conditional tasks follow the base task of the set :meth:`lead`
-        sets after it in the queue (its decisions are usually there by the time they are
-        handed out), so that base and conditional tasks share the slices and the DRAM. In
-        windows: window 0's base tasks; then, after the gate, each window's conditional tasks
-        beside the next window's base tasks (its partial sums go to the other half of the
-        ofmap SRAM); the last window's conditional tasks alone."""
+        Windows follow one another, base tasks set by set; a set's conditional tasks follow
+        the base task :meth:`lead` sets after its own (its decisions are usually there by the
+        time they are handed out), so that base and conditional tasks share the slices and
+        the DRAM, and a window's conditional tasks run beside the next window's base tasks
+        (its partial sums take the other half of the ofmap SRAM). A window's conditional
+        tasks all precede the base tasks of the window after next, which wait for them."""
         windows = self.windows(geometry) if windows is None else windows
-        per_window = self.window_sets(geometry, windows)
-        if len(per_window) > 1:
-            phases = [[base for base, _ in per_window[0]]]
-            for sets, following in zip(per_window, per_window[1:]):
-                phases.append([item for _, conditional in sets for item in conditional] +
-                              [base for base, _ in following])
-            phases.append([item for _, conditional in per_window[-1] for item in conditional])
-            return phases, [[-1] * len(items) for items in phases], [False] + [True] * (len(phases) - 1)
-        sets, lead = per_window[0], self.lead(geometry.config)
+        lead = self.lead(geometry.config)
         items: list[WorkItem] = []
-        after: list[int] = []
-        position = []  # of each set's base task
-        for number in range(len(sets) + lead):
-            if number < len(sets):
-                position.append(len(items))
-                items.append(sets[number][0])
-                after.append(-1)
-            if number >= lead:
-                conditional = sets[number - lead][1]
-                items += conditional
-                after += [position[number - lead]] * len(conditional)
-        return [items], [after], [False]
+        waits: list[tuple[int, int]] = []
+        pending: deque[tuple[int, list[WorkItem], int]] = deque()  # (base position, its tasks, window)
+
+        def emit() -> None:
+            position, conditional, number = pending.popleft()
+            items.extend(conditional)
+            waits.extend([(position, number)] * len(conditional))
+
+        for number, sets in enumerate(self.window_sets(geometry, windows)):
+            while pending and pending[0][2] <= number - 2:
+                emit()
+            for base, conditional in sets:
+                pending.append((len(items), conditional, number))
+                items.append(base)
+                waits.append((-1, number))
+                if len(pending) > lead:
+                    emit()
+        while pending:
+            emit()
+        return [items], [waits]
 
     @staticmethod
     def lead(config: HardwareConfig) -> int:
@@ -397,8 +443,8 @@ class TaskQueueScheduler(GatedScheduler):
 
     def two_pass_plan(self, geometry: GateGeometry) -> LayerPlan:
         windows = self.windows(geometry)
-        phases, waits, gated = self.phases(geometry, windows)
-        return sliced_plan(geometry.layer, self.name, phases, geometry.config, waits=waits, gated=gated,
+        phases, waits = self.phases(geometry, windows)
+        return sliced_plan(geometry.layer, self.name, phases, geometry.config, waits=waits,
                            held_outputs=max(len(window) for window in windows) * geometry.layer.N,
                            gate_on_rate=float(geometry.decisions.mean()), gate_groups=geometry.groups,
                            path="two-pass", granular_macs=self.granular_macs(geometry))
