@@ -7,7 +7,7 @@ system decides when a fold may start:
 * **SRAMs** (ifmap, filter, ofmap) are double-buffered: while fold *i* computes, the operands
   of fold *i + 1* are fetched into the other half.
 * **Reuse**: when a layer's whole input feature map (every image of its batch) fits in half
-  of the ifmap SRAM it is fetched once, with the layer's first fold; otherwise every fold
+  of the ifmap SRAM it is fetched once; otherwise every fold
   fetches its share of it:
   its im2col tile divided by the layer's im2col duplication factor ``kh·kw / stride²`` (at
   least 1), the average number of windows that read one input. Filters likewise: fetched once
@@ -19,25 +19,30 @@ system decides when a fold may start:
 * **DRAM** is one server: a transfer of b bytes occupies it for b / bandwidth cycles and its
   data arrive ``dram_latency_cycles`` after it ends. Fold *i + 1*'s fetch is issued when fold
   *i* starts (its buffer half is then free) and the DRAM is idle.
-* **Writes**: a layer's output feature map goes to DRAM when its last fold ends, and the next
-  layer, which reads it, starts when it is written (on a whole cycle, with the array and the
-  DRAM idle). Each layer is timed in its own frame, from cycle 0, so its cycles depend on its
-  own plan alone, to the last bit, whatever ran before it: the property a per-layer choice
-  between two plans needs to be exact.
+* **Streamed bytes**: what is fetched once (operands that stay on chip) and the layer's
+  output feature map move with the folds, an equal share per fold beside its own fetch: they
+  need the DRAM's bandwidth but not its latency, since the SRAM that holds them lets them
+  be fetched ahead, or written as folds finish. Only the layer's first fold waits for its
+  share and the latency; the last fold's share of the outputs is written after it.
+* **Layers** follow one another: the next layer, which reads this one's outputs, starts when
+  they are written (on a whole cycle, with the array and the DRAM idle). Each layer is timed
+  in its own frame, from cycle 0, so its cycles depend on its own plan alone, to the last bit,
+  whatever ran before it: the property a per-layer choice between two plans needs to be exact.
 * **Partial sums between the passes** of a gated layer stay in the ofmap SRAM when they fit
   in half of it (on a sliced array, those of one window of pixels at a time); otherwise they
   go to DRAM and each conditional output tile reads its share back once. Decision bits (one
   per output) are written to and read from SRAM.
 
-For fold *i* with compute cycles c and fetch time β = bytes / bandwidth, a fold waits
-``max(0, β + latency − c)`` cycles in steady state; with unbounded bandwidth and nothing to
-fetch, never. These are the stall cycles.
+For fold *i* with compute cycles c, fetch time β = bytes / bandwidth and streamed time σ,
+a fold waits ``max(0, β + latency − c, β + σ − c)`` cycles in steady state (no latency term
+without a fetch of its own); with unbounded bandwidth, never. These are the stall cycles.
 
 **A sliced array** (a plan with ``sliced`` work, ``docs/architecture.md``) is timed by
-processes that contend: the slices take tasks from the queue when they can, each task's
-operand fetch waits its turn on the DRAM (a ``simpy.Resource``) and paces the task's folds
-one fold ahead as above, the gate latency separates the phases, and the outputs are written
-at the end. A phase in which no slice waits for the DRAM is timed by the queue's closed form.
+processes that contend: the slices take tasks from the queue when they can, a conditional
+task starts after its set's decisions (its base task's last result and the gate latency),
+each task's transfers wait their turn on the DRAM (a ``simpy.Resource``) and pace the task's
+folds one fold ahead as above. A phase in which no slice waits for the DRAM is timed by the
+queue's closed form.
 """
 
 from __future__ import annotations
@@ -265,9 +270,8 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
 
     def placed(chosen: int) -> bool:
         """Whether what the task waits for has been placed on the slices (its times known)."""
-        task, freed = tasks[chosen], waits.freed_by(tasks[chosen])
-        return ((task.after < 0 or issued[task.after].triggered) and
-                (freed < 0 or window_done[freed].triggered))
+        after, freed = waits.after[chosen], waits.freed[chosen]
+        return (after < 0 or issued[after].triggered) and (freed < 0 or window_done[freed].triggered)
 
     def run(index: int, chosen: int, earliest: float, pace: float = 0.0) -> None:
         _issue_task(clocks[index], tasks[chosen], earliest, pace)
@@ -286,8 +290,7 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
         transfers; then run it. Its folds' operands arrive one fold ahead, as on one array:
         a fold waits for its share of the fetch and the latency after the one before it
         started, and for its share of the streamed bytes, which need no latency of their own."""
-        task, fetch, stream = tasks[chosen], fetches[chosen], streams[chosen]
-        freed = waits.freed_by(task)
+        task, fetch, stream, freed = tasks[chosen], fetches[chosen], streams[chosen], waits.freed[chosen]
         if task.after >= 0:
             yield issued[task.after]
         if freed >= 0:

@@ -2,17 +2,22 @@
 
 The array is P independent slices (``array_slices``), each a ``rows_per_slice`` ×
 ``slice_cols`` array with its own input stream. A sliced plan (:class:`accelsim.schedule.taskqueue.SlicedWork`)
-runs phase by phase (base tasks, then, ``gate_latency_cycles`` later, conditional tasks,
-beside the next window's base tasks where the layer runs in windows); in each phase its tasks
-enter a queue of ``queue_depth_tasks`` entries in task order, and whenever a slice can take
-one it takes the oldest queued (``in-order``) or the one with the most stall-free cycles
-(``longest-first``, the oldest among equals). All slices may take
-a task when the phase starts; a slice may take its next one when the last fold it holds
-starts (the other half of its operand buffers is then free): ``s``, the fold's start under
-the machine's controller rule (:func:`accelsim.arch.sequence.controller_starts`) on the
-slice's folds so far, or under the other timings the sum of its earlier folds run alone.
-Among slices that may take at the same cycle, one that holds no task yet takes first, then
-the lowest index; the queue refills after each take, in task order.
+runs phase by phase; in each phase its tasks enter a queue of ``queue_depth_tasks`` entries
+in task order. A task waits for the task its set's decisions come from (``Task.after``: it may
+start ``gate_latency_cycles`` after that task's last result has left its slice) and a base task
+of window w ≥ 2 for every task of window w − 2 (it may start once their last results have
+left); it is handed out only after those tasks have been. Whenever a slice can take one it
+takes, among the queued tasks that may be handed out, one whose wait is over first, then the
+oldest (``in-order``) or the one with the most stall-free cycles, counting for a base task
+the longest of the tasks that wait for it besides (``longest-first``, the oldest among
+equals). All slices may take a task when the phase starts; a slice may take its next one when
+the last fold it holds starts (the other half of its operand buffers is then free): ``s``,
+the fold's start under the machine's controller rule
+(:func:`accelsim.arch.sequence.controller_starts`, folds held back to when their task may
+start) on the slice's folds so far, or under the other timings when its earlier tasks, run
+fold by fold alone, leave it. A task's last result leaves when the machine run on its slice's
+tasks up to it has finished. Among slices that may take at the same cycle, one that holds no
+task yet takes first, then the lowest index; the queue refills after each take, in task order.
 
 Each slice then runs the folds of its tasks, in the order taken, as one sequence on the
 per-cycle sequence machine (:func:`accelsim.arch.sequence.run_sequence`, one slice's shape); the phase

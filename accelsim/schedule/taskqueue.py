@@ -6,25 +6,28 @@ The array is split into P slices (``array_slices``) of ``rows_per_slice`` × ``s
 array with its own input port, so each runs its own folds. A gated layer's pixels
 run in windows whose base partial sums fit half the ofmap SRAM (one window when the layer's
 do, or where refetching its filters per window would cost more DRAM bytes than spilling
-them: :meth:`TaskQueueScheduler.windows`), each in two phases:
+them: :meth:`TaskQueueScheduler.windows`). Per window, per gate group:
 
-1. **base**: per gate group, the base pass of each set of ``slice_cols`` channels over the
-   window's pixels (IS: of each set of ``slice_cols`` pixels over the group's channels) is one task;
-2. after the last base result and ``gate_latency_cycles``, **conditional**: per such set, the
-   conditional pass of the pixels with at least one output on in the set (IS: the channels
-   with one on for the set's pixels), cut into tasks of at most ``task_folds`` × ``rows_per_slice`` of them
-   (one row tile's worth under OS; all of them with ``task_folds = 0``).
+1. **base**: the base pass of each set of ``slice_cols`` channels over the window's pixels
+   (IS: of each set of ``slice_cols`` pixels over the group's channels) is one task;
+2. **conditional**: per such set, the conditional pass of the pixels with at least one
+   output on in the set (IS: the channels with one on for the set's pixels), cut into tasks
+   of at most ``task_folds`` × ``rows_per_slice`` of them (one row tile's worth under OS; all
+   of them with ``task_folds = 0``). They start ``gate_latency_cycles`` after their set's
+   base task has put out its last result at the earliest.
 
-Window w's conditional phase and window w + 1's base phase are one phase (the two windows'
-partial sums fill the two halves of the ofmap SRAM's double buffer); a phase ends when its
-slowest slice has drained. Tasks enter a queue of ``queue_depth_tasks`` entries in order;
-whenever a slice starts the last fold it holds (the other half of its operand buffers is then
-free), or holds none, it takes one: the oldest (``in-order``) or the one with the most
-stall-free cycles (``longest-first``, the oldest among equals). A slice runs
-the folds it takes back to back as one pipelined sequence, so a phase costs each slice one
-fill and drain. Ungated layers run on the slices ganged, as one array (a task cut of whole
-channel sets over all pixels never beats it); a layer where two phases would be slower runs
-in one pass, ganged, as for every skipping scheduler.
+Tasks enter a queue of ``queue_depth_tasks`` entries in the order of :meth:`TaskQueueScheduler.phases`
+(base tasks window by window, each set's conditional tasks two rounds of the slices behind its
+base task; a base task of window w ≥ 2 waits for window w − 2, whose ofmap half it takes).
+Whenever a slice starts the last fold it holds (the other half of its operand buffers is then
+free), or holds none, it takes one, among those whose base task and earlier window have been
+handed out, one that may start at once first: the oldest (``in-order``) or the one with the
+most stall-free cycles (``longest-first``, a base task counting its longest conditional
+task's besides; the oldest among equals). A slice runs the folds it takes back to back as one
+pipelined sequence, waiting where a task may not start yet. Ungated layers run on the slices
+ganged, as one array (a task cut of whole channel sets over all pixels never beats it); a
+layer where two passes would be slower runs in one pass, ganged, as for every skipping
+scheduler.
 
 :class:`SliceClock` is the closed form of one slice's controller; :func:`dispatch` the queue
 without memory, which gives a plan's stall-free cycles. The engine replays the same rules as
@@ -157,10 +160,14 @@ def choose(window: list[int], lengths: Sequence[int], policy: str, eligible: Cal
     ``eligible`` (what they wait for has been handed out; the oldest queued task always
     is), those ``ready`` to start (what they wait for has ended) first."""
     best, best_rank = 0, None
+    longest = policy == "longest-first"
     for position, task in enumerate(window):
         if eligible is not None and not eligible(task):
             continue
-        rank = (ready is None or ready(task), lengths[task] if policy == "longest-first" else 0)
+        is_ready = ready is None or ready(task)
+        if not longest and is_ready:
+            return position  # the oldest ready: nothing later ranks higher
+        rank = (is_ready, lengths[task] if longest else 0)
         if best_rank is None or rank > best_rank:  # strictly: the oldest wins ties
             best, best_rank = position, rank
     return best
@@ -182,37 +189,35 @@ class _Waits:
     w − 2, whose half of the ofmap SRAM its partial sums take."""
 
     def __init__(self, tasks: Sequence[Task], gate: int) -> None:
-        self.tasks, self.gate = tasks, gate
+        self.gate = gate
+        self.after = [task.after for task in tasks]
+        self.window = [task.window for task in tasks]
+        #: per task, the window whose end it waits for, or −1
+        self.freed = [task.window - 2 if task.after < 0 and task.window >= 2 else -1 for task in tasks]
         self.ends = [0.0] * len(tasks)
         self.taken = [False] * len(tasks)
-        windows = max((task.window for task in tasks), default=0) + 1
-        self.left = np.bincount([task.window for task in tasks], minlength=windows).tolist()
-        self.window_end = [0.0] * windows
-
-    def freed_by(self, task: Task) -> int:
-        """The window whose end a task waits for, or −1."""
-        return task.window - 2 if task.after < 0 and task.window >= 2 else -1
+        self.left = np.bincount(self.window, minlength=max(self.window, default=0) + 1).tolist()
+        self.window_end = [0.0] * len(self.left)
 
     def eligible(self, index: int) -> bool:
-        task = self.tasks[index]
-        freed = self.freed_by(task)
-        return (task.after < 0 or self.taken[task.after]) and (freed < 0 or not self.left[freed])
+        after, freed = self.after[index], self.freed[index]
+        return (after < 0 or self.taken[after]) and (freed < 0 or not self.left[freed])
 
     def take(self, index: int) -> None:
         self.taken[index] = True
-        self.left[self.tasks[index].window] -= 1
+        self.left[self.window[index]] -= 1
 
     def ready(self, index: int) -> float:
         """When the task's first fold may start at the earliest (all it waits for handed out)."""
-        task = self.tasks[index]
-        freed = self.freed_by(task)
-        decided = self.ends[task.after] + self.gate if task.after >= 0 else 0.0
-        return max(decided, self.window_end[freed] if freed >= 0 else 0.0)
+        after, freed = self.after[index], self.freed[index]
+        decided = self.ends[after] + self.gate if after >= 0 else 0.0
+        return max(decided, self.window_end[freed]) if freed >= 0 else decided
 
     def ended(self, index: int, end: float) -> None:
         self.ends[index] = end
-        window = self.tasks[index].window
-        self.window_end[window] = max(self.window_end[window], end)
+        window = self.window[index]
+        if end > self.window_end[window]:
+            self.window_end[window] = end
 
 
 def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) -> Dispatch:
