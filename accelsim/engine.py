@@ -332,6 +332,44 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
     yield env.timeout(max(0.0, end - env.now))
 
 
+def _uncontended_end(tasks, fetches: list[float], streams: list[float], config: HardwareConfig,
+                     start: float, ready: float) -> float | None:
+    """When a phase ends if no transfer holds a fold back, or None.
+
+    Then the events take the queue's closed form (with every task not before ``ready``): the
+    DRAM serves the tasks' transfers in the order the slices take them, each as soon as it is
+    free, and a task's first fold's data arrive by the time the fold would start (WS, IS: load
+    its tile), its later folds' by the time they would; what a task waits for has its transfer
+    served by the time the task is taken. A phase where this fails is left to the events."""
+    from accelsim.schedule.taskqueue import _Waits, dispatch
+
+    record: list = []
+    done = dispatch(tasks, config, start, ready, record)
+    bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
+    waits = _Waits(tasks, config.gate_latency_cycles)
+    served = [0.0] * len(tasks)  # when each task's transfer was served (its folds placed)
+    window_served = [0.0] * len(waits.left)
+    free = start
+    for chosen, taken, limit, least in record:
+        after, freed = waits.after[chosen], waits.freed[chosen]
+        if (after >= 0 and served[after] > taken + 1e-9) or (freed >= 0 and window_served[freed] > taken + 1e-9):
+            return None  # the task would wait for that transfer before asking for its own
+        fetch, total = fetches[chosen], fetches[chosen] + streams[chosen]
+        grant = taken
+        if total > 0:
+            grant = max(taken, free)
+            free = grant + total / bandwidth
+            folds = tasks[chosen].fold_count
+            moved, own = total / folds / bandwidth, fetch / folds / bandwidth
+            pace, wait = (max(moved, own + latency), latency) if fetch > 0 else (moved, 0)
+            if grant + moved + wait > limit + 1e-9 or (folds > 1 and pace > least + 1e-9):
+                return None
+        served[chosen] = grant
+        window = waits.window[chosen]
+        window_served[window] = max(window_served[window], grant)
+    return max(clock.end for clock in done.clocks)
+
+
 def _hold(env: simpy.Environment, dram: simpy.Resource, cycles: float):
     with dram.request() as turn:
         yield turn
@@ -362,6 +400,10 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
             # no slice waits for the DRAM: nothing contends, and the queue's closed form (the
             # plan's, moved to when the operands are there) is exact
             yield env.timeout(max(env.now, ready) + work.makespans[number] - env.now)
+            continue
+        end = None if ALWAYS_EVENTS else _uncontended_end(tasks, fetches, streams, config, env.now, ready)
+        if end is not None:
+            yield env.timeout(max(0.0, end - env.now))
         else:
             yield env.process(_sliced_phase(env, tasks, fetches, streams, config, dram, ready))
     if dram is not None:  # as on one array, the last fold's share of the outputs leaves at the end

@@ -98,6 +98,12 @@ class SliceClock:
         self.free = self.start + steps
         self.end = self.free + self.rows + self.cols - (2 if self.stationary else 1)
 
+    def least_period(self, steps: int) -> float:
+        """The fewest cycles between the starts of a fold of ``steps`` steps and the next."""
+        if not self.pipelined:
+            return int(fold_cycles(self.dataflow, self.rows, self.cols, steps, self.timing))
+        return steps
+
     def _first(self, steps: int, ready: float, pace: float) -> tuple[float | None, float]:
         """When the next fold of ``steps`` steps loads its tile (WS/IS) and starts."""
         rows = self.rows
@@ -220,11 +226,15 @@ class _Waits:
             self.window_end[window] = end
 
 
-def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) -> Dispatch:
+def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0, floor: float = 0.0,
+             record: list | None = None) -> Dispatch:
     """Hand ``tasks`` to the config's slices through its queue, memory ideal: each time a
     slice can take a task (:attr:`SliceClock.take`; among equals, one that holds no task yet,
     then the lowest index) it takes the policy's choice among the queued tasks, and the queue
-    refills in task order. A task starts no earlier than what it waits for (:class:`_Waits`)."""
+    refills in task order. A task starts no earlier than what it waits for (:class:`_Waits`)
+    and ``floor``. ``record`` receives per task taken, in order, ``(task, when taken, when its
+    first fold starts (WS, IS: loads its tile), the least cycles between two of its folds'
+    starts)``: what the engine needs to tell that its transfers never hold it back."""
     slices = config.array_slices
     clocks = [SliceClock(config, start) for _ in range(slices)]
     assignment: list[list[int]] = [[] for _ in range(slices)]
@@ -242,7 +252,11 @@ def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) 
         if pending < len(tasks):
             window.append(pending)
             pending += 1
-        clock, ready = clocks[index], start + waits.ready(chosen)
+        clock, ready = clocks[index], max(floor, start + waits.ready(chosen))
+        if record is not None:
+            load, first = clock._first(tasks[chosen].folds[0][1], ready, 0.0)
+            record.append((chosen, now, first if load is None else load,
+                           min(clock.least_period(steps) for _, steps in tasks[chosen].folds)))
         for count, steps in tasks[chosen].folds:
             clock.issue(count, steps, ready)
             ready = 0.0
