@@ -257,21 +257,30 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
         available.put(simpy.PriorityItem((start, 0, index), index))
     lengths = priorities(tasks)
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
-    pending, started = len(window), []
+    pending = len(window)
     returning: dict[int, float] = {}  # slices that hold a task, by when they can take the next
     waits = _Waits(tasks, config.gate_latency_cycles)  # its ends: times on this clock
     issued = [env.event() for _ in tasks]  # succeeds once the task's folds are placed
     unplaced = list(waits.left)  # per window, tasks not placed yet
     window_done = [env.event() for _ in unplaced]  # succeeds once all of a window's are
+    all_placed = env.event()
+    bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
 
     def back(index: int) -> None:
         del returning[index]
         available.put(simpy.PriorityItem((clocks[index].take, 1, index), index))
 
-    def placed(chosen: int) -> bool:
-        """Whether what the task waits for has been placed on the slices (its times known)."""
+    def unplaced_wait(chosen: int) -> simpy.Event | None:
+        """What the task waits for that has not been placed on the slices yet (its times unknown)."""
         after, freed = waits.after[chosen], waits.freed[chosen]
-        return (after < 0 or issued[after].triggered) and (freed < 0 or window_done[freed].triggered)
+        if after >= 0 and not issued[after].triggered:
+            return issued[after]
+        if freed >= 0 and not window_done[freed].triggered:
+            return window_done[freed]
+        return None
+
+    def ready_now(chosen: int) -> bool:
+        return unplaced_wait(chosen) is None and waits.ready(chosen) <= env.now + 1e-9
 
     def run(index: int, chosen: int, earliest: float, pace: float = 0.0) -> None:
         _issue_task(clocks[index], tasks[chosen], earliest, pace)
@@ -281,31 +290,35 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
         unplaced[number] -= 1
         if not unplaced[number]:
             window_done[number].succeed()
+            if not any(unplaced):
+                all_placed.succeed()
         # the slice takes its next task when its last fold starts (its other buffer half is free)
         returning[index] = clocks[index].take
         env.timeout(max(0.0, clocks[index].take - env.now)).callbacks.append(lambda event: back(index))
 
-    def start_task(index: int, chosen: int):
-        """Wait until what the task waits for is placed, then for the DRAM to serve its
-        transfers; then run it. Its folds' operands arrive one fold ahead, as on one array:
-        a fold waits for its share of the fetch and the latency after the one before it
-        started, and for its share of the streamed bytes, which need no latency of their own."""
-        task, fetch, stream, freed = tasks[chosen], fetches[chosen], streams[chosen], waits.freed[chosen]
-        if task.after >= 0:
-            yield issued[task.after]
-        if freed >= 0:
-            yield window_done[freed]
+    def start_task(index: int, chosen: int) -> None:
+        """Once what the task waits for is placed, ask the DRAM for its transfers; once it
+        serves them, run it. Its folds' operands arrive one fold ahead, as on one array: a fold
+        waits for its share of the fetch and the latency after the one before it started, and
+        for its share of the streamed bytes, which need no latency of their own."""
+        waiting = unplaced_wait(chosen)
+        if waiting is not None:
+            waiting.callbacks.append(lambda _event: start_task(index, chosen))
+            return
+        task, fetch, total = tasks[chosen], fetches[chosen], fetches[chosen] + streams[chosen]
         earliest = max(ready, waits.ready(chosen))
-        if fetch + stream <= 0 or dram is None:
+        if total <= 0 or dram is None:
             run(index, chosen, earliest)
             return
-        with dram.request() as turn:
-            yield turn
-            bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
-            own, moved = fetch / task.fold_count / bandwidth, (fetch + stream) / task.fold_count / bandwidth
+        turn = dram.request()
+
+        def served(_event) -> None:
+            own, moved = fetch / task.fold_count / bandwidth, total / task.fold_count / bandwidth
             pace, wait = (max(moved, own + latency), latency) if fetch > 0 else (moved, 0)
             run(index, chosen, max(earliest, env.now + moved + wait), pace)
-            yield env.timeout((fetch + stream) / bandwidth)
+            env.timeout(total / bandwidth).callbacks.append(lambda _done: dram.release(turn))
+
+        turn.callbacks.append(served)
 
     while window:
         first = yield available.get()
@@ -317,57 +330,16 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
             available.put(first)
             first = yield available.get()
         index = first.item
-        chosen = window.pop(choose(window, lengths, config.dispatch, waits.eligible,
-                                   lambda task: placed(task) and waits.ready(task) <= env.now + 1e-9))
+        chosen = window.pop(choose(window, lengths, config.dispatch, waits, ready_now))
         waits.take(chosen)
         if pending < len(tasks):
             window.append(pending)
             pending += 1
-        if placed(chosen) and (fetches[chosen] + streams[chosen] <= 0 or dram is None):
-            run(index, chosen, max(ready, waits.ready(chosen)))
-        else:
-            started.append(env.process(start_task(index, chosen)))
-    yield simpy.AllOf(env, started)
+        start_task(index, chosen)
+    if tasks:
+        yield all_placed
     end = max(clock.end for clock in clocks)
     yield env.timeout(max(0.0, end - env.now))
-
-
-def _uncontended_end(tasks, fetches: list[float], streams: list[float], config: HardwareConfig,
-                     start: float, ready: float) -> float | None:
-    """When a phase ends if no transfer holds a fold back, or None.
-
-    Then the events take the queue's closed form (with every task not before ``ready``): the
-    DRAM serves the tasks' transfers in the order the slices take them, each as soon as it is
-    free, and a task's first fold's data arrive by the time the fold would start (WS, IS: load
-    its tile), its later folds' by the time they would; what a task waits for has its transfer
-    served by the time the task is taken. A phase where this fails is left to the events."""
-    from accelsim.schedule.taskqueue import _Waits, dispatch
-
-    record: list = []
-    done = dispatch(tasks, config, start, ready, record)
-    bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
-    waits = _Waits(tasks, config.gate_latency_cycles)
-    served = [0.0] * len(tasks)  # when each task's transfer was served (its folds placed)
-    window_served = [0.0] * len(waits.left)
-    free = start
-    for chosen, taken, limit, least in record:
-        after, freed = waits.after[chosen], waits.freed[chosen]
-        if (after >= 0 and served[after] > taken + 1e-9) or (freed >= 0 and window_served[freed] > taken + 1e-9):
-            return None  # the task would wait for that transfer before asking for its own
-        fetch, total = fetches[chosen], fetches[chosen] + streams[chosen]
-        grant = taken
-        if total > 0:
-            grant = max(taken, free)
-            free = grant + total / bandwidth
-            folds = tasks[chosen].fold_count
-            moved, own = total / folds / bandwidth, fetch / folds / bandwidth
-            pace, wait = (max(moved, own + latency), latency) if fetch > 0 else (moved, 0)
-            if grant + moved + wait > limit + 1e-9 or (folds > 1 and pace > least + 1e-9):
-                return None
-        served[chosen] = grant
-        window = waits.window[chosen]
-        window_served[window] = max(window_served[window], grant)
-    return max(clock.end for clock in done.clocks)
 
 
 def _hold(env: simpy.Environment, dram: simpy.Resource, cycles: float):
@@ -400,10 +372,6 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
             # no slice waits for the DRAM: nothing contends, and the queue's closed form (the
             # plan's, moved to when the operands are there) is exact
             yield env.timeout(max(env.now, ready) + work.makespans[number] - env.now)
-            continue
-        end = None if ALWAYS_EVENTS else _uncontended_end(tasks, fetches, streams, config, env.now, ready)
-        if end is not None:
-            yield env.timeout(max(0.0, end - env.now))
         else:
             yield env.process(_sliced_phase(env, tasks, fetches, streams, config, dram, ready))
     if dram is not None:  # as on one array, the last fold's share of the outputs leaves at the end

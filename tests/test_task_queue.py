@@ -212,34 +212,6 @@ def test_memory_only_slows_the_slices(dataflow, case, timing, bandwidth, latency
     assert engine_cycles(plan, config, events=False) >= plan.cycles
 
 
-MEMORIES = dict(timing=st.sampled_from(TIMINGS), bandwidth=st.sampled_from([0.25, 2.0, 64.0, 4096.0]),
-                latency=st.sampled_from([0, 7, 100]), sram=st.sampled_from([0.0625, 1.0, 64.0]))
-
-
-def check_fast_path(dataflow, case, timing, bandwidth, latency, sram):
-    """Where no transfer waits for the DRAM or holds a fold back, the engine times a phase by
-    the queue's closed form; it must take the cycles the SimPy processes take."""
-    plan, _, _, _, config = make_plan(case, dataflow, timing=timing, dram_bandwidth_bytes_per_cycle=bandwidth,
-                                      dram_latency_cycles=latency, ifmap_sram_kib=sram, filter_sram_kib=sram,
-                                      ofmap_sram_kib=sram)
-    assert engine_cycles(plan, config, events=False) == engine_cycles(plan, config)
-
-
-@pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=50, deadline=None)
-@given(case=st.one_of(sliced_cases(), uneven_cases()), **MEMORIES)
-def test_the_fast_path_takes_the_events_cycles(dataflow, case, timing, bandwidth, latency, sram):
-    check_fast_path(dataflow, case, timing, bandwidth, latency, sram)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=1000, deadline=None)
-@given(case=st.one_of(sliced_cases(), uneven_cases()), **MEMORIES)
-def test_the_fast_path_takes_the_events_cycles_thoroughly(dataflow, case, timing, bandwidth, latency, sram):
-    check_fast_path(dataflow, case, timing, bandwidth, latency, sram)
-
-
 def check_reference(dataflow, case, **changes):
     plan, a, w, d, config = make_plan(case, dataflow, **changes)
     output, cycles, executed = execute_on_reference(plan, a, w, d, config)

@@ -98,12 +98,6 @@ class SliceClock:
         self.free = self.start + steps
         self.end = self.free + self.rows + self.cols - (2 if self.stationary else 1)
 
-    def least_period(self, steps: int) -> float:
-        """The fewest cycles between the starts of a fold of ``steps`` steps and the next."""
-        if not self.pipelined:
-            return int(fold_cycles(self.dataflow, self.rows, self.cols, steps, self.timing))
-        return steps
-
     def _first(self, steps: int, ready: float, pace: float) -> tuple[float | None, float]:
         """When the next fold of ``steps`` steps loads its tile (WS/IS) and starts."""
         rows = self.rows
@@ -159,18 +153,22 @@ class Dispatch:
         return int(max(clock.end for clock in self.clocks) - self.clocks[0].origin)
 
 
-def choose(window: list[int], lengths: Sequence[int], policy: str, eligible: Callable[[int], bool] | None = None,
+def choose(window: list[int], lengths: Sequence[int], policy: str, waits: "_Waits | None" = None,
            ready: Callable[[int], bool] | None = None) -> int:
     """Position in the queue ``window`` (task indices, oldest first) of the task to hand out:
-    the oldest (``in-order``) or the first of the longest (``longest-first``) among the
-    ``eligible`` (what they wait for has been handed out; the oldest queued task always
-    is), those ``ready`` to start (what they wait for has ended) first."""
+    the oldest (``in-order``) or the first of the longest (``longest-first``) among those
+    whose base task and earlier window have been handed out (:meth:`_Waits.eligible`; the
+    oldest queued task always qualifies), those ``ready`` to start (what they wait for has
+    ended) first."""
     best, best_rank = 0, None
     longest = policy == "longest-first"
     for position, task in enumerate(window):
-        if eligible is not None and not eligible(task):
+        if waits is None or waits.free[task]:
+            is_ready = True
+        elif not waits.eligible(task):
             continue
-        is_ready = ready is None or ready(task)
+        else:
+            is_ready = ready is None or ready(task)
         if not longest and is_ready:
             return position  # the oldest ready: nothing later ranks higher
         rank = (is_ready, lengths[task] if longest else 0)
@@ -200,6 +198,8 @@ class _Waits:
         self.window = [task.window for task in tasks]
         #: per task, the window whose end it waits for, or −1
         self.freed = [task.window - 2 if task.after < 0 and task.window >= 2 else -1 for task in tasks]
+        #: per task, whether it waits for nothing
+        self.free = [after < 0 and freed < 0 for after, freed in zip(self.after, self.freed)]
         self.ends = [0.0] * len(tasks)
         self.taken = [False] * len(tasks)
         self.left = np.bincount(self.window, minlength=max(self.window, default=0) + 1).tolist()
@@ -226,15 +226,11 @@ class _Waits:
             self.window_end[window] = end
 
 
-def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0, floor: float = 0.0,
-             record: list | None = None) -> Dispatch:
+def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) -> Dispatch:
     """Hand ``tasks`` to the config's slices through its queue, memory ideal: each time a
     slice can take a task (:attr:`SliceClock.take`; among equals, one that holds no task yet,
     then the lowest index) it takes the policy's choice among the queued tasks, and the queue
-    refills in task order. A task starts no earlier than what it waits for (:class:`_Waits`)
-    and ``floor``. ``record`` receives per task taken, in order, ``(task, when taken, when its
-    first fold starts (WS, IS: loads its tile), the least cycles between two of its folds'
-    starts)``: what the engine needs to tell that its transfers never hold it back."""
+    refills in task order. A task starts no earlier than what it waits for (:class:`_Waits`)."""
     slices = config.array_slices
     clocks = [SliceClock(config, start) for _ in range(slices)]
     assignment: list[list[int]] = [[] for _ in range(slices)]
@@ -246,17 +242,13 @@ def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0, 
     available = [(start, 0, index) for index in range(slices)]
     while window:
         now, _, index = heapq.heappop(available)
-        chosen = window.pop(choose(window, lengths, config.dispatch, waits.eligible,
+        chosen = window.pop(choose(window, lengths, config.dispatch, waits,
                                    lambda task: start + waits.ready(task) <= now))
         waits.take(chosen)
         if pending < len(tasks):
             window.append(pending)
             pending += 1
-        clock, ready = clocks[index], max(floor, start + waits.ready(chosen))
-        if record is not None:
-            load, first = clock._first(tasks[chosen].folds[0][1], ready, 0.0)
-            record.append((chosen, now, first if load is None else load,
-                           min(clock.least_period(steps) for _, steps in tasks[chosen].folds)))
+        clock, ready = clocks[index], start + waits.ready(chosen)
         for count, steps in tasks[chosen].folds:
             clock.issue(count, steps, ready)
             ready = 0.0
