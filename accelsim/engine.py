@@ -47,6 +47,7 @@ queue's closed form.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -242,7 +243,7 @@ def _issue_task(clock, task, ready: float, pace: float = 0.0) -> None:
 
 
 def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: list[float],
-                  config: HardwareConfig, dram: simpy.Resource | None, ready: float):
+                  config: HardwareConfig, dram: _Channel | None, ready: float):
     """One phase of a sliced plan: slices take tasks from the queue when they can (the
     earliest; among equals one that holds no task yet, then the lowest index), fetch what each
     task needs from the shared DRAM, and run its folds, none before what it waits for (its
@@ -252,32 +253,37 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
     start = env.now
     clocks = [SliceClock(config, start) for _ in range(config.array_slices)]
     # slices that can take a task, by (when, whether they hold one yet, index)
-    available = simpy.PriorityStore(env)
-    for index in range(config.array_slices):
-        available.put(simpy.PriorityItem((start, 0, index), index))
+    available = [(start, 0, index) for index in range(config.array_slices)]
+    wake: list[simpy.Event] = []  # the dispatcher's, while no slice can take
     lengths = priorities(tasks)
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
     pending = len(window)
     returning: dict[int, float] = {}  # slices that hold a task, by when they can take the next
     waits = _Waits(tasks, config.gate_latency_cycles)  # its ends: times on this clock
-    issued = [env.event() for _ in tasks]  # succeeds once the task's folds are placed
+    issued = [False] * len(tasks)  # whether the task's folds are placed (its times known)
     unplaced = list(waits.left)  # per window, tasks not placed yet
-    window_done = [env.event() for _ in unplaced]  # succeeds once all of a window's are
+    waiting: dict[tuple[str, int], list] = {}  # tasks to start once a task, or a window, is placed
     all_placed = env.event()
     bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
 
     def back(index: int) -> None:
         del returning[index]
-        available.put(simpy.PriorityItem((clocks[index].take, 1, index), index))
+        heapq.heappush(available, (clocks[index].take, 1, index))
+        if wake:
+            wake.pop().succeed()
 
-    def unplaced_wait(chosen: int) -> simpy.Event | None:
+    def unplaced_wait(chosen: int) -> tuple[str, int] | None:
         """What the task waits for that has not been placed on the slices yet (its times unknown)."""
         after, freed = waits.after[chosen], waits.freed[chosen]
-        if after >= 0 and not issued[after].triggered:
-            return issued[after]
-        if freed >= 0 and not window_done[freed].triggered:
-            return window_done[freed]
+        if after >= 0 and not issued[after]:
+            return "task", after
+        if freed >= 0 and unplaced[freed]:
+            return "window", freed
         return None
+
+    def placed(key: tuple[str, int]) -> None:
+        for index, chosen in waiting.pop(key, ()):
+            start_task(index, chosen)
 
     def ready_now(chosen: int) -> bool:
         return unplaced_wait(chosen) is None and waits.ready(chosen) <= env.now + 1e-9
@@ -285,51 +291,48 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
     def run(index: int, chosen: int, earliest: float, pace: float = 0.0) -> None:
         _issue_task(clocks[index], tasks[chosen], earliest, pace)
         waits.ended(chosen, clocks[index].end)
-        issued[chosen].succeed()
-        number = tasks[chosen].window
-        unplaced[number] -= 1
-        if not unplaced[number]:
-            window_done[number].succeed()
-            if not any(unplaced):
-                all_placed.succeed()
         # the slice takes its next task when its last fold starts (its other buffer half is free)
         returning[index] = clocks[index].take
         env.timeout(max(0.0, clocks[index].take - env.now)).callbacks.append(lambda event: back(index))
+        issued[chosen] = True
+        number = tasks[chosen].window
+        unplaced[number] -= 1
+        placed(("task", chosen))
+        if not unplaced[number]:
+            placed(("window", number))
+            if not any(unplaced):
+                all_placed.succeed()
 
     def start_task(index: int, chosen: int) -> None:
         """Once what the task waits for is placed, ask the DRAM for its transfers; once it
         serves them, run it. Its folds' operands arrive one fold ahead, as on one array: a fold
         waits for its share of the fetch and the latency after the one before it started, and
         for its share of the streamed bytes, which need no latency of their own."""
-        waiting = unplaced_wait(chosen)
-        if waiting is not None:
-            waiting.callbacks.append(lambda _event: start_task(index, chosen))
+        unknown = unplaced_wait(chosen)
+        if unknown is not None:
+            waiting.setdefault(unknown, []).append((index, chosen))
             return
         task, fetch, total = tasks[chosen], fetches[chosen], fetches[chosen] + streams[chosen]
         earliest = max(ready, waits.ready(chosen))
         if total <= 0 or dram is None:
             run(index, chosen, earliest)
             return
-        turn = dram.request()
-
-        def served(_event) -> None:
+        def served() -> None:
             own, moved = fetch / task.fold_count / bandwidth, total / task.fold_count / bandwidth
             pace, wait = (max(moved, own + latency), latency) if fetch > 0 else (moved, 0)
             run(index, chosen, max(earliest, env.now + moved + wait), pace)
-            env.timeout(total / bandwidth).callbacks.append(lambda _done: dram.release(turn))
 
-        turn.callbacks.append(served)
+        dram.serve(total, served)
 
     while window:
-        first = yield available.get()
+        if not available:
+            wake.append(env.event())
+            yield wake[-1]
         if min(returning.values(), default=math.inf) - env.now < 1e-9:
             # another slice may take in this same cycle: let it join (a slice still waiting for
             # the DRAM takes later: its operands take time to come)
             yield env.timeout(0)
-        if available.items and available.items[0] < first:  # an idle slice, then the lowest index
-            available.put(first)
-            first = yield available.get()
-        index = first.item
+        _, _, index = heapq.heappop(available)  # the earliest; an idle slice, then the lowest index
         chosen = window.pop(choose(window, lengths, config.dispatch, waits, ready_now))
         waits.take(chosen)
         if pending < len(tasks):
@@ -342,10 +345,21 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
     yield env.timeout(max(0.0, end - env.now))
 
 
-def _hold(env: simpy.Environment, dram: simpy.Resource, cycles: float):
-    with dram.request() as turn:
-        yield turn
-        yield env.timeout(cycles)
+class _Channel:
+    """The DRAM as the slices see it: one channel that serves transfers one at a time, in the
+    order they are asked for (they are asked in time order, so its next free cycle is its queue)."""
+
+    def __init__(self, env: simpy.Environment, bandwidth: float) -> None:
+        self.env, self.bandwidth, self.free = env, bandwidth, env.now
+
+    def serve(self, size: float, then) -> None:
+        """Queue a transfer of ``size`` bytes; call ``then()`` when the channel starts it."""
+        start = max(self.env.now, self.free)
+        self.free = start + size / self.bandwidth
+        if start <= self.env.now:
+            then()
+        else:
+            self.env.timeout(start - self.env.now).callbacks.append(lambda _event: then())
 
 
 def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffic, config: HardwareConfig):
@@ -354,7 +368,7 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
     begin = env.now
     work = plan.sliced
     bandwidth = config.dram_bandwidth_bytes_per_cycle
-    dram = None if math.isinf(bandwidth) else simpy.Resource(env, capacity=1)
+    dram = None if math.isinf(bandwidth) else _Channel(env, bandwidth)
     reads, writes = traffic.streamed(int(plan.runs["count"].sum()))
     # streamed bytes may be fetched ahead of the folds, but not before the layer starts
     ready = begin + (config.dram_latency_cycles if dram is not None and reads + writes > 0 else 0)
@@ -375,7 +389,7 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
         else:
             yield env.process(_sliced_phase(env, tasks, fetches, streams, config, dram, ready))
     if dram is not None:  # as on one array, the last fold's share of the outputs leaves at the end
-        yield env.process(_hold(env, dram, writes / bandwidth))
+        yield env.timeout(max(env.now, dram.free) + writes / bandwidth - env.now)
     return env.now + get_timing(config.timing).layer_offset_cycles - begin  # the offset, once, at the end
 
 
