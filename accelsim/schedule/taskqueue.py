@@ -160,21 +160,24 @@ def choose(window: list[int], lengths: Sequence[int], policy: str, waits: "_Wait
     whose base task and earlier window have been handed out (:meth:`_Waits.eligible`; the
     oldest queued task always qualifies), those ``ready`` to start (what they wait for has
     ended) first."""
-    best, best_rank = 0, None
     longest = policy == "longest-first"
+    best, best_ready, best_length = None, False, -1
+    free = waits.free if waits is not None else None
     for position, task in enumerate(window):
-        if waits is None or waits.free[task]:
+        if free is None or free[task]:
             is_ready = True
         elif not waits.eligible(task):
             continue
         else:
             is_ready = ready is None or ready(task)
-        if not longest and is_ready:
+        if is_ready and not longest:
             return position  # the oldest ready: nothing later ranks higher
-        rank = (is_ready, lengths[task] if longest else 0)
-        if best_rank is None or rank > best_rank:  # strictly: the oldest wins ties
-            best, best_rank = position, rank
-    return best
+        if best_ready and not is_ready:
+            continue
+        length = lengths[task] if longest else 0
+        if best is None or (is_ready and not best_ready) or length > best_length:  # the oldest wins ties
+            best, best_ready, best_length = position, is_ready, length
+    return best if best is not None else 0
 
 
 def priorities(tasks: Sequence[Task]) -> list[int]:
@@ -308,7 +311,9 @@ def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], con
     sums (default: the layer's outputs) wait in one half of the ofmap SRAM for their
     conditional pass."""
     waits = waits if waits is not None else [[(-1, 0)] * len(items) for items in phases]
-    tasks = tuple(tuple(make_task(item, config, *wait) for item, wait in zip(items, item_waits))
+    shape = (config.rows_per_slice, config.slice_cols, config.dataflow, config.timing)
+    tasks = tuple(tuple(Task(item, *_task_runs(item.shape, *shape, item.phase), *wait)
+                        for item, wait in zip(items, item_waits))
                   for items, item_waits in zip(phases, waits) if items)
     makespans, busy = [], 0
     for phase in tasks:
