@@ -8,7 +8,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import simpy
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from accelsim import DEFAULT_CONFIG, Layer, engine, get_network, open_trace, run
@@ -184,7 +184,7 @@ def test_the_engine_replays_the_closed_form_dispatch(dataflow, case, timing):
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(case=st.one_of(sliced_cases(), uneven_cases()), timing=st.sampled_from(TIMINGS))
 def test_a_band_of_slices_runs_as_an_array_of_its_rows(dataflow, case, timing):
     """Slices of r rows cut from an R × C array run as the slices of an r × (R·C/r) array do:

@@ -127,31 +127,34 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
             held: dict[int, list[int]] = {}  # per task taken: its slice's tasks up to it
             ends: dict[int, int] = {}
 
-            def sequence_of(taken: list[int], folds=folds, steps=steps, held=held, ends=ends):
-                """The slice's folds, their steps, and when each may start at the earliest."""
-                sequence, step_list, earliest, offset = [], [], [], 0
+            drain = rows + width - (1 if get_dataflow(dataflow).drains_accumulators else 2)
+
+            def schedule_of(taken: list[int], steps=steps) -> tuple[list[int], list[int]]:
+                """The steps of the slice's folds, and when each may start at the earliest."""
+                step_list, earliest = [], []
                 for task in taken:
-                    sequence += [_renumbered(fold, offset) for fold in folds[task]]
                     step_list += steps[task]
                     earliest += [ready_time(task)] + [0] * (len(steps[task]) - 1)
-                    offset += len(items[task].pixels) * len(items[task].channels)
-                return sequence, step_list, earliest, offset
+                return step_list, earliest
 
-            def end_of(task: int, folds, held, ends) -> int:
-                """When the task's last result left its slice: the machine run up to it."""
+            def end_of(task: int, held=held, ends=ends) -> int:
+                """When the task's last result leaves its slice: its last fold's start under the
+                controller's rule, its steps, and the array's skew and drain (the machine's run
+                confirms it below for the last task of every slice)."""
                 if task not in ends:
-                    sequence, _, earliest, offset = sequence_of(held[task])
-                    ends[task] = run_sequence(sequence, dataflow, rows, width, offset, earliest=earliest).cycles
+                    step_list, earliest = schedule_of(held[task])
+                    ends[task] = controller_starts(dataflow, step_list, rows, width, earliest=earliest)[-1] \
+                        + step_list[-1] + drain
                 return ends[task]
 
-            def ready_time(task: int, folds=folds, held=held, ends=ends) -> int:
+            def ready_time(task: int) -> int:
                 """When what the task waits for has ended (its set's decisions, its ofmap half)."""
-                decided = end_of(needs[task], folds, held, ends) + gate if needs[task] >= 0 else 0
-                return max([decided] + [end_of(other, folds, held, ends) for other in freeing[task]])
+                decided = end_of(needs[task]) + gate if needs[task] >= 0 else 0
+                return max([decided] + [end_of(other) for other in freeing[task]])
 
             def take_time(index: int, taken: list[int], held=held) -> int:
                 held[taken[-1]] = list(taken)
-                _, step_list, earliest, _ = sequence_of(taken)
+                step_list, earliest = schedule_of(taken)
                 return controller_starts(dataflow, step_list, rows, width, earliest=earliest)[-1]
 
             assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time,
@@ -160,8 +163,13 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
             for taken in assignment:
                 if not taken:
                     continue
-                sequence, _, earliest, offset = sequence_of(taken)
-                result = run_sequence(sequence, dataflow, rows, width, offset, earliest=earliest)
+                sequence, offset = [], 0
+                for task in taken:
+                    sequence += [_renumbered(fold, offset) for fold in folds[task]]
+                    offset += len(items[task].pixels) * len(items[task].channels)
+                result = run_sequence(sequence, dataflow, rows, width, offset, earliest=schedule_of(taken)[1])
+                if result.cycles != end_of(taken[-1]):
+                    raise AssertionError("a slice's machine ended when its controller's rule says it would not")
                 ends_of_slices.append(result.cycles)
                 executed += result.useful_macs
                 start = 0
