@@ -40,7 +40,7 @@ without a fetch of its own); with unbounded bandwidth, never. These are the stal
 **A sliced array** (a plan with ``sliced`` work, ``docs/architecture.md``) is timed by
 processes that contend: the slices take tasks from the queue when they can, a conditional
 task starts after its set's decisions (its base task's last result and the gate latency),
-each task's transfers wait their turn on the DRAM (a ``simpy.Resource``) and pace the task's
+each task's transfers wait their turn on the DRAM (one channel, first come first served) and pace the task's
 folds one fold ahead as above. A phase in which no slice waits for the DRAM is timed by the
 queue's closed form.
 """
@@ -161,8 +161,8 @@ class _Memory:
 
 @dataclass(frozen=True)
 class _LayerTraffic:
-    """What one layer moves: DRAM fetch per fold of each run, the fetch made once with the
-    first fold, the write-back at its end, and the byte counters."""
+    """What one layer moves: DRAM fetch per fold of each run, what is fetched once (operands
+    that stay on chip), what is written (outputs, spilled partial sums), and the byte counters."""
 
     per_fold: np.ndarray
     once: float
@@ -240,6 +240,23 @@ def _issue_task(clock, task, ready: float, pace: float = 0.0) -> None:
     clock.issue(count - 1, steps, 0.0, pace)
     for count, steps in rest:
         clock.issue(count, steps, 0.0, pace)
+
+
+class _Channel:
+    """The DRAM as the slices see it: one channel that serves transfers one at a time, in the
+    order they are asked for (they are asked in time order, so its next free cycle is its queue)."""
+
+    def __init__(self, env: simpy.Environment, bandwidth: float) -> None:
+        self.env, self.bandwidth, self.free = env, bandwidth, env.now
+
+    def serve(self, size: float, then) -> None:
+        """Queue a transfer of ``size`` bytes; call ``then()`` when the channel starts it."""
+        start = max(self.env.now, self.free)
+        self.free = start + size / self.bandwidth
+        if start <= self.env.now:
+            then()
+        else:
+            self.env.timeout(start - self.env.now).callbacks.append(lambda _event: then())
 
 
 def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: list[float],
@@ -345,26 +362,9 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
     yield env.timeout(max(0.0, end - env.now))
 
 
-class _Channel:
-    """The DRAM as the slices see it: one channel that serves transfers one at a time, in the
-    order they are asked for (they are asked in time order, so its next free cycle is its queue)."""
-
-    def __init__(self, env: simpy.Environment, bandwidth: float) -> None:
-        self.env, self.bandwidth, self.free = env, bandwidth, env.now
-
-    def serve(self, size: float, then) -> None:
-        """Queue a transfer of ``size`` bytes; call ``then()`` when the channel starts it."""
-        start = max(self.env.now, self.free)
-        self.free = start + size / self.bandwidth
-        if start <= self.env.now:
-            then()
-        else:
-            self.env.timeout(start - self.env.now).callbacks.append(lambda _event: then())
-
-
 def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffic, config: HardwareConfig):
-    """A sliced plan in its own frame: the operands fetched once, each phase's tasks, the gate
-    latency between phases, the write-back. Returns the layer's cycles."""
+    """A sliced plan in its own frame: each phase's tasks, with what the layer streams shared
+    among them, then the last share of its outputs. Returns the layer's cycles."""
     begin = env.now
     work = plan.sliced
     bandwidth = config.dram_bandwidth_bytes_per_cycle

@@ -276,10 +276,15 @@ Every assumption, written down:
   not fit half the filter SRAM); pixel windows whose partial sums fit half the ofmap SRAM where
   that moves fewer DRAM bytes than spilling them (weight-stationary slices stall more: their
   short folds wait for operands fetched one fold ahead — change `dataflow` to see);
+* **queue order**: a set's conditional tasks follow, in the queue, the base task of the set two
+  rounds of the slices later, and start once their own set's decisions are there; a window's
+  conditional tasks run beside the next window's base tasks;
+* **memory**: operands that stay on chip and outputs stream with the folds (bandwidth, no
+  latency), other operands are fetched one fold ahead;
 * **what is not modelled**: splitting pixels of a dense layer across slices (dense layers run
-  ganged), overlap of one layer's write-back and the next layer's operand fetch with compute,
-  a layer's outputs kept on chip as the next layer's inputs, and more than one task waiting on
-  a slice behind the fold it runs (a slice takes its next task when its last fold starts)."""),
+  ganged), a layer starting before the previous one's last outputs are written, a layer's
+  outputs kept on chip as the next layer's inputs, and more than one task waiting on a slice
+  behind the fold it runs (a slice takes its next task when its last fold starts)."""),
         ("code", SETUP + """
 from pathlib import Path
 import tempfile
@@ -375,12 +380,11 @@ queue = queue[queue["scheduler"] == "task-queue"][["dataflow", "slices", "slice_
                                                    "speedup_vs_dense", "lost_imbalance", "cycles_total"]]
 queue"""),
         ("code", """\
-# where the time goes: the best point and 16-row slices (P = 64) on the large memory, at twice and
+# where the time goes: 32-row slices (P = 32) and 16-row slices (P = 64) on the large memory, at twice and
 # at unbounded DRAM bandwidth; then per stage of the network (mean per image) dense and task-queue
 # cycles, stalls, speedup, and the task-queue's DRAM floor: the bytes it moves over the bandwidth
 large = memories["512 KiB, 32 B/cycle"]
-points = {"best": memories[best["memory"]].replace(dataflow=best["dataflow"], array_slices=int(best["slices"]),
-                                                   slice_rows=int(best["slice_rows"]), task_folds=int(best["task_folds"])),
+points = {"P = 32, 32-row slices": large.replace(array_slices=32, task_folds=1),
           "P = 64, 16-row slices": large.replace(array_slices=64, slice_rows=16, task_folds=1)}
 rows = []
 for name, config in points.items():
@@ -438,16 +442,13 @@ What drives the result:
   CGNet band. The ungated stem, downsample convs and FC take the same time on both sides.
 * **Memory** takes the rest. On the default buffers every slice streams its own inputs from
   DRAM: the input traffic grows with P, so the speedup peaks at small P and falls beyond. With
-  512 KiB per SRAM the inputs stay on chip and the speedup grows with P, but so does the stall
-  share: each layer fetches its operands before its first fold and writes its outputs after its
-  last (this engine times every layer in its own frame: no overlap across layers), and that
-  time does not shrink with the layer's compute. The faster the slices, the more the DRAM
-  decides: at 32 B/cycle the 16-row slices gain nothing over 32-row ones, because the last
-  two stages' weights (none fit half the filter SRAM) must stream from DRAM at least once per
-  image — the stage table's `dram_cycles` — which layer 4's compute no longer hides; at twice
-  the bandwidth the 16-row slices reach the CGNet band. Where the early layers' 32-bit base partial
-  sums do not fit half the ofmap SRAM, the layer runs in pixel windows that do (a spill would
-  cross the DRAM twice).
+  512 KiB per SRAM the inputs stay on chip and the speedup grows with P. The faster the slices,
+  the more the DRAM decides in the last stage: none of its filters fit half the filter SRAM, so
+  its weights stream from DRAM once per image (the stage table's `dram_cycles`), which is most
+  of layer 4's time. What keeps the DRAM busy there is the queue's order: a set's conditional
+  tasks (few MACs per weight fetched) run beside other sets' base tasks (many), not in a phase
+  of their own. Where the early layers' 32-bit base partial sums do not fit half the ofmap
+  SRAM, the layer runs in pixel windows that do (a spill would cross the DRAM twice).
 * **Energy**: more slices mean more input reads (`input_bytes_per_cycle`), but each read goes to
   one of P banks of a P-th of the ifmap SRAM, which costs less per access (CACTI's capacity
   curve, `docs/energy.md`); with the default PE pitch of 0 mm the crossbar's wires cost nothing
