@@ -37,12 +37,13 @@ For fold *i* with compute cycles c, fetch time β = bytes / bandwidth and stream
 a fold waits ``max(0, β + latency − c, β + σ − c)`` cycles in steady state (no latency term
 without a fetch of its own); with unbounded bandwidth, never. These are the stall cycles.
 
-**A sliced array** (a plan with ``sliced`` work, ``docs/architecture.md``) is timed by
-processes that contend: the slices take tasks from the queue when they can, a conditional
-task starts after its set's decisions (its base task's last result and the gate latency),
-each task's transfers wait their turn on the DRAM (one channel, first come first served) and pace the task's
-folds one fold ahead as above. A phase in which no slice waits for the DRAM is timed by the
-queue's closed form.
+**A sliced array** (a plan with ``sliced`` work, ``docs/architecture.md``) is timed by a
+dispatcher process and events where the slices contend: the slices take tasks from the queue
+when they can, a conditional task starts after its set's decisions (its base task's last
+result and the gate latency), each task's transfers wait their turn on the DRAM (one channel,
+first come first served) and pace the task's folds one fold ahead as above; a slice's first
+task carries no outputs and waits the latency, and the outputs of each slice's last fold are
+written at the end. A phase with nothing to move is timed by the queue's closed form.
 """
 
 from __future__ import annotations
@@ -260,11 +261,14 @@ class _Channel:
 
 
 def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: list[float],
-                  config: HardwareConfig, dram: _Channel | None, ready: float):
+                  config: HardwareConfig, dram: _Channel | None, written: float):
     """One phase of a sliced plan: slices take tasks from the queue when they can (the
     earliest; among equals one that holds no task yet, then the lowest index), fetch what each
     task needs from the shared DRAM, and run its folds, none before what it waits for (its
-    set's decisions, an ofmap half). Returns when the last slice has drained, with that time."""
+    set's decisions, an ofmap half). ``streams`` are each task's share of the bytes the layer
+    streams, ``written`` the part of one fold's that is outputs: a slice's first task carries
+    none (it follows no fold of its own), and its last fold's are left for the end. Returns
+    when the last slice has drained, with how many slices took a task."""
     from accelsim.schedule.taskqueue import SliceClock, _Waits, choose, priorities
 
     start = env.now
@@ -329,15 +333,17 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
         if unknown is not None:
             waiting.setdefault(unknown, []).append((index, chosen))
             return
-        task, fetch, total = tasks[chosen], fetches[chosen], fetches[chosen] + streams[chosen]
-        earliest = max(ready, waits.ready(chosen))
+        task, fetch, earliest = tasks[chosen], fetches[chosen], waits.ready(chosen)
+        first = clocks[index].start is None  # the slice's first task: its first fold waits the latency
+        total = fetch + streams[chosen] - (written if first else 0.0)
         if total <= 0 or dram is None:
             run(index, chosen, earliest)
             return
+
         def served() -> None:
             own, moved = fetch / task.fold_count / bandwidth, total / task.fold_count / bandwidth
-            pace, wait = (max(moved, own + latency), latency) if fetch > 0 else (moved, 0)
-            run(index, chosen, max(earliest, env.now + moved + wait), pace)
+            pace = max(moved, own + latency) if fetch > 0 else moved
+            run(index, chosen, max(earliest, env.now + moved + (latency if fetch > 0 or first else 0)), pace)
 
         dram.serve(total, served)
 
@@ -360,6 +366,7 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
         yield all_placed
     end = max(clock.end for clock in clocks)
     yield env.timeout(max(0.0, end - env.now))
+    return sum(clock.start is not None for clock in clocks)
 
 
 def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffic, config: HardwareConfig):
@@ -370,26 +377,21 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
     bandwidth = config.dram_bandwidth_bytes_per_cycle
     dram = None if math.isinf(bandwidth) else _Channel(env, bandwidth)
     reads, writes = traffic.streamed(int(plan.runs["count"].sum()))
-    # streamed bytes may be fetched ahead of the folds, but not before the layer starts
-    ready = begin + (config.dram_latency_cycles if dram is not None and reads + writes > 0 else 0)
     per_run = traffic.per_fold * plan.runs["count"]
-    position = 0
+    position, owed = 0, 0.0  # owed: the outputs of each slice's last fold, written at the end
     for number, tasks in enumerate(work.phases):
         fetches, streams = [], []
         for task in tasks:
             fetches.append(float(per_run[position:position + len(task.runs)].sum()))
             streams.append((reads + writes) * task.fold_count)
             position += len(task.runs)
-        if not number and streams:
-            streams[0] -= writes  # the layer's first fold follows no outputs
         if (dram is None or not any(fetches) and not any(streams)) and not ALWAYS_EVENTS:
-            # no slice waits for the DRAM: nothing contends, and the queue's closed form (the
-            # plan's, moved to when the operands are there) is exact
-            yield env.timeout(max(env.now, ready) + work.makespans[number] - env.now)
+            # no slice waits for the DRAM: nothing contends, and the queue's closed form is exact
+            yield env.timeout(work.makespans[number])
         else:
-            yield env.process(_sliced_phase(env, tasks, fetches, streams, config, dram, ready))
-    if dram is not None:  # as on one array, the last fold's share of the outputs leaves at the end
-        yield env.timeout(max(env.now, dram.free) + writes / bandwidth - env.now)
+            owed += writes * (yield env.process(_sliced_phase(env, tasks, fetches, streams, config, dram, writes)))
+    if dram is not None:  # as on one array, the last folds' outputs leave at the end
+        yield env.timeout(max(env.now, dram.free) + owed / bandwidth - env.now)
     return env.now + get_timing(config.timing).layer_offset_cycles - begin  # the offset, once, at the end
 
 

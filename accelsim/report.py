@@ -43,7 +43,8 @@ lost_granularity         cycles  PEs of off outputs that no fold-based schedule 
 lost_gated_idle          cycles  the other PEs of off outputs inside folds that run (clock-gated,
                                  or in one pass running before their decision): the scheduler's
 lost_imbalance           cycles  on a sliced array, PE-cycles of slices that wait for the slowest
-                                 slice to finish, or for a task's decisions (0 on one array)
+                                 slice to finish, or for what a task waits for (its set's
+                                 decisions, an ofmap half) (0 on one array)
 lost_stall               cycles  = cycles_stall
 pe_utilization           —       macs_executed / (cycles_total · R · C)
 mapping_efficiency       —       Σ folds of PEs holding real work / (folds · PEs of a fold: R · C,
@@ -141,7 +142,7 @@ def _fold_shape(plan: LayerPlan, config: HardwareConfig) -> tuple[int, int]:
 def _sliced_lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) -> dict[str, float]:
     """:func:`lost_cycles` of a plan on independent slices: each fold holds one slice's
     R·C/P PEs (``rows_per_slice`` × ``slice_cols``); the PE-cycles of slices waiting for the slowest, or
-    for a task's decisions, are imbalance."""
+    for what a task waits for, are imbalance."""
     pes, work, runs = config.array_rows * config.array_cols, plan.sliced, plan.runs
     slice_pes = math.prod(_fold_shape(plan, config))
     count, used_rows, used_cols, steps = (runs[name].astype(np.float64) for name in

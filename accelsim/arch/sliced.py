@@ -99,8 +99,7 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
 
     ``a`` is M×K, ``w`` K×N, ``decisions`` M×N. Base items write their results, conditional
     items add theirs only where the gate is on. Returns the M×N output, the layer's cycles
-    (Σ phase ends + the gate latency before each phase that waits for one + the convention's
-    layer offset) and the MACs performed on real operands.
+    (Σ phase ends + the convention's layer offset) and the MACs performed on real operands.
     """
     work = plan.sliced
     rows, width, slices = config.rows_per_slice, config.slice_cols, config.array_slices
