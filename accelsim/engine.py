@@ -6,8 +6,9 @@ system decides when a fold may start:
 
 * **SRAMs** (ifmap, filter, ofmap) are double-buffered: while fold *i* computes, the operands
   of fold *i + 1* are fetched into the other half.
-* **Reuse**: when a layer's whole input feature map (every image of its batch) fits in half
-  of the ifmap SRAM it is fetched once; otherwise every fold
+* **Reuse**: when a layer's whole input feature map (every image of its batch; the rows and
+  columns it reads, where its stride is longer than its kernel) fits in half of the ifmap SRAM
+  it is fetched once; otherwise every fold
   fetches its share of it:
   its im2col tile divided by the layer's im2col duplication factor ``kh·kw / stride²`` (at
   least 1), the average number of windows that read one input. Filters likewise: fetched once
@@ -181,7 +182,10 @@ def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
     tiles = _fold_bytes(plan, config)
     operand, accumulator = config.operand_bits / 8, config.accumulator_bits / 8
     half = {buffer: getattr(config, f"{buffer}_sram_kib") * 1024 / 2 for buffer in ("ifmap", "filter", "ofmap")}
-    ifmap_bytes = layer.batch * layer.in_channels * layer.in_h * layer.in_w * operand
+    # the inputs the layer reads at all: a stride longer than the kernel skips rows and columns
+    read_h = min(layer.in_h, layer.out_h * min(layer.kernel_h, layer.stride))
+    read_w = min(layer.in_w, layer.out_w * min(layer.kernel_w, layer.stride))
+    ifmap_bytes = layer.batch * layer.in_channels * read_h * read_w * operand
     filter_bytes = layer.N * layer.K * operand
     ifmap_resident, filter_resident = ifmap_bytes <= half["ifmap"], filter_bytes <= half["filter"]
     conditional = runs["phase"] == PHASE_CONDITIONAL

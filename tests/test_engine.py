@@ -64,13 +64,24 @@ def test_resident_operands_are_fetched_once():
 def test_bigger_srams_do_not_slow_resnet18():
     """Operands that stay on chip stream in with the folds that use them, and outputs leave as
     folds finish, rather than the first fold waiting for a whole feature map: so SRAMs large
-    enough to keep more on chip do not cost dense ResNet-18 cycles at 32 B/cycle. (Not a law:
-    a strided layer whose whole input fits is charged all of it, though it reads only part.)"""
+    enough to keep more on chip do not cost dense ResNet-18 cycles at 32 B/cycle."""
     net = get_network("resnet18")
     config = DEFAULT_CONFIG.replace(dram_bandwidth_bytes_per_cycle=32.0)
     totals = [run(net, config.replace(ifmap_sram_kib=kib, filter_sram_kib=kib, ofmap_sram_kib=kib)
                   ).summary["cycles_total"].iloc[0] for kib in (64, 128, 512, 4096)]
     assert totals == sorted(totals, reverse=True) and totals[0] > totals[-1]
+
+
+def test_a_stride_longer_than_the_kernel_reads_part_of_the_input():
+    """A 1×1 convolution of stride 2 reads one input in four: it fetches those, once they fit
+    half the ifmap SRAM, so a bigger SRAM neither moves more bytes nor costs cycles."""
+    layer = Layer.conv("d", 64, 64, 32, 1, stride=2)  # 64 KiB of inputs, 16 KiB of them read
+    timings = [simulate([get_scheduler("dense").plan(layer, config)], config)[0]
+               for config in (DEFAULT_CONFIG.replace(ifmap_sram_kib=kib, dram_bandwidth_bytes_per_cycle=2.0)
+                              for kib in (16, 64, 512))]
+    reads = [timing.traffic["dram_read_bytes"] for timing in timings]
+    assert reads[1] == reads[2] == 64 * 16 * 16 + 64 * 64 and reads[0] > reads[1]
+    assert timings[0].cycles_total >= timings[1].cycles_total == timings[2].cycles_total
 
 
 def test_a_layer_streams_what_stays_on_chip():
