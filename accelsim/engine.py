@@ -273,7 +273,7 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
     streams, ``written`` the part of one fold's that is outputs: a slice's first task carries
     none (it follows no fold of its own), and its last fold's are left for the end. Returns
     when the last slice has drained, with how many slices took a task."""
-    from accelsim.schedule.taskqueue import SliceClock, _Waits, choose, priorities
+    from accelsim.schedule.taskqueue import SliceClock, TaskWaits, choose, priorities
 
     start = env.now
     clocks = [SliceClock(config, start) for _ in range(config.array_slices)]
@@ -284,7 +284,7 @@ def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: 
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
     pending = len(window)
     returning: dict[int, float] = {}  # slices that hold a task, by when they can take the next
-    waits = _Waits(tasks, config.gate_latency_cycles)  # its ends: times on this clock
+    waits = TaskWaits(tasks, config.gate_latency_cycles)  # its ends: times on this clock
     issued = [False] * len(tasks)  # whether the task's folds are placed (its times known)
     unplaced = list(waits.left)  # per window, tasks not placed yet
     waiting: dict[tuple[str, int], list] = {}  # tasks to start once a task, or a window, is placed

@@ -153,11 +153,11 @@ class Dispatch:
         return int(max(clock.end for clock in self.clocks) - self.clocks[0].origin)
 
 
-def choose(window: list[int], lengths: Sequence[int], policy: str, waits: "_Waits | None" = None,
+def choose(window: list[int], lengths: Sequence[int], policy: str, waits: "TaskWaits | None" = None,
            ready: Callable[[int], bool] | None = None) -> int:
     """Position in the queue ``window`` (task indices, oldest first) of the task to hand out:
     the oldest (``in-order``) or the first of the longest (``longest-first``) among those
-    whose base task and earlier window have been handed out (:meth:`_Waits.eligible`; the
+    whose base task and earlier window have been handed out (:meth:`TaskWaits.eligible`; the
     oldest queued task always qualifies), those ``ready`` to start (what they wait for has
     ended) first."""
     longest = policy == "longest-first"
@@ -190,7 +190,7 @@ def priorities(tasks: Sequence[Task]) -> list[int]:
     return [task.periods + more for task, more in zip(tasks, held_up)]
 
 
-class _Waits:
+class TaskWaits:
     """What the tasks of a phase wait for: a conditional task for its set's base task's last
     result and the gate latency; a base task of window w ≥ 2 for the last result of window
     w − 2, whose half of the ofmap SRAM its partial sums take."""
@@ -233,12 +233,12 @@ def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) 
     """Hand ``tasks`` to the config's slices through its queue, memory ideal: each time a
     slice can take a task (:attr:`SliceClock.take`; among equals, one that holds no task yet,
     then the lowest index) it takes the policy's choice among the queued tasks, and the queue
-    refills in task order. A task starts no earlier than what it waits for (:class:`_Waits`)."""
+    refills in task order. A task starts no earlier than what it waits for (:class:`TaskWaits`)."""
     slices = config.array_slices
     clocks = [SliceClock(config, start) for _ in range(slices)]
     assignment: list[list[int]] = [[] for _ in range(slices)]
     lengths = priorities(tasks)
-    waits = _Waits(tasks, config.gate_latency_cycles)
+    waits = TaskWaits(tasks, config.gate_latency_cycles)
     window = list(range(min(config.queue_depth_tasks, len(tasks))))
     pending = len(window)
     # (when the slice can take, whether it holds a task yet, index): ties go to an idle slice
@@ -311,9 +311,7 @@ def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], con
     sums (default: the layer's outputs) wait in one half of the ofmap SRAM for their
     conditional pass."""
     waits = waits if waits is not None else [[(-1, 0)] * len(items) for items in phases]
-    shape = (config.rows_per_slice, config.slice_cols, config.dataflow, config.timing)
-    tasks = tuple(tuple(Task(item, *_task_runs(item.shape, *shape, item.phase), *wait)
-                        for item, wait in zip(items, item_waits))
+    tasks = tuple(tuple(make_task(item, config, *wait) for item, wait in zip(items, item_waits))
                   for items, item_waits in zip(phases, waits) if items)
     makespans, busy = [], 0
     for phase in tasks:
