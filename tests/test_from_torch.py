@@ -191,6 +191,24 @@ def test_workloads_models_give_resnet20_fmnist(variant):
     assert network.layers == get_network("resnet20-fmnist").layers
 
 
+@pytest.mark.parametrize("variant", ["postact", "dense"])
+def test_workloads_resnet18_gives_resnet18_fmnist(variant):
+    from workloads.models import resnet18
+
+    model = resnet18(variant)
+    network = network_from_torch(model, torch.zeros(2, 1, 28, 28))
+    assert network.layers == get_network("resnet18-fmnist").layers
+
+
+def test_resnet18_gates_every_block_conv_and_nothing_else():
+    from workloads.export import gated_modules
+    from workloads.models import resnet18
+
+    gated = [name for name, _ in gated_modules(resnet18("postact"))]
+    assert gated == [f"layer{stage}.{block}.conv{conv}"
+                     for stage in range(1, 5) for block in range(2) for conv in (1, 2)]
+
+
 def test_shapes_are_the_ones_seen():
     class Model(nn.Module):
         def __init__(self):

@@ -208,7 +208,7 @@ def _command(data, small_trace: Path) -> list[str]:
     else:
         base = ["trace", "synth", "--out", "out.npz", "--quiet"]
         numbers = st.sampled_from(["nan", "inf", "-inf", "-1", "1e308", "-0.5", "x", "", "11"])
-        bad = {"--network": junk_text.filter(lambda t: t not in ("resnet20", "resnet18", "resnet20-fmnist", "vgg16-cifar")),
+        bad = {"--network": junk_text.filter(lambda t: t not in ("resnet20", "resnet18", "resnet18-fmnist", "resnet20-fmnist", "vgg16-cifar")),
                "--images": st.one_of(st.sampled_from(["0", "-1", "x", "1.5", str((1 << 20) + 1), "9" * 30]), junk_text
                                      .filter(lambda t: not t.strip().isdigit())),
                "--seed": st.sampled_from(["-1", "x", "1.5", ""]),

@@ -189,9 +189,10 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, images: int = 256
         "inputs_sha256": hashlib.sha256(np.ascontiguousarray(pixels, np.uint8).tobytes()).hexdigest(),
         "labels": [int(v) for v in labels], "predictions": [int(v) for v in predictions],
     }
-    return export_trace(model, x, out, model_name=f"cg-resnet20-{meta['recipe']['variant']}",
+    model_name = meta["recipe"].get("model_name", "resnet20")
+    return export_trace(model, x, out, model_name=f"cg-{model_name}-{meta['recipe']['variant']}",
                         dataset="fashion-mnist", accuracy=meta["test_accuracy"] / 100,
-                        network="resnet20-fmnist", provenance=provenance)
+                        network=f"{model_name}-fmnist", provenance=provenance)
 
 
 def main(argv: list[str] | None = None) -> int:

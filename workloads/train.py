@@ -1,4 +1,4 @@
-"""Train a (channel-gated) ResNet-20 on Fashion-MNIST, checkpointing every epoch and resuming.
+"""Train a (channel-gated) ResNet-20 or ResNet-18 on Fashion-MNIST, checkpointing every epoch and resuming.
 
     python -m workloads.train --variant dense   --epochs 4 --out runs/dense
     python -m workloads.train --variant postact --epochs 3 --out runs/gated \\
@@ -28,7 +28,7 @@ from accelsim.atomic import write_bytes_atomically
 from workloads.data import DatasetMissing, augment, load_fashion_mnist
 from workloads.gating import threshold_loss
 from workloads.macs import layer_macs, mac_reduction
-from workloads.models import VARIANTS, resnet20
+from workloads.models import MODELS, VARIANTS
 
 
 #: SGD's Nesterov momentum, cycled by the one-cycle schedule against the learning rate
@@ -40,6 +40,8 @@ class Recipe:
     """Everything that decides the trained weights (stored beside them)."""
 
     variant: str = "postact"
+    #: a name in :data:`workloads.models.MODELS`
+    model_name: str = "resnet20"
     epochs: int = 4
     batch_size: int = 128
     lr: float = 0.1
@@ -62,7 +64,9 @@ class Recipe:
         gating = {} if self.variant == "dense" else {
             "partitions": self.partitions, "threshold_init": self.threshold_init,
             "alpha": self.alpha, "sparse_backward": self.sparse_backward}
-        return resnet20(self.variant, in_channels=1, classes=10, **gating)
+        if self.model_name not in MODELS:
+            raise ValueError(f"model {self.model_name!r}: expected one of {', '.join(MODELS)}")
+        return MODELS[self.model_name](self.variant, in_channels=1, classes=10, **gating)
 
 
 def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
@@ -206,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = Recipe()
     parser.add_argument("--variant", choices=VARIANTS, default=defaults.variant)
+    parser.add_argument("--model", dest="model_name", choices=MODELS, default=defaults.model_name)
     for name in ("epochs", "batch_size", "partitions", "train_images", "seed"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("lr", "weight_decay", "threshold_init", "threshold_target",

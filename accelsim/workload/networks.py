@@ -57,6 +57,27 @@ def _cifar_resnet(name: str, input_size: int, in_channels: int, blocks: int = 3,
     return Network(name, tuple(layers))
 
 
+def resnet18_fmnist() -> Network:
+    """CIFAR-style ResNet-18 on Fashion-MNIST (28×28×1), as ``workloads.models.resnet18``
+    builds it: a 3×3 stem of 64 channels, four stages of two basic blocks at 64, 128, 256 and
+    512 channels (stride 2 entering stages 2–4), a 1×1 downsample convolution wherever the
+    shape changes, and a 512→10 classifier: 20 convs and the classifier."""
+    layers = [Layer.conv("conv1", 1, 64, 28, 3, 1, 1)]
+    size, channels = 28, 64
+    for stage, width in enumerate((64, 128, 256, 512), start=1):
+        for block in range(2):
+            stride = 2 if block == 0 and stage > 1 else 1
+            prefix = f"layer{stage}.{block}"
+            layers.append(Layer.conv(f"{prefix}.conv1", channels, width, size, 3, stride, 1))
+            out = _conv_out(size, 3, stride, 1)
+            layers.append(Layer.conv(f"{prefix}.conv2", width, width, out, 3, 1, 1))
+            if stride != 1 or channels != width:
+                layers.append(Layer.conv(f"{prefix}.downsample.0", channels, width, size, 1, stride))
+            channels, size = width, out
+    layers.append(Layer.fc("fc", 512, 10))
+    return Network("resnet18-fmnist", tuple(layers))
+
+
 def resnet20() -> Network:
     """ResNet-20 for CIFAR-10 (32×32×3), option-A shortcuts: 19 convs and a 64→10 classifier."""
     return _cifar_resnet("resnet20", 32, 3)
@@ -87,6 +108,7 @@ def vgg16_cifar() -> Network:
 
 
 NETWORKS.register("resnet18", resnet18)
+NETWORKS.register("resnet18-fmnist", resnet18_fmnist)
 NETWORKS.register("resnet20", resnet20)
 NETWORKS.register("resnet20-fmnist", resnet20_fmnist)
 NETWORKS.register("vgg16-cifar", vgg16_cifar)
