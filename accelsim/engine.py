@@ -38,18 +38,15 @@ For fold *i* with compute cycles c, fetch time β = bytes / bandwidth and stream
 a fold waits ``max(0, β + latency − c, β + σ − c)`` cycles in steady state (no latency term
 without a fetch of its own); with unbounded bandwidth, never. These are the stall cycles.
 
-**A sliced array** (a plan with ``sliced`` work, ``docs/architecture.md``) is timed by a
-dispatcher process and events where the slices contend: the slices take tasks from the queue
-when they can, a conditional task starts after its set's decisions (its base task's last
-result and the gate latency), each task's transfers wait their turn on the DRAM (one channel,
-first come first served) and pace the task's folds one fold ahead as above; a slice's first
-task carries no outputs and waits the latency, and the outputs of each slice's last fold are
-written at the end. A phase with nothing to move is timed by the queue's closed form.
+**A sliced array** (a plan with ``sliced`` work, ``docs/architecture.md``) is timed by the
+slice machine (:mod:`accelsim.arch.machine`), a SimPy process in which the slices take tasks
+from the queue and each task's transfers wait their turn on the DRAM channel
+(:mod:`accelsim.arch.memory`) and pace the task's folds one fold ahead as above; the outputs of
+each slice's last fold are written at the end.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,6 +55,8 @@ import numpy as np
 import simpy
 
 from accelsim.arch.dataflow import get_dataflow
+from accelsim.arch.machine import QueueMachine
+from accelsim.arch.memory import DramChannel
 from accelsim.arch.timing import get_timing
 from accelsim.config import HardwareConfig
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, LayerPlan, inner_dim
@@ -232,168 +231,29 @@ def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
     })
 
 
-#: Time every sliced phase with events, even where nothing contends (a check of the fast path).
-ALWAYS_EVENTS = False
-
-
-def _issue_task(clock, task, ready: float, pace: float = 0.0) -> None:
-    """A task's folds on its slice's clock, the first not before ``ready``; with a ``pace``
-    (operands fetched one fold ahead, as on one array), each later fold starts at least that
-    long after the one before."""
-    (count, steps), rest = task.folds[0], task.folds[1:]
-    clock.issue(1, steps, ready)
-    clock.issue(count - 1, steps, 0.0, pace)
-    for count, steps in rest:
-        clock.issue(count, steps, 0.0, pace)
-
-
-class _Channel:
-    """The DRAM as the slices see it: one channel that serves transfers one at a time, in the
-    order they are asked for (they are asked in time order, so its next free cycle is its queue)."""
-
-    def __init__(self, env: simpy.Environment, bandwidth: float) -> None:
-        self.env, self.bandwidth, self.free = env, bandwidth, env.now
-
-    def serve(self, size: float, then) -> None:
-        """Queue a transfer of ``size`` bytes; call ``then()`` when the channel starts it."""
-        start = max(self.env.now, self.free)
-        self.free = start + size / self.bandwidth
-        if start <= self.env.now:
-            then()
-        else:
-            self.env.timeout(start - self.env.now).callbacks.append(lambda _event: then())
-
-
-def _sliced_phase(env: simpy.Environment, tasks, fetches: list[float], streams: list[float],
-                  config: HardwareConfig, dram: _Channel | None, written: float):
-    """One phase of a sliced plan: slices take tasks from the queue when they can (the
-    earliest; among equals one that holds no task yet, then the lowest index), fetch what each
-    task needs from the shared DRAM, and run its folds, none before what it waits for (its
-    set's decisions, an ofmap half). ``streams`` are each task's share of the bytes the layer
-    streams, ``written`` the part of one fold's that is outputs: a slice's first task carries
-    none (it follows no fold of its own), and its last fold's are left for the end. Returns
-    when the last slice has drained, with how many slices took a task."""
-    from accelsim.schedule.taskqueue import SliceClock, TaskWaits, choose, priorities
-
-    start = env.now
-    clocks = [SliceClock(config, start) for _ in range(config.array_slices)]
-    # slices that can take a task, by (when, whether they hold one yet, index)
-    available = [(start, 0, index) for index in range(config.array_slices)]
-    wake: list[simpy.Event] = []  # the dispatcher's, while no slice can take
-    lengths = priorities(tasks)
-    window = list(range(min(config.queue_depth_tasks, len(tasks))))
-    pending = len(window)
-    returning: dict[int, float] = {}  # slices that hold a task, by when they can take the next
-    waits = TaskWaits(tasks, config.gate_latency_cycles)  # its ends: times on this clock
-    issued = [False] * len(tasks)  # whether the task's folds are placed (its times known)
-    unplaced = list(waits.left)  # per window, tasks not placed yet
-    waiting: dict[tuple[str, int], list] = {}  # tasks to start once a task, or a window, is placed
-    all_placed = env.event()
-    bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
-
-    def back(index: int) -> None:
-        del returning[index]
-        heapq.heappush(available, (clocks[index].take, 1, index))
-        if wake:
-            wake.pop().succeed()
-
-    def unplaced_wait(chosen: int) -> tuple[str, int] | None:
-        """What the task waits for that has not been placed on the slices yet (its times unknown)."""
-        after, freed = waits.after[chosen], waits.freed[chosen]
-        if after >= 0 and not issued[after]:
-            return "task", after
-        if freed >= 0 and unplaced[freed]:
-            return "window", freed
-        return None
-
-    def placed(key: tuple[str, int]) -> None:
-        for index, chosen in waiting.pop(key, ()):
-            start_task(index, chosen)
-
-    def ready_now(chosen: int) -> bool:
-        return unplaced_wait(chosen) is None and waits.ready(chosen) <= env.now + 1e-9
-
-    def run(index: int, chosen: int, earliest: float, pace: float = 0.0) -> None:
-        _issue_task(clocks[index], tasks[chosen], earliest, pace)
-        waits.ended(chosen, clocks[index].end)
-        # the slice takes its next task when its last fold starts (its other buffer half is free)
-        returning[index] = clocks[index].take
-        env.timeout(max(0.0, clocks[index].take - env.now)).callbacks.append(lambda event: back(index))
-        issued[chosen] = True
-        number = tasks[chosen].window
-        unplaced[number] -= 1
-        placed(("task", chosen))
-        if not unplaced[number]:
-            placed(("window", number))
-            if not any(unplaced):
-                all_placed.succeed()
-
-    def start_task(index: int, chosen: int) -> None:
-        """Once what the task waits for is placed, ask the DRAM for its transfers; once it
-        serves them, run it. Its folds' operands arrive one fold ahead, as on one array: a fold
-        waits for its share of the fetch and the latency after the one before it started, and
-        for its share of the streamed bytes, which need no latency of their own."""
-        unknown = unplaced_wait(chosen)
-        if unknown is not None:
-            waiting.setdefault(unknown, []).append((index, chosen))
-            return
-        task, fetch, earliest = tasks[chosen], fetches[chosen], waits.ready(chosen)
-        first = clocks[index].start is None  # the slice's first task: its first fold waits the latency
-        total = fetch + streams[chosen] - (written if first else 0.0)
-        if total <= 0 or dram is None:
-            run(index, chosen, earliest)
-            return
-
-        def served() -> None:
-            own, moved = fetch / task.fold_count / bandwidth, total / task.fold_count / bandwidth
-            pace = max(moved, own + latency) if fetch > 0 else moved
-            run(index, chosen, max(earliest, env.now + moved + (latency if fetch > 0 or first else 0)), pace)
-
-        dram.serve(total, served)
-
-    while window:
-        if not available:
-            wake.append(env.event())
-            yield wake[-1]
-        if min(returning.values(), default=math.inf) - env.now < 1e-9:
-            # another slice may take in this same cycle: let it join (a slice still waiting for
-            # the DRAM takes later: its operands take time to come)
-            yield env.timeout(0)
-        _, _, index = heapq.heappop(available)  # the earliest; an idle slice, then the lowest index
-        chosen = window.pop(choose(window, lengths, config.dispatch, waits, ready_now))
-        waits.take(chosen)
-        if pending < len(tasks):
-            window.append(pending)
-            pending += 1
-        start_task(index, chosen)
-    if tasks:
-        yield all_placed
-    end = max(clock.end for clock in clocks)
-    yield env.timeout(max(0.0, end - env.now))
-    return sum(clock.start is not None for clock in clocks)
-
-
 def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffic, config: HardwareConfig):
-    """A sliced plan in its own frame: each phase's tasks, with what the layer streams shared
-    among them, then the last share of its outputs. Returns the layer's cycles."""
+    """A sliced plan in its own frame: each phase's tasks on the slice machine, with what the
+    layer streams shared among them, then the last share of its outputs. Returns the layer's
+    cycles."""
     begin = env.now
-    work = plan.sliced
     bandwidth = config.dram_bandwidth_bytes_per_cycle
-    dram = None if math.isinf(bandwidth) else _Channel(env, bandwidth)
+    dram = None if math.isinf(bandwidth) else DramChannel(env, bandwidth, config.dram_latency_cycles)
     reads, writes = traffic.streamed(int(plan.runs["count"].sum()))
     per_run = traffic.per_fold * plan.runs["count"]
     position, owed = 0, 0.0  # owed: the outputs of each slice's last fold, written at the end
-    for number, tasks in enumerate(work.phases):
+    for tasks, makespan in zip(plan.sliced.phases, plan.sliced.makespans):
         fetches, streams = [], []
         for task in tasks:
             fetches.append(float(per_run[position:position + len(task.runs)].sum()))
             streams.append((reads + writes) * task.fold_count)
             position += len(task.runs)
-        if (dram is None or not any(fetches) and not any(streams)) and not ALWAYS_EVENTS:
-            # no slice waits for the DRAM: nothing contends, and the queue's closed form is exact
-            yield env.timeout(work.makespans[number])
-        else:
-            owed += writes * (yield env.process(_sliced_phase(env, tasks, fetches, streams, config, dram, writes)))
+        if dram is None or not any(fetches) and not any(streams):
+            # nothing waits for the DRAM: the machine's run with an ideal memory, made with the plan
+            yield env.timeout(makespan)
+            continue
+        machine = QueueMachine(env, tasks, config, dram, fetches, streams, writes)
+        done = yield env.process(machine.run())
+        owed += writes * done.slices_used
     if dram is not None:  # as on one array, the last folds' outputs leave at the end
         yield env.timeout(max(env.now, dram.free) + owed / bandwidth - env.now)
     return env.now + get_timing(config.timing).layer_offset_cycles - begin  # the offset, once, at the end

@@ -9,7 +9,7 @@ engine's cost grows with the number of distinct folds and never with MACs or cyc
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -135,7 +135,7 @@ class LayerPlan:
         natural order): the trace's limit (None: the layer's own MACs, ungated).
     sliced:
         The tasks of a plan that runs on independent slices of the array, phase by phase
-        (:class:`accelsim.schedule.taskqueue.SlicedWork`); None when the array runs as one.
+        (:class:`SlicedWork`); None when the array runs as one.
         ``runs`` then lists every task's folds on its slice.
     """
 
@@ -150,7 +150,7 @@ class LayerPlan:
     path: str = "dense"
     executed_macs: int | None = None
     granular_macs: int | None = None
-    sliced: object | None = None
+    sliced: "SlicedWork | None" = None
 
     @property
     def macs_executed(self) -> int:
@@ -181,6 +181,32 @@ class LayerPlan:
         """Σ over folds of the PEs holding real work (rows_used · cols_used)."""
         runs = self.runs
         return int((runs["count"] * runs["rows_used"] * runs["cols_used"]).sum())
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """One task: a work item's folds on one slice, in issue order."""
+
+    item: WorkItem
+    runs: np.ndarray  #: RUN_DTYPE rows of the item tiled onto one slice
+    periods: int  #: stall-free cycles of its folds back to back (its length for dispatch)
+    folds: tuple[tuple[int, int], ...] = ()  #: ``(count, steps)`` of its non-empty runs, for the clocks
+    after: int = -1  #: the task of its phase whose decisions it needs (its set's base task), or −1
+    window: int = 0  #: the window of pixels it belongs to (base tasks of window w ≥ 2 wait for window w − 2)
+
+    @property
+    def fold_count(self) -> int:
+        return sum(count for count, _ in self.folds)
+
+
+@dataclass(frozen=True, eq=False)
+class SlicedWork:
+    """A layer's tasks on a sliced array: what the engine dispatches."""
+
+    phases: tuple[tuple[Task, ...], ...]  #: the tasks of each phase, in queue order
+    makespans: tuple[int, ...] = field(default=())  #: stall-free cycles of each phase
+    busy: int = 0  #: Σ over phases and slices of the slice's stall-free sequence cycles, waits left out
+    held_outputs: int = 0  #: most base partial sums that wait in one half of the ofmap SRAM
 
 
 def _time_steps(item: WorkItem, dataflow) -> int:

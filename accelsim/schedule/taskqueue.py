@@ -29,236 +29,25 @@ ganged, as one array (a task cut of whole channel sets over all pixels never bea
 layer where two passes would be slower runs in one pass, ganged, as for every skipping
 scheduler.
 
-:class:`SliceClock` is the closed form of one slice's controller; :func:`dispatch` the queue
-without memory, which gives a plan's stall-free cycles. The engine replays the same rules as
-SimPy processes in which the slices' operand fetches contend for the DRAM.
+The slices, their controllers and the queue are the slice machine
+(:mod:`accelsim.arch.machine`): run with an ideal memory it gives a plan's stall-free cycles
+(:func:`~accelsim.arch.machine.dispatch`); the engine runs it against the DRAM.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from accelsim.arch.dataflow import get_dataflow
-from accelsim.arch.timing import fold_cycles, get_timing
+from accelsim.arch.machine import dispatch
+from accelsim.arch.timing import get_timing
 from accelsim.config import HardwareConfig
 from accelsim.schedule.gated import GatedScheduler, GateGeometry
-from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, RUN_DTYPE, LayerPlan, WorkItem, gemm_runs
-
-
-class SliceClock:
-    """When one slice's folds start and end, fold by fold, under its controller's rule.
-
-    ``pipelined`` (see ``docs/timing.md``): OS starts fold j + 1 at ``s + T + max(0, R − T')``;
-    WS/IS load its tile at ``L' = max(L + R, s)`` and stream it at ``max(s + T, L' + R)``. A
-    fold never starts before its operands are ``ready``. Other timings run each fold alone,
-    one after another. :attr:`take` is when the slice takes its next task: when its last fold
-    starts, which frees the other half of its operand buffers (as on one array, the next
-    fold's operands are fetched while a fold computes); :attr:`free` when the last fold has
-    streamed its last step; :attr:`end` when its last result has left.
-    """
-
-    def __init__(self, config: HardwareConfig, start: float = 0.0) -> None:
-        self.rows, self.cols = config.rows_per_slice, config.slice_cols
-        self.dataflow, self.timing = config.dataflow, config.timing
-        self.pipelined = get_timing(config.timing).pipelined
-        self.stationary = not get_dataflow(config.dataflow).drains_accumulators
-        self.origin = start
-        self.start = self.load = self.steps = None  # the last fold's: none yet
-        self.free = self.end = start
-        self.waited = 0.0  # cycles the first folds of tasks waited for ``ready`` alone
-
-    @property
-    def take(self) -> float:
-        return self.origin if self.start is None else self.start
-
-    def issue(self, count: int, steps: int, ready: float = 0.0, pace: float = 0.0) -> None:
-        """``count`` identical folds of ``steps`` steps, the first not before ``ready``; with a
-        ``pace``, each starts at least that long after the fold before it (operands that
-        arrive one fold at a time)."""
-        if count <= 0:
-            return
-        load, first = self._first(steps, ready, pace)
-        if ready > self.origin:  # what waiting for ``ready`` cost, beside the controller's rule
-            self.waited += first - self._first(steps, self.origin, pace)[1]
-        if not self.pipelined:
-            cycles = int(fold_cycles(self.dataflow, self.rows, self.cols, steps, self.timing))
-            self.start, self.steps = first + (count - 1) * max(cycles, pace), steps
-            self.free = self.end = self.start + cycles
-            return
-        period = max(steps, self.rows, pace)
-        if self.stationary:  # later folds of the run: each tile loads as its predecessor streams
-            self.load = load if count == 1 else first + (count - 2) * period
-        self.start, self.steps = first + (count - 1) * period, steps
-        self.free = self.start + steps
-        self.end = self.free + self.rows + self.cols - (2 if self.stationary else 1)
-
-    def _first(self, steps: int, ready: float, pace: float) -> tuple[float | None, float]:
-        """When the next fold of ``steps`` steps loads its tile (WS/IS) and starts."""
-        rows = self.rows
-        after = -np.inf if self.start is None else self.start + pace
-        if not self.pipelined:
-            return None, max(self.end, ready, after)
-        if self.stationary:
-            if self.start is None:
-                load = max(self.origin, ready)
-                return load, load + rows
-            load = max(self.load + rows, self.start, ready)
-            return load, max(self.start + self.steps, load + rows, after)
-        if self.start is None:
-            return None, max(self.origin, ready)
-        return None, max(self.start + self.steps + max(0, rows - steps), ready, after)
-
-
-@dataclass(frozen=True, eq=False)
-class Task:
-    """One task: a work item's folds on one slice, in issue order."""
-
-    item: WorkItem
-    runs: np.ndarray  #: RUN_DTYPE rows of the item tiled onto one slice
-    periods: int  #: stall-free cycles of its folds back to back (its length for dispatch)
-    folds: tuple[tuple[int, int], ...] = ()  #: ``(count, steps)`` of its non-empty runs, for the clocks
-    after: int = -1  #: the task of its phase whose decisions it needs (its set's base task), or −1
-    window: int = 0  #: the window of pixels it belongs to (base tasks of window w ≥ 2 wait for window w − 2)
-
-    @property
-    def fold_count(self) -> int:
-        return sum(count for count, _ in self.folds)
-
-
-@dataclass(frozen=True, eq=False)
-class SlicedWork:
-    """A layer's tasks on a sliced array: what the engine dispatches."""
-
-    phases: tuple[tuple[Task, ...], ...]  #: the tasks of each phase, in queue order
-    makespans: tuple[int, ...] = field(default=())  #: stall-free cycles of each phase
-    busy: int = 0  #: Σ over phases and slices of the slice's stall-free sequence cycles, waits left out
-    held_outputs: int = 0  #: most base partial sums that wait in one half of the ofmap SRAM
-
-
-@dataclass
-class Dispatch:
-    """Which slice took which tasks, and when each slice finished (memory ideal)."""
-
-    assignment: list[list[int]]  #: per slice, indices of the phase's tasks in the order taken
-    clocks: list[SliceClock]
-
-    @property
-    def makespan(self) -> int:
-        return int(max(clock.end for clock in self.clocks) - self.clocks[0].origin)
-
-
-def choose(window: list[int], lengths: Sequence[int], policy: str, waits: "TaskWaits | None" = None,
-           ready: Callable[[int], bool] | None = None) -> int:
-    """Position in the queue ``window`` (task indices, oldest first) of the task to hand out:
-    the oldest (``in-order``) or the first of the longest (``longest-first``) among those
-    whose base task and earlier window have been handed out (:meth:`TaskWaits.eligible`; the
-    oldest queued task always qualifies), those ``ready`` to start (what they wait for has
-    ended) first."""
-    longest = policy == "longest-first"
-    best, best_ready, best_length = None, False, -1
-    free = waits.free if waits is not None else None
-    for position, task in enumerate(window):
-        if free is None or free[task]:
-            is_ready = True
-        elif not waits.eligible(task):
-            continue
-        else:
-            is_ready = ready is None or ready(task)
-        if is_ready and not longest:
-            return position  # the oldest ready: nothing later ranks higher
-        if best_ready and not is_ready:
-            continue
-        length = lengths[task] if longest else 0
-        if best is None or (is_ready and not best_ready) or length > best_length:  # the oldest wins ties
-            best, best_ready, best_length = position, is_ready, length
-    return best if best is not None else 0
-
-
-def priorities(tasks: Sequence[Task]) -> list[int]:
-    """What ``longest-first`` compares: a task's stall-free cycles, and a base task's the
-    longest of the conditional tasks that wait for it besides (the work it holds up)."""
-    held_up = [0] * len(tasks)
-    for task in tasks:
-        if task.after >= 0:
-            held_up[task.after] = max(held_up[task.after], task.periods)
-    return [task.periods + more for task, more in zip(tasks, held_up)]
-
-
-class TaskWaits:
-    """What the tasks of a phase wait for: a conditional task for its set's base task's last
-    result and the gate latency; a base task of window w ≥ 2 for the last result of window
-    w − 2, whose half of the ofmap SRAM its partial sums take."""
-
-    def __init__(self, tasks: Sequence[Task], gate: int) -> None:
-        self.gate = gate
-        self.after = [task.after for task in tasks]
-        self.window = [task.window for task in tasks]
-        #: per task, the window whose end it waits for, or −1
-        self.freed = [task.window - 2 if task.after < 0 and task.window >= 2 else -1 for task in tasks]
-        #: per task, whether it waits for nothing
-        self.free = [after < 0 and freed < 0 for after, freed in zip(self.after, self.freed)]
-        self.ends = [0.0] * len(tasks)
-        self.taken = [False] * len(tasks)
-        self.left = np.bincount(self.window, minlength=max(self.window, default=0) + 1).tolist()
-        self.window_end = [0.0] * len(self.left)
-
-    def eligible(self, index: int) -> bool:
-        after, freed = self.after[index], self.freed[index]
-        return (after < 0 or self.taken[after]) and (freed < 0 or not self.left[freed])
-
-    def take(self, index: int) -> None:
-        self.taken[index] = True
-        self.left[self.window[index]] -= 1
-
-    def ready(self, index: int) -> float:
-        """When the task's first fold may start at the earliest (all it waits for handed out)."""
-        after, freed = self.after[index], self.freed[index]
-        decided = self.ends[after] + self.gate if after >= 0 else 0.0
-        return max(decided, self.window_end[freed]) if freed >= 0 else decided
-
-    def ended(self, index: int, end: float) -> None:
-        self.ends[index] = end
-        window = self.window[index]
-        if end > self.window_end[window]:
-            self.window_end[window] = end
-
-
-def dispatch(tasks: Sequence[Task], config: HardwareConfig, start: float = 0.0) -> Dispatch:
-    """Hand ``tasks`` to the config's slices through its queue, memory ideal: each time a
-    slice can take a task (:attr:`SliceClock.take`; among equals, one that holds no task yet,
-    then the lowest index) it takes the policy's choice among the queued tasks, and the queue
-    refills in task order. A task starts no earlier than what it waits for (:class:`TaskWaits`)."""
-    slices = config.array_slices
-    clocks = [SliceClock(config, start) for _ in range(slices)]
-    assignment: list[list[int]] = [[] for _ in range(slices)]
-    lengths = priorities(tasks)
-    waits = TaskWaits(tasks, config.gate_latency_cycles)
-    window = list(range(min(config.queue_depth_tasks, len(tasks))))
-    pending = len(window)
-    # (when the slice can take, whether it holds a task yet, index): ties go to an idle slice
-    available = [(start, 0, index) for index in range(slices)]
-    while window:
-        now, _, index = heapq.heappop(available)
-        chosen = window.pop(choose(window, lengths, config.dispatch, waits,
-                                   lambda task: start + waits.ready(task) <= now))
-        waits.take(chosen)
-        if pending < len(tasks):
-            window.append(pending)
-            pending += 1
-        clock, ready = clocks[index], start + waits.ready(chosen)
-        for count, steps in tasks[chosen].folds:
-            clock.issue(count, steps, ready)
-            ready = 0.0
-        waits.ended(chosen, clock.end - start)
-        assignment[index].append(chosen)
-        heapq.heappush(available, (clock.take, 1, index))
-    return Dispatch(assignment, clocks)
+from accelsim.schedule.plan import (PHASE_BASE, PHASE_CONDITIONAL, RUN_DTYPE, LayerPlan, SlicedWork, Task,
+                                    WorkItem, gemm_runs)
 
 
 @lru_cache(maxsize=64)
@@ -316,7 +105,7 @@ def sliced_plan(layer, scheduler: str, phases: Sequence[Sequence[WorkItem]], con
     makespans, busy = [], 0
     for phase in tasks:
         done = dispatch(phase, config)
-        makespans.append(done.makespan)
+        makespans.append(int(done.makespan))
         busy += sum(int(clock.end - clock.origin - clock.waited)
                     for clock, taken in zip(done.clocks, done.assignment) if taken)
     held = layer.M * layer.N if held_outputs is None else held_outputs

@@ -1,0 +1,345 @@
+"""The slice machine: P slices of the array fed by a task queue, timed against a memory.
+
+This is the one place where the controller rule, the queue and the dispatch are written. It runs as a SimPy process
+(:class:`QueueMachine`): with an ideal memory it gives the stall-free cycles a plan needs
+(:func:`dispatch`); with a :class:`~accelsim.arch.memory.DramChannel` the engine's timing of a
+sliced layer, the slices' fetches contending for the channel.
+The controller rule is :class:`SliceClock`, what a task waits for :class:`TaskWaits`, which
+task a slice takes :meth:`QueueMachine._choose` with :func:`priorities`.
+
+Tasks are read through a few attributes (``folds``, ``periods``, ``after``, ``window``;
+:class:`accelsim.schedule.plan.Task`), so the machine depends on no scheduler.
+
+**The queue.** Tasks enter a queue of ``queue_depth_tasks`` entries in task order. A task
+waits for the task its set's decisions come from (``after``: its last result and
+``gate_latency_cycles``) and a base task of window w ≥ 2 for the last result of window w − 2;
+it is handed out only after those tasks have been. Whenever a slice can take a task (when
+the last fold it holds starts, freeing the other half of its operand buffers; among equals,
+one that holds no task yet, then the lowest index) it takes, among the tasks that may be
+handed out, one whose wait is over first, then the oldest (``in-order``) or the one with the
+most stall-free cycles, a base task counting its longest conditional task's besides
+(``longest-first``). Slices that may take in the same cycle all join before one takes; a
+slice still waiting for the DRAM to begin its task's transfer takes later.
+
+**Memory.** A task's transfer (its own fetch, and its share of what the layer streams) is
+asked of the DRAM when the slice takes it, once what it waits for has been placed on a
+slice. Its first fold starts one fold's share of the transfer and the latency after the
+channel begins it (no latency for streamed bytes alone, except on a slice's first task);
+each later fold at least one fold's share (and the latency, with a fetch of its own) after
+the one before.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from accelsim.arch.dataflow import get_dataflow
+from accelsim.arch.memory import DramChannel
+from accelsim.arch.timing import fold_cycles, get_timing
+
+
+class SliceClock:
+    """When one slice's folds start and end, fold by fold, under its controller's rule.
+
+    ``pipelined`` (see ``docs/timing.md``): OS starts fold j + 1 at ``s + T + max(0, R − T')``;
+    WS/IS load its tile at ``L' = max(L + R, s)`` and stream it at ``max(s + T, L' + R)``. A
+    fold never starts before its operands are ``ready``. Other timings run each fold alone,
+    one after another. :attr:`take` is when the slice takes its next task: when its last fold
+    starts, which frees the other half of its operand buffers; :attr:`free` when the last fold
+    has streamed its last step; :attr:`end` when its last result has left.
+    """
+
+    def __init__(self, config, start: float = 0.0) -> None:
+        self.rows, self.cols = config.rows_per_slice, config.slice_cols
+        self.dataflow, self.timing = config.dataflow, config.timing
+        self.pipelined = get_timing(config.timing).pipelined
+        self.stationary = not get_dataflow(config.dataflow).drains_accumulators
+        self.origin = start
+        self.start = self.load = self.steps = None  # the last fold's: none yet
+        self.free = self.end = start
+        self.waited = 0.0  # cycles the first folds of tasks waited for ``ready`` alone
+
+    @property
+    def take(self) -> float:
+        return self.origin if self.start is None else self.start
+
+    def issue(self, count: int, steps: int, ready: float = 0.0, pace: float = 0.0) -> None:
+        """``count`` identical folds of ``steps`` steps, the first not before ``ready``; with a
+        ``pace``, each starts at least that long after the fold before it (operands that
+        arrive one fold at a time)."""
+        if count <= 0:
+            return
+        load, first = self._first(steps, ready, pace)
+        if ready > self.origin:  # what waiting for ``ready`` cost, beside the controller's rule
+            self.waited += first - self._first(steps, self.origin, pace)[1]
+        if not self.pipelined:
+            cycles = int(fold_cycles(self.dataflow, self.rows, self.cols, steps, self.timing))
+            self.start, self.steps = first + (count - 1) * max(cycles, pace), steps
+            self.free = self.end = self.start + cycles
+            return
+        period = max(steps, self.rows, pace)
+        if self.stationary:  # later folds of the run: each tile loads as its predecessor streams
+            self.load = load if count == 1 else first + (count - 2) * period
+        self.start, self.steps = first + (count - 1) * period, steps
+        self.free = self.start + steps
+        self.end = self.free + self.rows + self.cols - (2 if self.stationary else 1)
+
+    def issue_task(self, folds: Sequence[tuple[int, int]], ready: float, pace: float = 0.0) -> None:
+        """A task's folds, ``(count, steps)`` run by run, the first not before ``ready``."""
+        (count, steps), rest = folds[0], folds[1:]
+        self.issue(1, steps, ready)
+        self.issue(count - 1, steps, 0.0, pace)
+        for count, steps in rest:
+            self.issue(count, steps, 0.0, pace)
+
+    def _first(self, steps: int, ready: float, pace: float) -> tuple[float | None, float]:
+        """When the next fold of ``steps`` steps loads its tile (WS/IS) and starts."""
+        rows = self.rows
+        after = -np.inf if self.start is None else self.start + pace
+        if not self.pipelined:
+            return None, max(self.end, ready, after)
+        if self.stationary:
+            if self.start is None:
+                load = max(self.origin, ready)
+                return load, load + rows
+            load = max(self.load + rows, self.start, ready)
+            return load, max(self.start + self.steps, load + rows, after)
+        if self.start is None:
+            return None, max(self.origin, ready)
+        return None, max(self.start + self.steps + max(0, rows - steps), ready, after)
+
+
+def priorities(tasks: Sequence) -> list[int]:
+    """What ``longest-first`` compares: a task's stall-free cycles, and a base task's the
+    longest of the conditional tasks that wait for it besides (the work it holds up)."""
+    held_up = [0] * len(tasks)
+    for task in tasks:
+        if task.after >= 0:
+            held_up[task.after] = max(held_up[task.after], task.periods)
+    return [task.periods + more for task, more in zip(tasks, held_up)]
+
+
+class TaskWaits:
+    """What the tasks of a phase wait for: a conditional task for its set's base task's last
+    result and the gate latency; a base task of window w ≥ 2 for the last result of window
+    w − 2, whose half of the ofmap SRAM its partial sums take."""
+
+    def __init__(self, tasks: Sequence, gate: int) -> None:
+        self.gate = gate
+        self.after = [task.after for task in tasks]
+        self.window = [task.window for task in tasks]
+        #: per task, the window whose end it waits for, or −1
+        self.freed = [task.window - 2 if task.after < 0 and task.window >= 2 else -1 for task in tasks]
+        #: per task, whether it waits for nothing
+        self.free = [after < 0 and freed < 0 for after, freed in zip(self.after, self.freed)]
+        self.ends = [0.0] * len(tasks)
+        self.taken = [False] * len(tasks)
+        self.left = np.bincount(self.window, minlength=max(self.window, default=0) + 1).tolist()
+        self.window_end = [0.0] * len(self.left)
+
+    def eligible(self, index: int) -> bool:
+        after, freed = self.after[index], self.freed[index]
+        return (after < 0 or self.taken[after]) and (freed < 0 or not self.left[freed])
+
+    def take(self, index: int) -> None:
+        self.taken[index] = True
+        self.left[self.window[index]] -= 1
+
+    def ready(self, index: int) -> float:
+        """When the task's first fold may start at the earliest (all it waits for handed out)."""
+        after, freed = self.after[index], self.freed[index]
+        decided = self.ends[after] + self.gate if after >= 0 else 0.0
+        return max(decided, self.window_end[freed]) if freed >= 0 else decided
+
+    def ended(self, index: int, end: float) -> None:
+        self.ends[index] = end
+        window = self.window[index]
+        if end > self.window_end[window]:
+            self.window_end[window] = end
+
+
+@dataclass
+class Dispatch:
+    """Which slice took which tasks, and when each slice finished."""
+
+    assignment: list[list[int]]  #: per slice, indices of the phase's tasks in the order taken
+    clocks: list[SliceClock]
+
+    @property
+    def makespan(self) -> float:
+        """From the phase's start to the last slice's last result."""
+        return max(clock.end for clock in self.clocks) - self.clocks[0].origin
+
+    @property
+    def slices_used(self) -> int:
+        return sum(bool(taken) for taken in self.assignment)
+
+
+class QueueMachine:
+    """One phase of tasks on the config's slices (module doc), as a SimPy process: :meth:`run`.
+
+    ``dram`` is the channel the tasks' transfers wait for (None: ideal memory); per task,
+    ``fetches`` are the bytes it fetches for itself and ``streams`` its share of what the
+    layer streams, of which ``written`` per fold are outputs: a slice's first task carries
+    none (it follows no fold of its own).
+    """
+
+    def __init__(self, env: simpy.Environment, tasks: Sequence, config, dram: DramChannel | None = None,
+                 fetches: Sequence[float] | None = None, streams: Sequence[float] | None = None,
+                 written: float = 0.0) -> None:
+        self.env, self.tasks, self.config, self.dram = env, tasks, config, dram
+        self.fetches = fetches if fetches is not None else [0.0] * len(tasks)
+        self.streams = streams if streams is not None else [0.0] * len(tasks)
+        self.written = written
+        slices = config.array_slices
+        self.clocks = [SliceClock(config, env.now) for _ in range(slices)]
+        self.assignment: list[list[int]] = [[] for _ in range(slices)]
+        # slices that can take a task, by (when, whether they hold one yet, index)
+        self.available = [(env.now, 0, index) for index in range(slices)]
+        self.returning: dict[int, float] = {}  # slices placed on a task, by when they can take the next
+        self.wake: list[simpy.Event] = []  # the dispatcher's, while no slice can take
+        self.waits = TaskWaits(tasks, config.gate_latency_cycles)
+        self.placed = [False] * len(tasks)  # whether the task's folds are on a slice (its times known)
+        self.unplaced = list(self.waits.left)  # per window, tasks not placed yet
+        self.blocked: dict[tuple[str, int], list] = {}  # tasks to start once a task, or a window, is placed
+        self.now = env.now  # when the slice taking a task could take it
+        self.all_placed = env.event()
+        if not tasks:
+            self.all_placed.succeed()
+
+    @property
+    def result(self) -> Dispatch:
+        return Dispatch(self.assignment, self.clocks)
+
+    def run(self):
+        """The dispatcher: hand every task to a slice, then wait for the last to drain."""
+        env, tasks = self.env, self.tasks
+        lengths = priorities(tasks)
+        window = list(range(min(self.config.queue_depth_tasks, len(tasks))))
+        pending = len(window)
+        while window:
+            if not self.available:
+                self.wake.append(env.event())
+                yield self.wake[-1]
+            if min(self.returning.values(), default=math.inf) - env.now < 1e-9:
+                yield env.timeout(0)  # another slice may take in this cycle: let it join first
+            # when the slice can take: now, with a DRAM; ahead of the clock with an ideal memory
+            self.now, _, index = heapq.heappop(self.available)
+            chosen = window.pop(self._choose(window, lengths))
+            self.waits.take(chosen)
+            self.assignment[index].append(chosen)
+            if pending < len(tasks):
+                window.append(pending)
+                pending += 1
+            self._start(index, chosen)
+        yield self.all_placed
+        yield env.timeout(max(0.0, max(clock.end for clock in self.clocks) - env.now))
+        return self.result
+
+    def _choose(self, window: list[int], lengths: Sequence[int]) -> int:
+        """Position in the queue ``window`` (task indices, oldest first) of the task to hand
+        out: the oldest (``in-order``) or the first of the longest (``longest-first``) among
+        those whose base task and earlier window have been handed out (the oldest queued task
+        always qualifies), those whose wait is over (and whose waits are placed) first."""
+        waits, placed, unplaced = self.waits, self.placed, self.unplaced
+        free, after_of, freed_of, taken, left = waits.free, waits.after, waits.freed, waits.taken, waits.left
+        ends, window_end, gate, now = waits.ends, waits.window_end, waits.gate, self.now + 1e-9
+        longest = self.config.dispatch == "longest-first"
+        best, best_ready, best_length = None, False, -1
+        for position, task in enumerate(window):  # inlined: this loop is the machine's hot path
+            if free[task]:
+                is_ready = True
+            else:
+                after, freed = after_of[task], freed_of[task]
+                if after >= 0 and not taken[after] or freed >= 0 and left[freed]:
+                    continue  # not eligible
+                if after >= 0:
+                    is_ready = placed[after] and ends[after] + gate <= now
+                else:
+                    is_ready = True
+                if is_ready and freed >= 0:
+                    is_ready = not unplaced[freed] and window_end[freed] <= now
+            if is_ready and not longest:
+                return position  # the oldest ready: nothing later ranks higher
+            if best_ready and not is_ready:
+                continue
+            length = lengths[task] if longest else 0
+            if best is None or (is_ready and not best_ready) or length > best_length:  # the oldest wins ties
+                best, best_ready, best_length = position, is_ready, length
+        return best if best is not None else 0
+
+    def _unplaced_wait(self, chosen: int) -> tuple[str, int] | None:
+        """What the task waits for that is not on a slice yet (its times unknown)."""
+        after, freed = self.waits.after[chosen], self.waits.freed[chosen]
+        if after >= 0 and not self.placed[after]:
+            return "task", after
+        if freed >= 0 and self.unplaced[freed]:
+            return "window", freed
+        return None
+
+    def _start(self, index: int, chosen: int) -> None:
+        """Once what the task waits for is placed, ask the DRAM for its transfer; once the
+        channel begins it, place the task's folds (module doc)."""
+        unknown = self._unplaced_wait(chosen)
+        if unknown is not None:
+            self.blocked.setdefault(unknown, []).append((index, chosen))
+            return
+        task, fetch, earliest = self.tasks[chosen], self.fetches[chosen], self.waits.ready(chosen)
+        first = self.clocks[index].start is None  # the slice's first task: its first fold waits the latency
+        total = fetch + self.streams[chosen] - (self.written if first else 0.0)
+        if total <= 0 or self.dram is None:
+            self._place(index, chosen, earliest)
+            return
+        dram = self.dram
+
+        def begun() -> None:
+            own, moved = dram.seconds(fetch / task.fold_count), dram.seconds(total / task.fold_count)
+            pace = max(moved, own + dram.latency) if fetch > 0 else moved
+            arrive = self.env.now + moved + (dram.latency if fetch > 0 or first else 0)
+            self._place(index, chosen, max(earliest, arrive), pace)
+
+        dram.serve(total, begun)
+
+    def _place(self, index: int, chosen: int, earliest: float, pace: float = 0.0) -> None:
+        """Put the task's folds on the slice's clock; the slice comes back when its last
+        fold starts (its other buffer half is then free)."""
+        clock = self.clocks[index]
+        clock.issue_task(self.tasks[chosen].folds, earliest, pace)
+        self.waits.ended(chosen, clock.end)
+        if self.dram is None:  # nothing else can happen before the slice comes back: no event needed
+            heapq.heappush(self.available, (clock.take, 1, index))
+        else:
+            self.returning[index] = clock.take
+            self.env.timeout(max(0.0, clock.take - self.env.now)).callbacks.append(lambda _event: self._back(index))
+        self.placed[chosen] = True
+        number = self.tasks[chosen].window
+        self.unplaced[number] -= 1
+        self._release(("task", chosen))
+        if not self.unplaced[number]:
+            self._release(("window", number))
+            if not any(self.unplaced):
+                self.all_placed.succeed()
+
+    def _release(self, key: tuple[str, int]) -> None:
+        for index, chosen in self.blocked.pop(key, ()):
+            self._start(index, chosen)
+
+    def _back(self, index: int) -> None:
+        del self.returning[index]
+        heapq.heappush(self.available, (self.clocks[index].take, 1, index))
+        if self.wake:
+            self.wake.pop().succeed()
+
+
+def dispatch(tasks: Sequence, config, start: float = 0.0) -> Dispatch:
+    """The tasks of one phase on the config's slices with an ideal memory: the stall-free
+    timing of :class:`QueueMachine`."""
+    env = simpy.Environment(initial_time=start)
+    machine = QueueMachine(env, tasks, config)
+    return env.run(env.process(machine.run()))

@@ -1,0 +1,51 @@
+"""The memory system the slices are timed against, as discrete-event components.
+
+A component lives in a SimPy environment and answers one question: when may a transfer begin?
+
+* :class:`DramChannel` — one DRAM channel of ``bandwidth`` bytes per cycle, a
+  :class:`simpy.Resource` of capacity one: transfers are served one at a time in the order
+  they are asked for, each holding the channel for ``bytes / bandwidth`` cycles. Who waits for
+  whom is decided by the resource's queue.
+* ``None`` stands for an ideal memory: nothing waits, as with unbounded bandwidth.
+
+The data of a transfer arrive ``latency`` cycles after it ends; what a fold waits for is
+the caller's rule (:mod:`accelsim.arch.machine`). SRAM banks and ports belong here as further
+components with the same interface.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import simpy
+
+
+class DramChannel:
+    """One DRAM channel: FIFO, ``bandwidth`` bytes per cycle, ``latency`` cycles to the data."""
+
+    def __init__(self, env: simpy.Environment, bandwidth: float, latency: float) -> None:
+        if not bandwidth > 0 or math.isinf(bandwidth):
+            raise ValueError(f"a DRAM channel needs a finite positive bandwidth, got {bandwidth}")
+        self.env, self.bandwidth, self.latency = env, bandwidth, latency
+        self._port = simpy.Resource(env, capacity=1)
+        #: when the channel has finished what it was asked so far (its queue, in cycles)
+        self.free = env.now
+
+    def seconds(self, size: float) -> float:
+        """Cycles ``size`` bytes hold the channel."""
+        return size / self.bandwidth
+
+    def serve(self, size: float, then: Callable[[], None]) -> None:
+        """Queue a transfer of ``size`` bytes; call ``then()`` when the channel begins it."""
+        self.free = max(self.env.now, self.free) + self.seconds(size)
+        request = self._port.request()
+
+        def begin(_event=None) -> None:
+            self.env.timeout(self.seconds(size)).callbacks.append(lambda _done: self._port.release(request))
+            then()
+
+        if request.triggered:  # the channel is idle: the transfer begins now, before anything else
+            begin()
+        else:
+            request.callbacks.append(begin)
