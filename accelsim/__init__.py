@@ -16,11 +16,12 @@ from accelsim._version import __version__  # the one place the version is writte
 #: public name → the module that defines it
 _SOURCES = {
     "accelsim.arch": ("DATAFLOWS", "TIMINGS", "Dataflow", "TimingConvention", "dense_gemm_cycles",
-                      "fold_cycles", "get_dataflow", "get_timing", "simulate_gemm"),
+                      "fold_cycles", "get_dataflow", "get_timing"),
     "accelsim.config": ("DEFAULT_CONFIG", "HardwareConfig", "dumps_config", "load_config",
                         "load_scalesim_config", "save_config"),
     "accelsim.errors": ("AccelsimError", "ConfigError", "TopologyError", "TraceError", "UnknownNameError",
                         "WorkloadError"),
+    "accelsim.reference": ("simulate_gemm", "execute_on_reference"),
     "accelsim.report": ("LAYER_COLUMNS", "SUMMARY_COLUMNS", "write_tables"),
     "accelsim.schedule": ("SCHEDULERS", "LayerPlan", "get_scheduler"),
     "accelsim.simulate": ("RunResult", "run"),

@@ -122,7 +122,7 @@ def run_configs(network: Network, configs: Sequence[HardwareConfig],
         raise ValueError(f"batch must be a positive integer, got {batch}")
     unbatched, network = network, network.batched(batch) if batch > 1 else network
     names = ["dense", *[name for name in dict.fromkeys(schedulers) if name != "dense"]]
-    instances = {name: get_scheduler(name) for name in names}
+    instances = {name: get_scheduler(name, timer=simulate) for name in names}
     groups: dict[tuple, list[int]] = {}
     for index, config in enumerate(configs):
         groups.setdefault(plan_key(config), []).append(index)

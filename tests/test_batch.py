@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 
 from accelsim import DEFAULT_CONFIG, Layer, Network, get_network, open_trace, run
 from accelsim.errors import TraceError
-from accelsim.schedule import LayerGates, execute_on_reference, get_scheduler
+from accelsim.reference import execute_on_reference
+from accelsim.schedule import LayerGates, get_scheduler
 from accelsim.trace import as_trace_layer
+from accelsim.engine import simulate as time_plans
+from tiers import examples
 
 from test_gated_reference import expected_output
 
@@ -92,7 +95,7 @@ def test_images_must_hold_whole_batches(small_trace):
         run(get_network("resnet20"), batch=0)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(batch=st.integers(2, 3), groups=st.integers(1, 2), size=st.integers(3, 4), rows=st.integers(1, 5),
        cols=st.integers(1, 5), dataflow=st.sampled_from(["os", "ws", "is"]),
        scheduler=st.sampled_from(["tile-skip", "pixel-skip", "balanced", "clock-gate"]), seed=st.integers(0, 2**32 - 1))
@@ -105,7 +108,7 @@ def test_a_batched_gated_plan_on_the_reference_array(batch, groups, size, rows, 
     decisions = rng.random((layer.N, batch * layer.out_h, layer.out_w)) < 0.4
     calibration = rng.random((2, layer.N, batch * layer.out_h, layer.out_w)) < 0.4
     config = DEFAULT_CONFIG.replace(array_rows=rows, array_cols=cols, dataflow=dataflow)
-    plan = get_scheduler(scheduler).plan(layer, config, LayerGates(as_trace_layer(layer, groups), decisions,
+    plan = get_scheduler(scheduler, timer=time_plans).plan(layer, config, LayerGates(as_trace_layer(layer, groups), decisions,
                                                                    calibration))
     d = decisions.reshape(layer.N, -1).T
     output, cycles, _ = execute_on_reference(plan, a, w, d, config)

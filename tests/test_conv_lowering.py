@@ -5,11 +5,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accelsim.arch import dense_gemm_cycles, simulate_gemm
+from accelsim.reference import simulate_gemm
+from accelsim.arch import dense_gemm_cycles
 from accelsim.config import HardwareConfig
 from accelsim.schedule import get_scheduler
 from accelsim.workload import Layer
 from accelsim.workload.lowering import im2col, output_feature_map, weight_matrix
+from accelsim.engine import simulate as time_plans
+from tiers import examples
 
 
 def direct_convolution(x, w, stride, pad, groups):
@@ -45,7 +48,7 @@ def conv_cases(draw):
     return cin, cout, size, kernel, stride, pad, groups, draw(st.sampled_from(["os", "ws", "is"]))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(case=conv_cases())
 def test_conv_on_reference_array_equals_direct_convolution(case):
     cin, cout, size, kernel, stride, pad, groups, dataflow = case
@@ -61,7 +64,7 @@ def test_conv_on_reference_array_equals_direct_convolution(case):
     # a grouped conv is `groups` GEMMs, each timed by the closed form; the plan agrees
     m, n_group, k = layer.group_gemm
     assert sum(r.cycles for r in runs) == groups * dense_gemm_cycles(dataflow, rows, cols, m, n_group, k)
-    plan = get_scheduler("dense").plan(layer, HardwareConfig(array_rows=rows, array_cols=cols,
+    plan = get_scheduler("dense", timer=time_plans).plan(layer, HardwareConfig(array_rows=rows, array_cols=cols,
                                                              dataflow=dataflow, timing="physical"))
     assert plan.cycles == sum(r.cycles for r in runs)
     assert plan.macs == layer.macs == sum(r.useful_macs for r in runs)

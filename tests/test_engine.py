@@ -9,6 +9,7 @@ from accelsim import DEFAULT_CONFIG, Layer, Network, get_network, run
 from accelsim.engine import simulate
 from accelsim.schedule import SCHEDULERS, get_scheduler
 from accelsim.trace import open_trace, synthesize, as_trace_layer, gateable_layers
+from accelsim.engine import simulate as time_plans
 
 IDEAL = DEFAULT_CONFIG.replace(dram_bandwidth_bytes_per_cycle=math.inf)
 
@@ -37,7 +38,7 @@ def test_a_bandwidth_bound_layer_takes_bytes_over_bandwidth():
                                     filter_sram_kib=64)
     layers = run(Network("fc", (Layer.fc("fc", 4096, 4096),)), config).layers
     row = layers.iloc[0]
-    plan = get_scheduler("dense").plan(Layer.fc("fc", 4096, 4096), config)
+    plan = get_scheduler("dense", timer=time_plans).plan(Layer.fc("fc", 4096, 4096), config)
     timing = simulate([plan], config)[0]
     moved = timing.traffic["dram_read_bytes"]
     assert moved >= 4096 * 4096  # every weight at least once
@@ -56,7 +57,7 @@ def test_resident_operands_are_fetched_once():
     """A layer whose inputs and filters fit in half of their SRAMs reads each byte from DRAM once."""
     layer = Layer.conv("c", 16, 16, 16, 3, padding=1)
     config = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8)
-    timing = simulate([get_scheduler("dense").plan(layer, config)], config)[0]
+    timing = simulate([get_scheduler("dense", timer=time_plans).plan(layer, config)], config)[0]
     assert timing.traffic["dram_read_bytes"] == 16 * 16 * 16 + 16 * 16 * 9
     assert timing.traffic["dram_write_bytes"] == 16 * 16 * 16
 
@@ -76,7 +77,7 @@ def test_a_stride_longer_than_the_kernel_reads_part_of_the_input():
     """A 1×1 convolution of stride 2 reads one input in four: it fetches those, once they fit
     half the ifmap SRAM, so a bigger SRAM neither moves more bytes nor costs cycles."""
     layer = Layer.conv("d", 64, 64, 32, 1, stride=2)  # 64 KiB of inputs, 16 KiB of them read
-    timings = [simulate([get_scheduler("dense").plan(layer, config)], config)[0]
+    timings = [simulate([get_scheduler("dense", timer=time_plans).plan(layer, config)], config)[0]
                for config in (DEFAULT_CONFIG.replace(ifmap_sram_kib=kib, dram_bandwidth_bytes_per_cycle=2.0)
                               for kib in (16, 64, 512))]
     reads = [timing.traffic["dram_read_bytes"] for timing in timings]
@@ -90,7 +91,7 @@ def test_a_layer_streams_what_stays_on_chip():
     layer = Layer.conv("c", 64, 64, 32, 3, padding=1)  # 64 KiB of inputs, 36 KiB of filters
     config = DEFAULT_CONFIG.replace(ifmap_sram_kib=512, filter_sram_kib=512, ofmap_sram_kib=512,
                                     dram_bandwidth_bytes_per_cycle=16.0)
-    plan = get_scheduler("dense").plan(layer, config)
+    plan = get_scheduler("dense", timer=time_plans).plan(layer, config)
     timing = simulate([plan], config)[0]
     whole = (timing.traffic["dram_read_bytes"] + timing.traffic["dram_write_bytes"]) / 16.0
     assert timing.cycles_compute > whole  # the layer has time to move everything while it computes
@@ -142,7 +143,7 @@ def test_a_layer_takes_the_same_cycles_wherever_it_starts():
     for bandwidth in (0.3, 1.7, 7.1):
         config = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8, dram_bandwidth_bytes_per_cycle=bandwidth,
                                         dram_latency_cycles=13, ifmap_sram_kib=1, filter_sram_kib=1)
-        plans = [get_scheduler("dense").plan(layer, config) for layer in layers]
+        plans = [get_scheduler("dense", timer=time_plans).plan(layer, config) for layer in layers]
         alone = [simulate([plan], config)[0].cycles_total for plan in plans]
         network = simulate(plans * 20, config)
         assert network[-1].start_cycle > 10**6

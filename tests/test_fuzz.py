@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from accelsim.trace import TraceInfo, as_trace_layer, gateable_layers, synthesize
 from accelsim.trace.synth import SynthKnobs
 from accelsim.workload import get_network
+from tiers import examples as tier_examples
 
 CLI = [sys.executable, "-c", "import sys; from accelsim.cli import main; sys.exit(main(sys.argv[1:]))"]
 #: address space of one case: a real run of the shipped trace needs under 0.5 GiB (numpy and
@@ -42,7 +43,7 @@ SMALL_IMAGES = 4
 
 def fuzz(examples: int) -> settings:
     """Settings of one generator: ``examples`` subprocesses, no deadline (each takes ~1 s)."""
-    return settings(max_examples=examples, deadline=None,
+    return settings(max_examples=tier_examples(examples), deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 

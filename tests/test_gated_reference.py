@@ -7,8 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim import DEFAULT_CONFIG, Layer
-from accelsim.schedule import SCHEDULERS, GateGeometry, LayerGates, execute_on_reference, get_scheduler
+from accelsim.reference import execute_on_reference
+from accelsim.schedule import SCHEDULERS, GateGeometry, LayerGates, get_scheduler
 from accelsim.trace import as_trace_layer
+from accelsim.engine import simulate as time_plans
+from tiers import examples
 
 DATAFLOWS = ["os", "ws", "is"]
 SCHEDULER_NAMES = SCHEDULERS.names()
@@ -51,14 +54,14 @@ def check(dataflow, scheduler_name, case):
     d = decisions.reshape(cout, -1).T
     config = DEFAULT_CONFIG.replace(array_rows=rows, array_cols=cols, dataflow=dataflow)
     gates = LayerGates(as_trace_layer(layer, groups), decisions, calibration)
-    plan = get_scheduler(scheduler_name).plan(layer, config, gates)
+    plan = get_scheduler(scheduler_name, timer=time_plans).plan(layer, config, gates)
 
     output, cycles, executed = execute_on_reference(plan, a, w, d, config)
 
     assert cycles == plan.cycles
     if plan.path == "one-pass":  # clock-gated MACs counted by the closed form and by the machine
         assert executed == plan.macs_executed
-        assert plan.cycles == get_scheduler("dense").plan(layer, config).cycles
+        assert plan.cycles == get_scheduler("dense", timer=time_plans).plan(layer, config).cycles
     else:  # every MAC of a fold that runs is on real operands; off outputs of a two-pass fold idle
         assert executed == plan.macs
     if scheduler_name == "clock-gate":
@@ -75,7 +78,7 @@ def check(dataflow, scheduler_name, case):
 
 @pytest.mark.parametrize("scheduler_name", SCHEDULER_NAMES)
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=80, deadline=None)  # 1,000 in the slow set, below
+@settings(max_examples=examples(80), deadline=None)  # 1,000 in the slow set, below
 @given(case=gated_cases())
 def test_gated_plans_on_the_reference_array(dataflow, scheduler_name, case):
     check(dataflow, scheduler_name, case)
@@ -84,14 +87,14 @@ def test_gated_plans_on_the_reference_array(dataflow, scheduler_name, case):
 @pytest.mark.slow
 @pytest.mark.parametrize("scheduler_name", SCHEDULER_NAMES)
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(case=gated_cases())
 def test_gated_plans_on_the_reference_array_thoroughly(dataflow, scheduler_name, case):
     check(dataflow, scheduler_name, case)
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(case=gated_cases())
 def test_skipping_never_costs_more_than_running(dataflow, case):
     """In two passes, pixel-skip ≤ tile-skip ≤ running every conditional fold, in cycles."""
@@ -100,7 +103,7 @@ def test_skipping_never_costs_more_than_running(dataflow, case):
     decisions = np.random.default_rng(seed).random((cout, layer.out_h, layer.out_w)) < rate
     config = TWO_PASS.replace(array_rows=rows, array_cols=cols, dataflow=dataflow)
     gates = LayerGates(as_trace_layer(layer, groups), decisions)
-    cycles = {name: get_scheduler(name).two_pass_plan(GateGeometry(layer, config, gates)).cycles
+    cycles = {name: get_scheduler(name, timer=time_plans).two_pass_plan(GateGeometry(layer, config, gates)).cycles
               for name in ("clock-gate", "tile-skip", "pixel-skip")}
     assert cycles["pixel-skip"] <= cycles["tile-skip"] <= cycles["clock-gate"]
 
@@ -149,7 +152,7 @@ def expected_cycles(scheduler_name, layer, groups, d, rows, cols, dataflow, late
 
 @pytest.mark.parametrize("scheduler_name", ["clock-gate", "tile-skip", "pixel-skip"])
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(case=gated_cases())
 def test_cycles_follow_the_scheduler_definitions(dataflow, scheduler_name, case):
     """An independent count, so that extra work (not only missing work) is caught."""
@@ -158,13 +161,13 @@ def test_cycles_follow_the_scheduler_definitions(dataflow, scheduler_name, case)
     decisions = np.random.default_rng(seed).random((cout, layer.out_h, layer.out_w)) < rate
     config = TWO_PASS.replace(array_rows=rows, array_cols=cols, dataflow=dataflow, gate_latency_cycles=seed % 5)
     gates = LayerGates(as_trace_layer(layer, groups), decisions)
-    plan = get_scheduler(scheduler_name).two_pass_plan(GateGeometry(layer, config, gates))
+    plan = get_scheduler(scheduler_name, timer=time_plans).two_pass_plan(GateGeometry(layer, config, gates))
     d = decisions.reshape(cout, -1).T
     assert plan.cycles == expected_cycles(scheduler_name, layer, groups, d, rows, cols, dataflow, seed % 5)
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(case=gated_cases())
 def test_the_oracle_is_never_worse_than_pixel_skip(dataflow, case):
     groups, cin, cout, kernel, size, rows, cols, rate, seed = case
@@ -172,5 +175,5 @@ def test_the_oracle_is_never_worse_than_pixel_skip(dataflow, case):
     decisions = np.random.default_rng(seed).random((cout, layer.out_h, layer.out_w)) < rate
     config = TWO_PASS.replace(array_rows=rows, array_cols=cols, dataflow=dataflow)
     gates = LayerGates(as_trace_layer(layer, groups), decisions)
-    assert (get_scheduler("balanced-oracle").plan(layer, config, gates).cycles
-            <= get_scheduler("pixel-skip").plan(layer, config, gates).cycles)
+    assert (get_scheduler("balanced-oracle", timer=time_plans).plan(layer, config, gates).cycles
+            <= get_scheduler("pixel-skip", timer=time_plans).plan(layer, config, gates).cycles)

@@ -10,6 +10,7 @@ from accelsim.cli import main
 from accelsim.report import LOST_COLUMNS
 from accelsim.schedule import SCHEDULERS
 from accelsim.trace import as_trace_layer, gateable_layers, synthesize
+from accelsim.engine import simulate as time_plans
 
 NET = get_network("resnet20")
 
@@ -140,11 +141,11 @@ def test_group_boundary_is_only_what_groups_cost(groups, expect_boundary):
                                     dram_bandwidth_bytes_per_cycle=float("inf"))
     decisions = np.ones((24, 6, 6), dtype=bool)
     gates = LayerGates(as_trace_layer(layer, groups), decisions)
-    plan = get_scheduler("clock-gate").two_pass_plan(GateGeometry(layer, config, gates))  # a base pass per group
+    plan = get_scheduler("clock-gate", timer=time_plans).two_pass_plan(GateGeometry(layer, config, gates))  # a base pass per group
     lost = lost_cycles(plan, simulate([plan], config)[0], config)
     assert (lost["lost_group_boundary"] > 0) == expect_boundary
     if not expect_boundary:
-        dense = get_scheduler("dense").plan(layer, config)
+        dense = get_scheduler("dense", timer=time_plans).plan(layer, config)
         dense_lost = lost_cycles(dense, simulate([dense], config)[0], config)
         assert lost["lost_partial_tiles"] > 0 and dense_lost["lost_partial_tiles"] > 0
 

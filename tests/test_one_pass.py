@@ -14,6 +14,8 @@ from accelsim.schedule import SCHEDULERS, GateGeometry, LayerGates, get_schedule
 from accelsim.simulate import run
 from accelsim.trace import as_trace_layer, gateable_layers, open_trace, synthesize
 from accelsim.workload.layer import Network
+from accelsim.engine import simulate as time_plans
+from tiers import examples
 
 DATAFLOWS = ["os", "ws", "is"]
 TIMINGS = ["pipelined", "physical", "scalesim"]
@@ -38,12 +40,12 @@ def layers_and_masks(draw):
     return layer, LayerGates(as_trace_layer(layer, groups), decisions), config
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(case=layers_and_masks())
 def test_one_pass_costs_exactly_dense_cycles(case):
     layer, gates, config = case
     plan = one_pass_plan(GateGeometry(layer, config, gates), "clock-gate")
-    dense = get_scheduler("dense").plan(layer, config)
+    dense = get_scheduler("dense", timer=time_plans).plan(layer, config)
     assert plan.cycles == dense.cycles and plan.folds == dense.folds
     # memory model included: the same folds fetch the same operands
     assert simulate([plan], config)[0].cycles_total == simulate([dense], config)[0].cycles_total
@@ -51,10 +53,10 @@ def test_one_pass_costs_exactly_dense_cycles(case):
     assert plan.needed_macs <= plan.macs_executed <= layer.macs
     if gates.decisions.all() or gates.trace.gate_groups == 1:
         assert plan.macs_executed == layer.macs
-    assert get_scheduler("clock-gate").plan(layer, config, gates).cycles == dense.cycles
+    assert get_scheduler("clock-gate", timer=time_plans).plan(layer, config, gates).cycles == dense.cycles
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(case=layers_and_masks())
 def test_a_slow_gate_saves_nothing_and_an_instant_one_the_most(case):
     layer, gates, config = case
@@ -91,7 +93,7 @@ def small_trace(tmp_path_factory):
     return network, path
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(array=st.sampled_from([(2, 2), (4, 4), (8, 8), (16, 16), (4, 16)]),
        dataflow=st.sampled_from(DATAFLOWS), timing=st.sampled_from(TIMINGS),
        bandwidth=st.sampled_from([0.5, 4.0, 64.0, float("inf")]), ofmap_kib=st.sampled_from([0.5, 64.0]))
@@ -144,16 +146,16 @@ def plans_under_any_timing(draw):
                        rng.random((2, cout, layer.out_h, layer.out_w)) < rate)
     geometry = GateGeometry(layer, config, gates)
     name = draw(st.sampled_from(GATED))
-    plan = one_pass_plan(geometry, name) if draw(st.booleans()) else get_scheduler(name).two_pass_plan(geometry)
+    plan = one_pass_plan(geometry, name) if draw(st.booleans()) else get_scheduler(name, timer=time_plans).two_pass_plan(geometry)
     return layer, geometry, plan, config, rng
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(case=plans_under_any_timing())
 def test_every_path_on_the_reference_under_every_timing(case):
     """One-pass and two-pass plans, grouped and shared bases, under pipelined, physical and
     scalesim: cycles, MACs run (clock-gated ones counted by the machine) and outputs exact."""
-    from accelsim.schedule import execute_on_reference
+    from accelsim.reference import execute_on_reference
 
     layer, geometry, plan, config, rng = case
     a = rng.integers(-9, 10, (layer.M, layer.K))
@@ -172,12 +174,12 @@ def test_the_choice_counts_every_calibration_image():
     layer = Layer.conv("g", 8, 8, 4, 3, padding=1)
     trace = as_trace_layer(layer, 2)
     base = DEFAULT_CONFIG.replace(array_rows=8, array_cols=4, dataflow="os")
-    dense = simulate([get_scheduler("dense").plan(layer, base)], base)[0].cycles_total
+    dense = simulate([get_scheduler("dense", timer=time_plans).plan(layer, base)], base)[0].cycles_total
     on = np.ones((8, 4, 4), dtype=bool)
     off = np.zeros_like(on)
     for latency in range(0, 400, 10):
         config = base.replace(gate_latency_cycles=latency)
-        two_pass = {name: simulate([get_scheduler("pixel-skip").two_pass_plan(
+        two_pass = {name: simulate([get_scheduler("pixel-skip", timer=time_plans).two_pass_plan(
             GateGeometry(layer, config, LayerGates(trace, masks)))], config)[0].cycles_total
             for name, masks in (("on", on), ("off", off))}
         if (two_pass["on"] + two_pass["off"]) / 2 < dense < (2 * two_pass["on"] + two_pass["off"]) / 3:
@@ -185,7 +187,7 @@ def test_the_choice_counts_every_calibration_image():
     else:
         pytest.fail("no latency separates the two means")
     images = np.stack([on, on, off])
-    scheduler = get_scheduler("pixel-skip")
+    scheduler = get_scheduler("pixel-skip", timer=time_plans)
     plans = [scheduler.plan(layer, config, LayerGates(trace, masks, images)) for masks in images]
     assert {plan.path for plan in plans} == {"one-pass"}
     assert sum(simulate([plan], config)[0].cycles_total for plan in plans) <= 3 * dense

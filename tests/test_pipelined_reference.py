@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim.arch import dense_gemm_cycles, fold_grid, sequence_cycles
-from accelsim.arch.sequence import gemm_folds, run_sequence
+from accelsim.reference.sequence import gemm_folds, run_sequence
+from tiers import examples
 
 DATAFLOWS = ["os", "ws", "is"]
 MAX_FOLDS = 48
@@ -47,7 +48,7 @@ def check_sequence(dataflow, case):
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(case=sequences())
 def test_fold_sequences_match_the_closed_form(dataflow, case):
     check_sequence(dataflow, case)
@@ -55,7 +56,7 @@ def test_fold_sequences_match_the_closed_form(dataflow, case):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(case=sequences())
 def test_fold_sequences_match_the_closed_form_thoroughly(dataflow, case):
     check_sequence(dataflow, case)

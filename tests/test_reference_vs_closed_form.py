@@ -5,10 +5,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from accelsim.arch import dense_gemm_cycles, fold_grid, get_dataflow, simulate_gemm
+from accelsim.reference import simulate_gemm
+from accelsim.arch import dense_gemm_cycles, fold_grid, get_dataflow
 from accelsim.config import HardwareConfig
 from accelsim.schedule import get_scheduler
 from accelsim.workload import Layer
+from accelsim.engine import simulate as time_plans
+from tiers import examples
 
 DATAFLOWS = ["os", "ws", "is"]
 MAX_FOLDS = 64  # keeps one case of the (slow, per-cycle) reference well under a second
@@ -49,12 +52,12 @@ def check_case(dataflow, case):
     assert dense_gemm_cycles(dataflow, rows, cols, m, n, k, "scalesim") == reference.cycles - drain - 1
     # the dense scheduler's fold plan tells the same story
     config = HardwareConfig(array_rows=rows, array_cols=cols, dataflow=dataflow, timing="physical")
-    plan = get_scheduler("dense").plan(Layer.gemm("g", m, n, k), config)
+    plan = get_scheduler("dense", timer=time_plans).plan(Layer.gemm("g", m, n, k), config)
     assert (plan.folds, plan.cycles, plan.macs) == (reference.folds, reference.cycles, m * n * k)
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(case=gemm_cases())
 def test_reference_matches_closed_form(dataflow, case):
     assume(small_enough(dataflow, case))
@@ -63,7 +66,7 @@ def test_reference_matches_closed_form(dataflow, case):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=examples(3000), deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(case=gemm_cases())
 def test_reference_matches_closed_form_thoroughly(dataflow, case):
     assume(small_enough(dataflow, case))

@@ -10,12 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim import DEFAULT_CONFIG, Layer, TraceError, get_network
-from accelsim.schedule import (PHASE_BASE, SCHEDULERS, GateGeometry, LayerGates, execute_on_reference,
+from accelsim.reference import execute_on_reference
+from accelsim.schedule import (PHASE_BASE, SCHEDULERS, GateGeometry, LayerGates,
                                get_scheduler)
 from accelsim.schedule.plan import gemm_runs
 from accelsim.trace import TraceInfo, as_trace_layer, open_trace, write_trace
 from accelsim.trace.format import manifest_dict
 from accelsim.trace.synth import gated_trace_layers, synthesize
+from accelsim.engine import simulate as time_plans
+from tiers import examples
 
 DATAFLOWS = ["os", "ws", "is"]
 SCHEDULER_NAMES = SCHEDULERS.names()
@@ -52,14 +55,14 @@ def check(dataflow, scheduler_name, case):
     d = decisions.reshape(cout, -1).T
     config = DEFAULT_CONFIG.replace(array_rows=rows, array_cols=cols, dataflow=dataflow,
                                     fallback=fallback, gate_latency_cycles=latency)
-    plan = get_scheduler(scheduler_name).plan(layer, config, LayerGates(trace_layer, decisions, calibration))
+    plan = get_scheduler(scheduler_name, timer=time_plans).plan(layer, config, LayerGates(trace_layer, decisions, calibration))
 
     output, cycles, executed = execute_on_reference(plan, a, w, d, config)
 
     assert cycles == plan.cycles
     if plan.path == "one-pass":
         assert executed == plan.macs_executed
-        assert plan.cycles == get_scheduler("dense").plan(layer, config).cycles
+        assert plan.cycles == get_scheduler("dense", timer=time_plans).plan(layer, config).cycles
     else:
         assert executed == plan.macs
     if scheduler_name == "dense":
@@ -84,7 +87,7 @@ def check(dataflow, scheduler_name, case):
 
 @pytest.mark.parametrize("scheduler_name", SCHEDULER_NAMES)
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(case=shared_cases())
 def test_shared_base_plans_on_the_reference_array(dataflow, scheduler_name, case):
     check(dataflow, scheduler_name, case)
@@ -103,7 +106,7 @@ def test_the_base_pass_is_one_gemm_with_no_group_boundary_loss(tmp_path, dataflo
     plans = {}
     for layout, groups in (("shared", 1), ("grouped", 4)):
         trace_layer = as_trace_layer(layer, groups, 0.25, layout)
-        plans[layout] = get_scheduler("pixel-skip").plan(layer, config, LayerGates(trace_layer, decisions[0]))
+        plans[layout] = get_scheduler("pixel-skip", timer=time_plans).plan(layer, config, LayerGates(trace_layer, decisions[0]))
         path = write_trace(tmp_path / f"{layout}.npz", TraceInfo("t", "random", 1, network=network.name),
                            [trace_layer], {layer.name: decisions})
         from accelsim.simulate import run

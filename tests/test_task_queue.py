@@ -11,13 +11,16 @@ from hypothesis import strategies as st
 
 from accelsim import DEFAULT_CONFIG, Layer, engine, get_network, open_trace, run
 from accelsim.arch import fold_cycles, sequence_cycles
-from accelsim.arch.sequence import controller_starts
+from accelsim.reference.sequence import controller_starts
 from accelsim.config import DISPATCH_POLICIES
 from accelsim.report import LOST_COLUMNS, layer_rows
-from accelsim.schedule import LayerGates, execute_on_reference, get_scheduler
+from accelsim.reference import execute_on_reference
+from accelsim.schedule import LayerGates, get_scheduler
 from accelsim.schedule.plan import PHASE_CONDITIONAL
 from accelsim.arch.machine import SliceClock, dispatch
 from accelsim.trace import as_trace_layer
+from accelsim.engine import simulate as time_plans
+from tiers import examples
 
 from test_gated_reference import expected_output
 
@@ -72,7 +75,7 @@ def check_clock(dataflow, timing, case):
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(case=fold_lists())
 def test_the_slice_clock_follows_the_controller_rule(dataflow, case):
     check_clock(dataflow, "pipelined", case)
@@ -80,7 +83,7 @@ def test_the_slice_clock_follows_the_controller_rule(dataflow, case):
 
 @pytest.mark.parametrize("timing", ["physical", "scalesim"])
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(case=fold_lists())
 def test_the_slice_clock_runs_folds_alone_under_other_timings(dataflow, timing, case):
     check_clock(dataflow, timing, case)
@@ -152,7 +155,7 @@ def make_plan(case, dataflow, **changes):
     calibration = random_decisions(rng, (3, cout, layer.out_h, layer.out_w), rate)
     config = DEFAULT_CONFIG.replace(dataflow=dataflow, fallback="off", **{**queue, **changes})
     gates = LayerGates(as_trace_layer(layer, groups), decisions, calibration)
-    plan = get_scheduler("task-queue").plan(layer, config, gates)
+    plan = get_scheduler("task-queue", timer=time_plans).plan(layer, config, gates)
     assert plan.sliced is not None
     return plan, a, w, decisions.reshape(cout, -1).T, config
 
@@ -164,7 +167,7 @@ def engine_cycles(plan, config):
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(case=st.one_of(sliced_cases(), uneven_cases()), timing=st.sampled_from(TIMINGS))
 def test_a_band_of_slices_runs_as_an_array_of_its_rows(dataflow, case, timing):
     """Slices of r rows cut from an R × C array run as the slices of an r × (R·C/r) array do:
@@ -179,7 +182,7 @@ def test_a_band_of_slices_runs_as_an_array_of_its_rows(dataflow, case, timing):
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(case=st.one_of(sliced_cases(), uneven_cases()), timing=st.sampled_from(TIMINGS),
        bandwidth=st.sampled_from([0.25, 2.0, 64.0]), latency=st.sampled_from([0, 7, 100]),
        sram=st.sampled_from([0.0625, 1.0, 64.0]))
@@ -201,14 +204,14 @@ def check_reference(dataflow, case, **changes):
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(case=sliced_cases())
 def test_task_queue_plans_on_the_sliced_reference(dataflow, case):
     check_reference(dataflow, case)
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(case=uneven_cases())
 def test_the_queue_on_uneven_tasks_on_the_sliced_reference(dataflow, case):
     check_reference(dataflow, case)
@@ -216,7 +219,7 @@ def test_the_queue_on_uneven_tasks_on_the_sliced_reference(dataflow, case):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(case=sliced_cases())
 def test_task_queue_plans_on_the_sliced_reference_thoroughly(dataflow, case):
     check_reference(dataflow, case)
@@ -224,7 +227,7 @@ def test_task_queue_plans_on_the_sliced_reference_thoroughly(dataflow, case):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(case=uneven_cases())
 def test_the_queue_on_uneven_tasks_on_the_sliced_reference_thoroughly(dataflow, case):
     check_reference(dataflow, case)
@@ -232,7 +235,7 @@ def test_the_queue_on_uneven_tasks_on_the_sliced_reference_thoroughly(dataflow, 
 
 @pytest.mark.parametrize("timing", ["physical", "scalesim"])
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=examples(12), deadline=None)
 @given(case=sliced_cases())
 def test_task_queue_plans_on_the_sliced_reference_under_other_timings(dataflow, timing, case):
     """Each fold alone on the per-fold machine, one after another on its slice."""
@@ -254,7 +257,7 @@ def policy_cycles(dataflow, depth, policy):
     decisions[:, 3, 3] = True
     config = DEFAULT_CONFIG.replace(array_rows=1, array_cols=2, array_slices=2, dataflow=dataflow, fallback="off",
                                     queue_depth_tasks=depth, dispatch=policy, task_folds=0)
-    plan = get_scheduler("task-queue").plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
+    plan = get_scheduler("task-queue", timer=time_plans).plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
     lengths = [task.periods for task in plan.sliced.phases[0] if task.item.phase == PHASE_CONDITIONAL]
     assert max(lengths) >= 4 * min(lengths)
     d = decisions.reshape(8, -1).T
@@ -287,7 +290,7 @@ def test_a_conditional_task_waits_for_its_sets_decisions(dataflow):
     for latency in (0, 37):
         config = DEFAULT_CONFIG.replace(array_rows=4, array_cols=2, array_slices=2, dataflow=dataflow,
                                         fallback="off", gate_latency_cycles=latency, task_folds=0)
-        plan = get_scheduler("task-queue").plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
+        plan = get_scheduler("task-queue", timer=time_plans).plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
         (phase,) = plan.sliced.phases
         waits = [(number, task.after) for number, task in enumerate(phase) if task.item.phase == PHASE_CONDITIONAL]
         assert waits and all(0 <= base < number and phase[base].item.phase != PHASE_CONDITIONAL
@@ -331,7 +334,7 @@ def test_full_slice_folds_map_every_pe_of_their_slice(slices, rows):
     config = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8, array_slices=slices, slice_rows=rows,
                                     fallback="off", dram_bandwidth_bytes_per_cycle=math.inf)
     gates = LayerGates(as_trace_layer(layer, 2), np.ones((8, 4, 4), dtype=bool))
-    plan = get_scheduler("task-queue").plan(layer, config, gates)
+    plan = get_scheduler("task-queue", timer=time_plans).plan(layer, config, gates)
     assert plan.sliced is not None and plan.path == "two-pass"
     (row,) = layer_rows("n", 0, [plan], engine.simulate([plan], config), config)
     assert row["mapping_efficiency"] == 1.0
@@ -348,7 +351,7 @@ def windowed_layer(dataflow, ofmap_kib, **changes):
     decisions = rng.random((8, 8, 8)) < 0.4
     config = DEFAULT_CONFIG.replace(array_rows=4, array_cols=4, array_slices=2, dataflow=dataflow, fallback="off",
                                     ofmap_sram_kib=ofmap_kib, dram_bandwidth_bytes_per_cycle=4.0, **changes)
-    plan = get_scheduler("task-queue").plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
+    plan = get_scheduler("task-queue", timer=time_plans).plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
     return plan, a, w, decisions.reshape(8, -1).T, config
 
 
@@ -386,7 +389,7 @@ def test_finer_tasks_balance_the_slices():
     cycles, needed = {}, {}
     for folds in (0, 1):
         config = DEFAULT_CONFIG.replace(array_rows=4, array_cols=4, array_slices=4, fallback="off", task_folds=folds)
-        plan = get_scheduler("task-queue").plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
+        plan = get_scheduler("task-queue", timer=time_plans).plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
         output, cycles[folds], _ = execute_on_reference(plan, a, w, d, config)
         needed[folds] = plan.needed_macs
         np.testing.assert_array_equal(output, expected_output(a, w, d, 2))
@@ -399,7 +402,7 @@ def test_finer_tasks_balance_the_slices():
 def test_every_slice_takes_a_task_before_any_takes_a_second():
     """One-fold tasks start as they are taken, so their slice may take again at once: the idle
     slices take first (closed form, and the reference's queue)."""
-    from accelsim.arch.sliced import queue_order
+    from accelsim.reference.sliced import queue_order
     from accelsim.schedule.plan import PHASE_BASE, WorkItem
     from accelsim.schedule.taskqueue import make_task
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from accelsim import TraceError
 from accelsim.cli import main
 from accelsim.trace import open_trace
+from tiers import examples
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]
 
@@ -48,7 +49,7 @@ def with_manifest(members, manifest):
     return {**members, "manifest.npy": npy(np.frombuffer(json.dumps(manifest).encode(), np.uint8))}
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=FIXTURE_OK)
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=FIXTURE_OK)
 @given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1, max_size=3))
 @example(flips=[(0.050017514902752865, 64)])  # a flip inside a .npy header that numpy's parser chokes on
 def test_flipped_bytes_are_caught_or_harmless(small_trace, tmp_path_factory, flips):
@@ -69,7 +70,7 @@ def test_flipped_bytes_are_caught_or_harmless(small_trace, tmp_path_factory, fli
         np.testing.assert_array_equal(masks[name], value)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE_OK)
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=FIXTURE_OK)
 @given(keep=st.floats(0, 1, exclude_max=True))
 def test_truncated_files_are_rejected(small_trace, tmp_path_factory, keep):
     data = small_trace.read_bytes()
@@ -136,7 +137,7 @@ JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**12), st.f
                         st.text(max_size=5), st.lists(st.integers(0, 3), max_size=3))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=FIXTURE_OK)
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=FIXTURE_OK)
 @given(layer=st.integers(0, 17), key=st.sampled_from(["in_channels", "out_channels", "in_h", "in_w",
        "kernel_h", "kernel_w", "stride", "padding_h", "padding_w", "out_h", "out_w", "gate_groups",
        "base_fraction", "thresholds", "name"]), value=JSON_VALUES)

@@ -8,10 +8,10 @@ from accelsim.config import HardwareConfig
 from accelsim.registry import Registry
 from accelsim.schedule.balanced import BalancedOracleScheduler, BalancedScheduler
 from accelsim.schedule.dense import DenseScheduler
-from accelsim.schedule.gated import GatedScheduler, GateGeometry, LayerGates
+from accelsim.schedule.gated import GatedScheduler, GateGeometry, LayerGates, Timer
 from accelsim.schedule.onepass import one_pass_plan
 from accelsim.schedule.plan import (PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, PHASE_ONE_PASS, RUN_DTYPE,
-                                    LayerPlan, WorkItem, execute_on_reference)
+                                    LayerPlan, WorkItem)
 from accelsim.schedule.skipping import ClockGateScheduler, PixelSkipScheduler, TileSkipScheduler
 from accelsim.schedule.taskqueue import TaskQueueScheduler
 from accelsim.workload.layer import Layer
@@ -34,13 +34,15 @@ for _scheduler in (DenseScheduler, ClockGateScheduler, TileSkipScheduler, PixelS
     SCHEDULERS.register(_scheduler.name, _scheduler)
 
 
-def get_scheduler(name: str) -> Scheduler:
-    """A new instance of the scheduler registered as ``name``."""
-    return SCHEDULERS.get(name)()
+def get_scheduler(name: str, timer: Timer | None = None) -> Scheduler:
+    """A new instance of the scheduler registered as ``name``. Gating schedulers whose
+    ``fallback`` is ``calibrated`` choose each layer's path by timing plans with ``timer``
+    (:func:`accelsim.engine.simulate`; :func:`accelsim.run` passes it)."""
+    return SCHEDULERS.get(name)(timer)
 
 
 __all__ = ["Scheduler", "SCHEDULERS", "get_scheduler", "DenseScheduler", "GatedScheduler",
            "GateGeometry", "LayerGates", "LayerPlan", "RUN_DTYPE", "WorkItem", "PHASE_DENSE",
-           "PHASE_BASE", "PHASE_CONDITIONAL", "PHASE_ONE_PASS", "execute_on_reference", "one_pass_plan", "ClockGateScheduler",
+           "PHASE_BASE", "PHASE_CONDITIONAL", "PHASE_ONE_PASS", "one_pass_plan", "ClockGateScheduler",
            "TileSkipScheduler", "PixelSkipScheduler", "BalancedScheduler", "BalancedOracleScheduler",
            "TaskQueueScheduler"]

@@ -61,8 +61,8 @@ class BalancedScheduler(PixelSkipScheduler):
     def reads_calibration(self, config: HardwareConfig) -> bool:
         return True  # its channel order comes from them
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, timer=None) -> None:
+        super().__init__(timer)
         self._orders: dict[tuple, np.ndarray] = {}
 
     def _activity(self, geometry: GateGeometry, channels: np.ndarray) -> np.ndarray:
@@ -90,13 +90,11 @@ class BalancedOracleScheduler(PixelSkipScheduler):
     name = "balanced-oracle"
 
     def plan(self, layer: Layer, config: HardwareConfig, gates: LayerGates | None = None) -> LayerPlan:
-        from accelsim.engine import simulate  # the engine depends on plans: imported when used
-
         if gates is None or config.fallback == "off":
             return super().plan(layer, config, gates)
         geometry = GateGeometry(layer, config, gates)
         two_pass = self.two_pass_plan(geometry)
-        if simulate([two_pass], config)[0].cycles_total < self.one_pass_cycles(layer, config):
+        if self.timed_cycles(two_pass, config) < self.one_pass_cycles(layer, config):
             return two_pass
         return one_pass_plan(geometry, self.name)
 

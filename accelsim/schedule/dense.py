@@ -32,6 +32,9 @@ class DenseScheduler:
 
     name = "dense"
 
+    def __init__(self, timer=None) -> None:
+        pass  # plans nothing it would need to time
+
     def reads_calibration(self, config: HardwareConfig) -> bool:
         return False
 

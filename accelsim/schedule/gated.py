@@ -24,6 +24,7 @@ time (WS) or lie along the columns (IS).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -37,6 +38,10 @@ from accelsim.schedule.onepass import one_pass_plan
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, LayerPlan, WorkItem, plan_from_items
 from accelsim.trace.format import TraceLayer
 from accelsim.workload.layer import Layer
+
+#: what times plans for the calibrated fallback: ``timer(plans, config)`` → per plan an object
+#: with ``cycles_total`` (:func:`accelsim.engine.simulate`)
+Timer = Callable[[Sequence[LayerPlan], HardwareConfig], Sequence]
 
 
 @dataclass(frozen=True)
@@ -197,7 +202,11 @@ class GatedScheduler:
 
     name = "gated"
 
-    def __init__(self) -> None:
+    def __init__(self, timer: Timer | None = None) -> None:
+        #: times plans on their config, memory included (:func:`accelsim.engine.simulate`); the
+        #: calibrated fallback compares paths with it. Given by the caller, which sits above the
+        #: engine: schedulers plan, they do not run the engine themselves.
+        self.timer = timer
         self._paths: dict[tuple, str] = {}  # per layer, gating, calibration set and config
         self._one_pass_cycles: dict[tuple, int] = {}
         # two-pass plans made for the choice, kept for when their image is simulated
@@ -237,13 +246,19 @@ class GatedScheduler:
         """A number that tells calibration sets apart, for the caches keyed by them."""
         return self._calibrations.setdefault(id(calibration), (calibration, len(self._calibrations)))[1]
 
+    def timed_cycles(self, plan: LayerPlan, config: HardwareConfig) -> int:
+        """The cycles of ``plan`` on ``config``, memory model included, from :attr:`timer`."""
+        if self.timer is None:
+            raise ValueError(f"scheduler {self.name!r}: fallback = \"calibrated\" times plans on the memory "
+                             "model: make it with get_scheduler(name, timer=accelsim.engine.simulate), "
+                             "or set fallback = \"off\"")
+        return self.timer([plan], config)[0].cycles_total
+
     def one_pass_cycles(self, layer: Layer, config: HardwareConfig) -> int:
         """Cycles of the one-pass path, memory model included: the dense folds, dense's time."""
-        from accelsim.engine import simulate  # the engine depends on plans: imported when used
-
         key = (layer.name, layer, config)
         if key not in self._one_pass_cycles:
-            self._one_pass_cycles[key] = simulate([dense_plan(layer, config, self.name)], config)[0].cycles_total
+            self._one_pass_cycles[key] = self.timed_cycles(dense_plan(layer, config, self.name), config)
         return self._one_pass_cycles[key]
 
     def _path(self, geometry: GateGeometry) -> str:
@@ -262,8 +277,6 @@ class GatedScheduler:
         included, are fewer than ``one_pass``'s. Stall-free cycles bound a plan's from below,
         so a layer whose base pass alone, or whose two-pass plans without stalls, already
         take as long is decided without simulating them."""
-        from accelsim.engine import simulate
-
         layer, config, gates = geometry.layer, geometry.config, geometry.gates
         if self.base_pass_cycles(geometry) >= one_pass:
             return "one-pass"
@@ -273,7 +286,7 @@ class GatedScheduler:
             plans.append((_plan_key(calibrated), self.two_pass_plan(calibrated)))
         if np.mean([plan.cycles for _, plan in plans]) >= one_pass:
             return "one-pass"
-        if np.mean([simulate([plan], config)[0].cycles_total for _, plan in plans]) >= one_pass:
+        if np.mean([self.timed_cycles(plan, config) for _, plan in plans]) >= one_pass:
             return "one-pass"
         for key, plan in plans:  # bounded: calibration images need not be simulated at all
             if len(self._calibrated) < MAX_KEPT_PLANS:

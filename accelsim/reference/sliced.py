@@ -1,7 +1,7 @@
 """Per-cycle reference of a sliced array fed by a task queue.
 
 The array is P independent slices (``array_slices``), each a ``rows_per_slice`` ×
-``slice_cols`` array with its own input stream. A sliced plan (:class:`accelsim.schedule.taskqueue.SlicedWork`)
+``slice_cols`` array with its own input stream. A sliced plan (:class:`accelsim.schedule.plan.SlicedWork`)
 runs phase by phase; in each phase its tasks enter a queue of ``queue_depth_tasks`` entries
 in task order. A task waits for the task its set's decisions come from (``Task.after``: it may
 start ``gate_latency_cycles`` after that task's last result has left its slice) and a base task
@@ -13,17 +13,17 @@ the longest of the tasks that wait for it besides (``longest-first``, the oldest
 equals). All slices may take a task when the phase starts; a slice may take its next one when
 the last fold it holds starts (the other half of its operand buffers is then free): ``s``,
 the fold's start under the machine's controller rule
-(:func:`accelsim.arch.sequence.controller_starts`, folds held back to when their task may
+(:func:`accelsim.reference.sequence.controller_starts`, folds held back to when their task may
 start) on the slice's folds so far, or under the other timings when its earlier tasks, run
 fold by fold alone, leave it. A task's last result leaves when the machine run on its slice's
 tasks up to it has finished. Among slices that may take at the same cycle, one that holds no
 task yet takes first, then the lowest index; the queue refills after each take, in task order.
 
 Each slice then runs the folds of its tasks, in the order taken, as one sequence on the
-per-cycle sequence machine (:func:`accelsim.arch.sequence.run_sequence`, one slice's shape); the phase
+per-cycle sequence machine (:func:`accelsim.reference.sequence.run_sequence`, one slice's shape); the phase
 ends when the last slice's machine has finished, and a slice that took nothing costs nothing.
 Under the other timing conventions each fold runs alone on the per-fold machine
-(:func:`accelsim.arch.reference.simulate_gemm`), one after another on its slice.
+(:func:`accelsim.reference.array.simulate_gemm`), one after another on its slice.
 
 Nothing here uses the scheduler's own dispatch or slice clock: this is what checks them.
 """
@@ -34,10 +34,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from accelsim.arch.dataflow import get_dataflow
-from accelsim.arch.reference import simulate_gemm
-from accelsim.arch.sequence import controller_starts, gemm_folds, run_sequence
+from accelsim.reference.array import simulate_gemm
+from accelsim.reference.sequence import controller_starts, gemm_folds, run_sequence
 from accelsim.arch.timing import get_timing
-from accelsim.schedule.plan import LayerPlan, WorkItem, _apply, _renumbered
+from accelsim.reference.outputs import apply_result, renumbered
+from accelsim.schedule.plan import LayerPlan, WorkItem
 
 
 def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, take_time,
@@ -164,7 +165,7 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
                     continue
                 sequence, offset = [], 0
                 for task in taken:
-                    sequence += [_renumbered(fold, offset) for fold in folds[task]]
+                    sequence += [renumbered(fold, offset) for fold in folds[task]]
                     offset += len(items[task].pixels) * len(items[task].channels)
                 result = run_sequence(sequence, dataflow, rows, width, offset, earliest=schedule_of(taken)[1])
                 if result.cycles != end_of(taken[-1]):
@@ -202,7 +203,7 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
                 executed += result.useful_macs
                 blocks[index] = result.output
         for index in sorted(blocks):  # in task order: a base task writes before its set's conditional tasks add
-            _apply(output, items[index], blocks[index], decisions)
+            apply_result(output, items[index], blocks[index], decisions)
     return output, cycles, executed
 
 

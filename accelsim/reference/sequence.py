@@ -1,7 +1,7 @@
 """Per-cycle reference of the ``pipelined`` convention: one machine runs a whole sequence of
 folds back to back, with shadow registers, and optionally gates its PEs in one pass.
 
-Like :mod:`accelsim.arch.reference`, every cycle every register takes its neighbour's value
+Like :mod:`accelsim.reference.array`, every cycle every register takes its neighbour's value
 and each PE acts on the operands it holds; the cycle count is read off the machine's state
 when the last result has left. The controller issues folds by the rule of the hardware it
 models (documented in ``docs/timing.md``; :func:`controller_schedule`), and the machine
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from accelsim.arch.dataflow import Dataflow, get_dataflow
-from accelsim.arch.reference import pad_tile, shift_down, shift_right
+from accelsim.reference.array import pad_tile, shift_down, shift_right
 
 
 @dataclass(frozen=True)
