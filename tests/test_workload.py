@@ -7,11 +7,11 @@ from accelsim.workload import NETWORKS, load_topology
 
 
 def test_builtin_networks_are_registered():
-    assert set(NETWORKS.names()) == {"resnet18", "resnet20", "resnet20-fmnist", "vgg16-cifar"}
+    assert set(NETWORKS.names()) == {"resnet18", "resnet18-fmnist", "resnet20", "resnet20-fmnist", "vgg16-cifar"}
 
 
 def test_unknown_network_lists_the_valid_ones():
-    with pytest.raises(UnknownNameError, match="resnet18, resnet20"):
+    with pytest.raises(UnknownNameError, match="resnet18, resnet18-fmnist, resnet20"):
         get_network("resnet50")
 
 
@@ -43,6 +43,18 @@ def test_resnet20_fmnist_is_resnet20_on_28x28x1():
     net = get_network("resnet20-fmnist")
     assert net.layer("conv1").in_channels == 1
     assert [net.layer(f"layer{s}.0.conv2").out_h for s in (1, 2, 3)] == [28, 14, 7]
+
+
+def test_resnet18_fmnist_shapes():
+    """The CIFAR-style ResNet-18 on 28×28×1: a 3×3 stem, maps of 28, 14, 7 and 4 pixels, three
+    1×1 downsample convs and a 512→10 classifier."""
+    net = get_network("resnet18-fmnist")
+    assert len(net) == 21
+    assert (net.layer("conv1").in_channels, net.layer("conv1").out_h) == (1, 28)
+    assert [net.layer(f"layer{stage}.1.conv2").out_h for stage in range(1, 5)] == [28, 14, 7, 4]
+    assert [layer.name for layer in net if layer.kernel_h == 1 and layer.kind == "conv"] == [
+        f"layer{stage}.0.downsample.0" for stage in (2, 3, 4)]
+    assert net.layer("fc").out_channels == 10
 
 
 def test_vgg16_cifar_shapes():
