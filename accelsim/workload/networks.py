@@ -20,12 +20,9 @@ def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def resnet18(input_size: int = 224) -> Network:
-    """torchvision's ResNet-18 on 224×224×3 ImageNet images: 20 convs (three of them 1×1
-    downsample convs) and the 512→1000 classifier. Other square input sizes scale every map."""
-    layers = [Layer.conv("conv1", 3, 64, input_size, 7, stride=2, padding=3)]
-    size = _conv_out(_conv_out(input_size, 7, 2, 3), 3, 2, 1)  # stem conv, then 3×3/2 max pool
-    channels = 64
+def _basic_block_stages(layers: list[Layer], size: int, channels: int = 64) -> None:
+    """ResNet-18's four stages of two basic blocks (64–512 channels, stride 2 entering stages
+    2–4, a 1×1 downsample conv where the shape changes), appended to ``layers``."""
     for stage, width in enumerate((64, 128, 256, 512), start=1):
         for block in range(2):
             stride = 2 if block == 0 and stage > 1 else 1
@@ -36,6 +33,13 @@ def resnet18(input_size: int = 224) -> Network:
             if stride != 1 or channels != width:
                 layers.append(Layer.conv(f"{prefix}.downsample.0", channels, width, size, 1, stride))
             channels, size = width, out
+
+
+def resnet18(input_size: int = 224) -> Network:
+    """torchvision's ResNet-18 on 224×224×3 ImageNet images: 20 convs (three of them 1×1
+    downsample convs) and the 512→1000 classifier. Other square input sizes scale every map."""
+    layers = [Layer.conv("conv1", 3, 64, input_size, 7, stride=2, padding=3)]
+    _basic_block_stages(layers, _conv_out(_conv_out(input_size, 7, 2, 3), 3, 2, 1))  # stem conv, 3×3/2 max pool
     layers.append(Layer.fc("fc", 512, 1000))
     return Network("resnet18", tuple(layers))
 
@@ -59,21 +63,10 @@ def _cifar_resnet(name: str, input_size: int, in_channels: int, blocks: int = 3,
 
 def resnet18_fmnist() -> Network:
     """CIFAR-style ResNet-18 on Fashion-MNIST (28×28×1), as ``workloads.models.resnet18``
-    builds it: a 3×3 stem of 64 channels, four stages of two basic blocks at 64, 128, 256 and
-    512 channels (stride 2 entering stages 2–4), a 1×1 downsample convolution wherever the
-    shape changes, and a 512→10 classifier: 20 convs and the classifier."""
+    builds it: a 3×3 stem of 64 channels (no pooling), the four stages of :func:`resnet18`
+    and a 512→10 classifier: 20 convs and the classifier."""
     layers = [Layer.conv("conv1", 1, 64, 28, 3, 1, 1)]
-    size, channels = 28, 64
-    for stage, width in enumerate((64, 128, 256, 512), start=1):
-        for block in range(2):
-            stride = 2 if block == 0 and stage > 1 else 1
-            prefix = f"layer{stage}.{block}"
-            layers.append(Layer.conv(f"{prefix}.conv1", channels, width, size, 3, stride, 1))
-            out = _conv_out(size, 3, stride, 1)
-            layers.append(Layer.conv(f"{prefix}.conv2", width, width, out, 3, 1, 1))
-            if stride != 1 or channels != width:
-                layers.append(Layer.conv(f"{prefix}.downsample.0", channels, width, size, 1, stride))
-            channels, size = width, out
+    _basic_block_stages(layers, 28)
     layers.append(Layer.fc("fc", 512, 10))
     return Network("resnet18-fmnist", tuple(layers))
 
