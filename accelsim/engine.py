@@ -254,8 +254,8 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
         machine = QueueMachine(env, tasks, config, dram, fetches, streams, writes)
         done = yield env.process(machine.run())
         owed += writes * done.slices_used
-    if dram is not None:  # as on one array, the last folds' outputs leave at the end
-        yield env.timeout(max(env.now, dram.free) + owed / bandwidth - env.now)
+    if dram is not None:  # as on one array, the last folds' outputs leave at the end, after what is queued
+        yield dram.serve(owed)
     return env.now + get_timing(config.timing).layer_offset_cycles - begin  # the offset, once, at the end
 
 

@@ -29,23 +29,27 @@ class DramChannel:
             raise ValueError(f"a DRAM channel needs a finite positive bandwidth, got {bandwidth}")
         self.env, self.bandwidth, self.latency = env, bandwidth, latency
         self._port = simpy.Resource(env, capacity=1)
-        #: when the channel has finished what it was asked so far (its queue, in cycles)
-        self.free = env.now
 
     def seconds(self, size: float) -> float:
         """Cycles ``size`` bytes hold the channel."""
         return size / self.bandwidth
 
-    def serve(self, size: float, then: Callable[[], None]) -> None:
-        """Queue a transfer of ``size`` bytes; call ``then()`` when the channel begins it."""
-        self.free = max(self.env.now, self.free) + self.seconds(size)
-        request = self._port.request()
+    def serve(self, size: float, then: Callable[[], None] | None = None) -> simpy.Event:
+        """Queue a transfer of ``size`` bytes; call ``then()`` when the channel begins it.
+        Returns an event that succeeds when the transfer has ended."""
+        request, ended = self._port.request(), self.env.event()
+
+        def end(_event) -> None:
+            self._port.release(request)
+            ended.succeed()
 
         def begin(_event=None) -> None:
-            self.env.timeout(self.seconds(size)).callbacks.append(lambda _done: self._port.release(request))
-            then()
+            self.env.timeout(self.seconds(size)).callbacks.append(end)
+            if then is not None:
+                then()
 
         if request.triggered:  # the channel is idle: the transfer begins now, before anything else
             begin()
         else:
             request.callbacks.append(begin)
+        return ended
