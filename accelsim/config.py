@@ -27,9 +27,16 @@ from accelsim.limits import (BANDWIDTH_RANGE, CLOCK_MHZ_RANGE, MAX_CONFIG_BYTES,
 MAX_ARRAY_SIDE = 1 << 16  # PEs along one side; larger arrays are surely a typo
 
 
+#: Which stage of the pipeline reads a field: ``plan`` (the schedulers: what a fold plan depends
+#: on), ``memory`` (the engine's memory model, which the calibrated fallback also runs when it
+#: plans) or ``account`` (energy and the report, after the engine). ``accelsim.simulate.plan_key``
+#: is derived from these tags; tests/test_plan_keys.py checks that no other field changes a plan.
+STAGES = ("plan", "memory", "account")
+
+
 def _describe(text: str, kind: str, allow_inf: bool = False,
-              bounds: tuple[float, float] | None = None) -> dict[str, Any]:
-    return {"doc": text, "kind": kind, "allow_inf": allow_inf, "bounds": bounds}
+              bounds: tuple[float, float] | None = None, *, stage: str) -> dict[str, Any]:
+    return {"doc": text, "kind": kind, "allow_inf": allow_inf, "bounds": bounds, "stage": stage}
 
 
 @dataclass(frozen=True)
@@ -41,61 +48,61 @@ class HardwareConfig:
     LPDDR4-class DRAM interface of 16 bytes/cycle with 100 cycles of latency.
     """
 
-    array_rows: int = field(default=32, metadata=_describe("PE rows (R)", "side"))
-    array_cols: int = field(default=32, metadata=_describe("PE columns (C)", "side"))
-    dataflow: str = field(default="os", metadata=_describe("os, ws or is", "dataflow"))
+    array_rows: int = field(default=32, metadata=_describe("PE rows (R)", "side", stage="plan"))
+    array_cols: int = field(default=32, metadata=_describe("PE columns (C)", "side", stage="plan"))
+    dataflow: str = field(default="os", metadata=_describe("os, ws or is", "dataflow", stage="plan"))
     timing: str = field(default="pipelined", metadata=_describe(
         "cycle-counting convention: pipelined (folds overlap fill and drain), physical or scalesim",
-        "timing"))
+        "timing", stage="plan"))
     gate_latency_cycles: int = field(default=2, metadata=_describe(
         "cycles from a complete base partial sum to its decision taking effect (compare, then "
-        "latch the decision bit)", "latency"))
+        "latch the decision bit)", "latency", stage="plan"))
     fallback: str = field(default="calibrated", metadata=_describe(
         "per gated layer, run it in one pass where two would be slower on the calibration "
-        "images (calibrated), or always in two (off)", "fallback"))
+        "images (calibrated), or always in two (off)", "fallback", stage="plan"))
     array_slices: int = field(default=1, metadata=_describe(
         "slices of the array (P): each runs its own work from its own input port; 1 is one "
-        "array. Slices of all R rows split the C columns (P divides C); see slice_rows", "count"))
+        "array. Slices of all R rows split the C columns (P divides C); see slice_rows", "count", stage="plan"))
     slice_rows: int = field(default=0, metadata=_describe(
         "PE rows of one slice (divides R; 0: all R). The array's R / slice_rows bands of rows "
-        "are each split into P·slice_rows / R slices of columns", "count"))
+        "are each split into P·slice_rows / R slices of columns", "count", stage="plan"))
     queue_depth_tasks: int = field(default=16, metadata=_describe(
         "entries of the task queue that feeds the slices (task-queue scheduler): the tasks a "
-        "dispatch policy chooses among", "count"))
+        "dispatch policy chooses among", "count", stage="plan"))
     task_folds: int = field(default=0, metadata=_describe(
         "size of a conditional task (task-queue): at most task_folds × (a slice's rows) of its channel set's "
         "active pixels (IS: of its pixel set's active channels), one row tile's worth under OS; "
-        "finer tasks balance the slices; 0: one task per set", "count"))
+        "finer tasks balance the slices; 0: one task per set", "count", stage="plan"))
     dispatch: str = field(default="longest-first", metadata=_describe(
         "task-queue dispatch policy: in-order (first queued first) or longest-first (the longest "
-        "queued task first)", "dispatch"))
+        "queued task first)", "dispatch", stage="plan"))
     ifmap_sram_kib: float = field(default=64.0, metadata=_describe(
-        "input feature-map SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE))
+        "input feature-map SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE, stage="memory"))
     filter_sram_kib: float = field(default=64.0, metadata=_describe(
-        "filter SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE))
+        "filter SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE, stage="plan"))
     ofmap_sram_kib: float = field(default=64.0, metadata=_describe(
-        "output/partial-sum SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE))
+        "output/partial-sum SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE, stage="plan"))
     dram_bandwidth_bytes_per_cycle: float = field(default=16.0, metadata=_describe(
         "DRAM bandwidth, bytes per array cycle (inf: never a stall)", "positive", allow_inf=True,
-        bounds=BANDWIDTH_RANGE))
+        bounds=BANDWIDTH_RANGE, stage="memory"))
     dram_latency_cycles: int = field(default=100, metadata=_describe(
-        "DRAM latency, array cycles", "count"))
+        "DRAM latency, array cycles", "count", stage="memory"))
     clock_mhz: float = field(default=1000.0, metadata=_describe("array clock, MHz", "positive",
-                                                                  bounds=CLOCK_MHZ_RANGE))
-    operand_bits: int = field(default=8, metadata=_describe("bits per input and weight", "bits"))
+                                                                  bounds=CLOCK_MHZ_RANGE, stage="account"))
+    operand_bits: int = field(default=8, metadata=_describe("bits per input and weight", "bits", stage="plan"))
     accumulator_bits: int = field(default=32, metadata=_describe(
-        "bits per partial sum / accumulator", "bits"))
+        "bits per partial sum / accumulator", "bits", stage="plan"))
     word_bytes: int = field(default=1, metadata=_describe(
-        "bytes per memory word (SCALE-Sim's Bandwidth is in words/cycle)", "bits"))
+        "bytes per memory word (SCALE-Sim's Bandwidth is in words/cycle)", "bits", stage="account"))
     energy_profile: str = field(default="accelergy45", metadata=_describe(
-        "energy table: accelergy45 or horowitz45 (accelsim energy-table prints it)", "profile"))
+        "energy table: accelergy45 or horowitz45 (accelsim energy-table prints it)", "profile", stage="account"))
     technology_nm: int = field(default=45, metadata=_describe(
-        "technology node, nm: scales logic energy (and selects the SRAM table column)", "bits"))
+        "technology node, nm: scales logic energy (and selects the SRAM table column)", "bits", stage="account"))
     dram_type: str = field(default="LPDDR4", metadata=_describe(
-        "DRAM type for pJ/bit: LPDDR4, HBM2, GDDR5, HMC, LPDDR, DDR3", "text"))
-    sram_port_bits: int = field(default=64, metadata=_describe("SRAM port width, bits per access", "bits"))
+        "DRAM type for pJ/bit: LPDDR4, HBM2, GDDR5, HMC, LPDDR, DDR3", "text", stage="account"))
+    sram_port_bits: int = field(default=64, metadata=_describe("SRAM port width, bits per access", "bits", stage="account"))
     energy_overrides: tuple[tuple[str, float], ...] = field(default=(), metadata=_describe(
-        "[energy] table: entry = value, overriding any energy table entry", "overrides"))
+        "[energy] table: entry = value, overriding any energy table entry", "overrides", stage="account"))
 
     def __post_init__(self) -> None:
         for spec in fields(self):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -88,24 +88,18 @@ def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
     return run_configs(network, [config], schedulers, trace, images, calibration, progress, batch)[0]
 
 
-#: Fields the memory model reads: a calibrated fallback chooses its paths with them.
-MEMORY_FIELDS = ("ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "dram_bandwidth_bytes_per_cycle",
-                 "dram_latency_cycles", "operand_bits", "accumulator_bits")
-
-
-#: Fields the task-queue scheduler's pixel windows depend on (a subset of MEMORY_FIELDS).
-WINDOW_FIELDS = ("ofmap_sram_kib", "filter_sram_kib", "operand_bits", "accumulator_bits")
+def fields_read(stage: str) -> tuple[str, ...]:
+    """The config fields a stage of the pipeline reads (their ``stage`` tag in the config)."""
+    return tuple(spec.name for spec in fields(HardwareConfig) if spec.metadata["stage"] == stage)
 
 
 def plan_key(config: HardwareConfig) -> tuple:
-    """The config fields a fold plan depends on; configs that share them share plans."""
-    key = (config.array_rows, config.array_cols, config.dataflow, config.timing, config.gate_latency_cycles,
-           config.fallback, config.array_slices, config.rows_per_slice, config.queue_depth_tasks, config.task_folds, config.dispatch)
-    if config.fallback == "calibrated":  # each layer's path is chosen on this memory system
-        key += tuple(getattr(config, name) for name in MEMORY_FIELDS)
-    else:  # a sliced plan's windows fit its ofmap SRAM unless its filters would be fetched again
-        key += tuple(getattr(config, name) for name in WINDOW_FIELDS)
-    return key
+    """The config fields a fold plan depends on; configs that share them share plans. Those the
+    schedulers read, and where a calibrated fallback chooses each layer's path by running the
+    engine, those its memory model reads too (``tests/test_plan_keys.py`` checks that no other
+    field changes a plan)."""
+    stages = ("plan", "memory") if config.fallback == "calibrated" else ("plan",)
+    return tuple(getattr(config, name) for stage in stages for name in fields_read(stage))
 
 
 def run_configs(network: Network, configs: Sequence[HardwareConfig],
