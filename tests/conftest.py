@@ -12,6 +12,18 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+from tiers import QUICK
+
+
+def pytest_collection_modifyitems(config, items):
+    """The quick tier leaves out the default run's heaviest tests (marked ``heavy``)."""
+    if QUICK:
+        skip = pytest.mark.skip(reason="heavy: not in the quick tier (ACCELSIM_TESTS=quick)")
+        for item in items:
+            if "heavy" in item.keywords:
+                item.add_marker(skip)
+
+
 from accelsim.trace import TraceInfo, as_trace_layer, gateable_layers, write_trace
 from accelsim.workload import get_network
 

@@ -31,7 +31,8 @@ def test_committed_notebook_matches_its_source_and_has_outputs(name):
     assert images, f"{name}: no figure in the outputs"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.heavy) if name in ("cgnet_headline", "sweep")
+                                  else name for name in NAMES])
 def test_notebook_executes_top_to_bottom(name):
     notebook = build.execute(build.build(name), timeout=300)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]

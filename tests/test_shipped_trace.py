@@ -51,6 +51,7 @@ def test_shipped_inputs_are_the_traced_images():
         assert inputs["labels"].tolist() == trace.info.provenance["labels"]
 
 
+@pytest.mark.heavy
 def test_shipped_checkpoint_reproduces_the_trace_bit_for_bit(tmp_path):
     pytest.importorskip("torch")
     from accelsim.sweep import file_digest
@@ -62,6 +63,7 @@ def test_shipped_checkpoint_reproduces_the_trace_bit_for_bit(tmp_path):
     assert path.read_bytes() == DEFAULT_TRACE.read_bytes()
 
 
+@pytest.mark.heavy
 def test_shipped_decisions_do_not_depend_on_the_order_of_summation():
     """Every gate's float64 pre-threshold value, recomputed by an independent GEMM (another
     order of summation), lies on the same side of its threshold as in the trace, and farther

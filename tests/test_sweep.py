@@ -174,6 +174,7 @@ def test_sweep_runs_unchanged_on_a_dask_local_cluster(trace, tmp_path):
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
 
 
+@pytest.mark.heavy
 def test_unreachable_dask_scheduler_is_one_line(trace, tmp_path, capsys):
     pytest.importorskip("distributed")
     assert main(["sweep", str(trace), "--array", "4x4", "--dask", "tcp://127.0.0.1:9",

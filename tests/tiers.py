@@ -1,7 +1,8 @@
 """Test tiers: the default run (what CI runs), and a quick one for everyday work.
 
-``ACCELSIM_TESTS=quick pytest`` runs every default test with a tenth of its random examples
-(at least three); the thorough tier is ``pytest -m slow``.
+``ACCELSIM_TESTS=quick pytest`` runs the default tests with a tenth of their random examples
+(at least three), less those marked ``heavy`` (conftest.py skips them); the thorough tier is
+``pytest -m slow``.
 """
 
 import os
