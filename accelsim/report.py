@@ -1,91 +1,12 @@
 """Results as pandas tables, their text rendering and their files.
 
-``layers`` table — one row per (layer, image, scheduler):
-
-=======================  ======  ================================================================
-column                   unit    meaning
-=======================  ======  ================================================================
-network, layer           —       names
-image                    —       index of the image in the trace (0 when there is no trace);
-                                 of a batch's first image when images run in batches
-batch                    images  images run together (their pixels stacked along M)
-scheduler                —       conditional-path scheduler (``dense``: no gating)
-path                     —       how the layer ran: ``dense``, ``two-pass`` (base pass, then
-                                 the scheduler's conditional folds) or ``one-pass`` (dense
-                                 folds, off outputs clock-gated after their decision)
-dataflow, timing         —       ``os``/``ws``/``is``; ``physical``/``scalesim``
-array_rows, array_cols   PEs     R, C
-M, N, K, groups          —       GEMM of the layer (output pixels of the batch, filters, reduction per
-                                 output) and its channel groups
-gate_on_rate             —       fraction of this layer's decisions on (NaN: ungated layer)
-folds                    folds   folds executed
-macs_dense               MACs    M·N·K: the layer's work without gating
-macs_needed              MACs    work the gates leave: base pass + conditional MACs of outputs
-                                 that are on (= macs_dense when ungated or ``dense``)
-macs_executed            MACs    MACs done on real operands: macs_needed, plus in one pass the
-                                 conditional MACs of off outputs that stream before their
-                                 decision takes effect (the rest are clock-gated)
-start_cycle              cycles  when the layer started, from the start of the image's network
-                                 (layers run back to back: the previous start + cycles_total)
-cycles_compute           cycles  cycles the array spent on the layer's folds
-cycles_stall             cycles  cycles the array waited for memory
-cycles_total             cycles  cycles_compute + cycles_stall
-cycles_ideal             cycles  macs_needed / (R·C): every PE busy with needed work
-lost_fill_drain          cycles  fold overhead: loading, skew, draining (2R + C − 2 per fold;
-                                 under ``pipelined`` a fold's padding to R and one fill and
-                                 drain per sequence), and the gate latency between passes
-lost_partial_tiles       cycles  PEs without work in folds smaller than the array (edges)
-lost_group_boundary      cycles  PEs without work because a fold's channels must lie in one
-                                 gate group
-lost_granularity         cycles  PEs of off outputs that no fold-based schedule can leave out
-                                 at this array's channel-set width (channels in natural order):
-                                 they share a pixel and a channel set with an output that is on
-lost_gated_idle          cycles  the other PEs of off outputs inside folds that run (clock-gated,
-                                 or in one pass running before their decision): the scheduler's
-lost_imbalance           cycles  on a sliced array, PE-cycles of slices that wait for the slowest
-                                 slice to finish, or for what a task waits for (its set's
-                                 decisions, an ofmap half) (0 on one array)
-lost_stall               cycles  = cycles_stall
-pe_utilization           —       macs_executed / (cycles_total · R · C)
-mapping_efficiency       —       Σ folds of PEs holding real work / (folds · PEs of a fold: R · C,
-                                 or one slice's on a sliced plan)
-flop_reduction           ×       macs_dense / macs_needed: the theoretical speedup
-granularity_bound        ×       macs_dense / macs_granular: what a schedule of pixels ×
-                                 channel sets reaches at best when nothing else is lost
-macs_granular            MACs    macs_needed rounded up to whole (pixel, channel set) cells at
-                                 this array's channel-set width (= macs_needed when ungated)
-speedup_vs_dense         ×       dense cycles_total / this scheduler's, same layer and image
-realized_fraction        —       speedup_vs_dense / flop_reduction
-latency_us               µs      cycles_total / clock
-dram_read_bytes          bytes   read from DRAM: operands, and spilled partial sums
-dram_write_bytes         bytes   written to DRAM: the output feature map, spilled partial sums
-ifmap_sram_read_bytes    bytes   input tiles read from the ifmap SRAM into the array
-filter_sram_read_bytes   bytes   weight tiles read from the filter SRAM into the array
-ofmap_sram_read_bytes    bytes   partial sums read back to be added onto (accumulator width)
-ofmap_sram_write_bytes   bytes   results leaving the array (accumulator width)
-decision_sram_bytes      bytes   decision bits written by the gate unit and read by the
-                                 scheduler (0 for an ungated layer)
-ifmap_sram_write_bytes,  bytes   fills of the ifmap and filter SRAMs from DRAM
-filter_sram_write_bytes
-pe_hop_bits              bits    operand and partial-sum bits moved from PE to PE
-gate_compares            —       threshold compares of the gate unit (one per output)
-crossbar_bytes           bytes   input operands read from the ifmap SRAM's banks into the slices
-                                 through the crossbar: ifmap_sram_read_bytes when
-                                 array_slices > 1, else 0
-=======================  ======  ================================================================
+``layers`` table — one row per (layer, image, scheduler); ``summary`` — one row per scheduler. Their
+columns, units and meanings are :mod:`accelsim.columns` (and ``docs/results.md``, made from it).
 
 The lost_* columns are PE-cycles divided by R·C, so that
 ``cycles_ideal + Σ lost_* = cycles_total`` exactly: they say where the gap between the
 theoretical and the realised speedup goes.
 
-``summary`` table — one row per scheduler over the whole network and all images: sums of the
-MAC and cycle columns (over layers and images), ``images``, ``batch``, ``layers`` (per image),
-utilisation and mapping efficiency over all folds, ``speedup_vs_dense`` and
-``flop_reduction`` and ``granularity_bound`` as ratios of the sums, ``realized_fraction``,
-and the latency of one image (one batch) over the network: ``latency_ms`` (mean),
-``latency_p50_ms``, ``latency_p95_ms``; ``images_per_second``, the throughput, is ``batch``
-over the mean latency; ``input_bytes_per_cycle`` is the ifmap SRAM's read bandwidth the run
-needs (ifmap_sram_read_bytes / cycles_total), which its ports must supply.
 In ``summary.csv`` of ``accelsim run --out`` every config field follows as a column
 (:func:`add_config_columns`, as in a sweep's tables).
 """
@@ -99,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from accelsim import columns
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.config import FIELD_NAMES, HardwareConfig
 from accelsim.energy.account import ENERGY_COLUMNS
@@ -107,23 +29,8 @@ from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, L
 
 LOST_COLUMNS = ("lost_fill_drain", "lost_partial_tiles", "lost_group_boundary", "lost_granularity",
                 "lost_gated_idle", "lost_imbalance", "lost_stall")
-LAYER_COLUMNS = (
-    "network", "layer", "image", "batch", "scheduler", "path", "dataflow", "timing", "array_rows", "array_cols",
-    "M", "N", "K", "groups", "gate_on_rate", "folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed",
-    "start_cycle", "cycles_compute", "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS,
-    "pe_utilization", "mapping_efficiency", "flop_reduction", "granularity_bound", "speedup_vs_dense",
-    "realized_fraction", "latency_us", *TRAFFIC_FIELDS, "pe_hop_bits", "gate_compares", "crossbar_bytes",
-    *ENERGY_COLUMNS,
-)
-SUMMARY_COLUMNS = (
-    "network", "scheduler", "dataflow", "timing", "array_rows", "array_cols", "images", "batch", "layers",
-    "folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed", "cycles_compute",
-    "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS, "pe_utilization", "mapping_efficiency",
-    "flop_reduction", "granularity_bound", "speedup_vs_dense", "realized_fraction", "latency_ms", "latency_p50_ms",
-    "latency_p95_ms", "images_per_second", *TRAFFIC_FIELDS, "crossbar_bytes", "input_bytes_per_cycle",
-    *ENERGY_COLUMNS, "energy_per_image_uj",
-    "energy_saving_vs_dense", "edp_uj_cycles",
-)
+LAYER_COLUMNS = tuple(column.name for column in columns.LAYERS)
+SUMMARY_COLUMNS = tuple(column.name for column in columns.SUMMARY)
 
 
 def _ratio(numerator: float, denominator: float) -> float:

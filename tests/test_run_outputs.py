@@ -109,6 +109,31 @@ def test_an_unwritable_folder_is_one_line_and_leaves_no_partial_file(tmp_path, c
     assert _partials(tmp_path) == [] and (tmp_path / "taken").read_text() == "a file, not a folder"
 
 
+def test_the_column_tables_of_the_docs_are_the_registrys():
+    """docs/results.md's layers and summary tables are generated from accelsim.columns (run
+    ``python -m accelsim.columns docs/results.md`` after changing a column)."""
+    from pathlib import Path
+
+    from accelsim import columns
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "results.md").read_text()
+    assert columns.render(text) == text
+
+
+def test_the_registry_orders_the_columns_the_engine_and_the_account_count():
+    from accelsim import columns
+    from accelsim.energy.account import ENERGY_COLUMNS
+    from accelsim.engine import TRAFFIC_FIELDS
+    from accelsim.report import LOST_COLUMNS
+
+    for table in (columns.LAYERS, columns.SUMMARY):
+        names = [column.name for column in table]
+        assert len(set(names)) == len(names)
+        for group in (ENERGY_COLUMNS, TRAFFIC_FIELDS, LOST_COLUMNS):
+            assert [name for name in names if name in group] == list(group)
+        assert all(column.unit and column.meaning for column in table)
+
+
 def test_every_column_is_documented():
     """docs/results.md names every column of layers.csv, summary.csv and a sweep's tables."""
     from pathlib import Path
