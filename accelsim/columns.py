@@ -1,9 +1,10 @@
 """The columns of the result tables, written once: name, unit and meaning of each, in order.
 
 ``layers`` (one row per layer, image and scheduler) and ``summary`` (one row per scheduler)
-are built from :data:`LAYERS` and :data:`SUMMARY`; the tables of ``docs/results.md`` are
-generated from them (``python -m accelsim.columns docs/results.md``), and a test fails when
-the file and this module disagree.
+are built from :data:`LAYERS` and :data:`SUMMARY`, whose energy columns come from the energy
+account's components. The tables of ``docs/results.md`` and ``docs/energy.md`` are generated
+from them (``python -m accelsim.columns docs/results.md docs/energy.md``), and a test fails
+when a file and this module disagree.
 """
 
 from __future__ import annotations
@@ -12,11 +13,18 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from accelsim.energy.account import COMPONENTS
+
 
 class Column(NamedTuple):
     name: str
     unit: str  #: ``—`` for names and labels
     meaning: str
+
+
+#: the energy account's columns, one per component of :data:`accelsim.energy.account.COMPONENTS`
+ENERGY = (*(Column(component.column, "pJ", component.meaning) for component in COMPONENTS),
+          Column("energy_total_pj", "pJ", f"the sum of the {len(COMPONENTS)} above"))
 
 
 LAYERS: tuple[Column, ...] = (
@@ -71,20 +79,7 @@ LAYERS: tuple[Column, ...] = (
     Column('pe_hop_bits', 'bits', 'operand and partial-sum bits moved from PE to PE'),
     Column('gate_compares', 'compares', 'threshold compares of the gate unit, one per output of a gated layer'),
     Column('crossbar_bytes', 'bytes', "input operands read from the ifmap SRAM's banks into the slices through the crossbar: `ifmap_sram_read_bytes` when `array_slices` > 1, else 0 ([docs/architecture.md](architecture.md))"),
-    Column('energy_mac_pj', 'pJ', 'MACs executed'),
-    Column('energy_gated_mac_pj', 'pJ', 'clock-gated PE-cycles of off outputs'),
-    Column('energy_idle_pj', 'pJ', 'the other PE-cycles without a MAC (fill, drain, partial tiles, stalls)'),
-    Column('energy_register_pj', 'pJ', 'accumulator updates'),
-    Column('energy_pe_to_pe_pj', 'pJ', '`pe_hop_bits`'),
-    Column('energy_crossbar_pj', 'pJ', "`crossbar_bytes` through the slices' crossbar (0 when `array_slices` = 1)"),
-    Column('energy_sram_ifmap_pj', 'pJ', "reads and writes of each SRAM (the ifmap SRAM's at one of `array_slices` banks)"),
-    Column('energy_sram_filter_pj', 'pJ', "reads and writes of each SRAM (the ifmap SRAM's at one of `array_slices` banks)"),
-    Column('energy_sram_ofmap_pj', 'pJ', "reads and writes of each SRAM (the ifmap SRAM's at one of `array_slices` banks)"),
-    Column('energy_decision_pj', 'pJ', 'decision bits written and read back'),
-    Column('energy_gate_pj', 'pJ', '`gate_compares`'),
-    Column('energy_dram_pj', 'pJ', 'DRAM bytes read and written'),
-    Column('energy_leakage_pj', 'pJ', 'leakage over `cycles_total`'),
-    Column('energy_total_pj', 'pJ', 'the sum of the thirteen above'),
+    *ENERGY,
 )
 
 SUMMARY: tuple[Column, ...] = (
@@ -134,26 +129,19 @@ SUMMARY: tuple[Column, ...] = (
     Column('decision_sram_bytes', 'bytes', '`decision_sram_bytes` of `layers.csv`, summed'),
     Column('crossbar_bytes', 'bytes', 'sum'),
     Column('input_bytes_per_cycle', 'bytes/cycle', "`ifmap_sram_read_bytes / cycles_total`: the input bandwidth the ifmap SRAM's ports must supply"),
-    Column('energy_mac_pj', 'pJ', '`energy_mac_pj` of `layers.csv`, summed'),
-    Column('energy_gated_mac_pj', 'pJ', '`energy_gated_mac_pj` of `layers.csv`, summed'),
-    Column('energy_idle_pj', 'pJ', '`energy_idle_pj` of `layers.csv`, summed'),
-    Column('energy_register_pj', 'pJ', '`energy_register_pj` of `layers.csv`, summed'),
-    Column('energy_pe_to_pe_pj', 'pJ', '`energy_pe_to_pe_pj` of `layers.csv`, summed'),
-    Column('energy_crossbar_pj', 'pJ', '`energy_crossbar_pj` of `layers.csv`, summed'),
-    Column('energy_sram_ifmap_pj', 'pJ', '`energy_sram_ifmap_pj` of `layers.csv`, summed'),
-    Column('energy_sram_filter_pj', 'pJ', '`energy_sram_filter_pj` of `layers.csv`, summed'),
-    Column('energy_sram_ofmap_pj', 'pJ', '`energy_sram_ofmap_pj` of `layers.csv`, summed'),
-    Column('energy_decision_pj', 'pJ', '`energy_decision_pj` of `layers.csv`, summed'),
-    Column('energy_gate_pj', 'pJ', '`energy_gate_pj` of `layers.csv`, summed'),
-    Column('energy_dram_pj', 'pJ', '`energy_dram_pj` of `layers.csv`, summed'),
-    Column('energy_leakage_pj', 'pJ', '`energy_leakage_pj` of `layers.csv`, summed'),
-    Column('energy_total_pj', 'pJ', '`energy_total_pj` of `layers.csv`, summed'),
+    *(Column(column.name, "pJ", f"`{column.name}` of `layers.csv`, summed") for column in ENERGY),
     Column('energy_per_image_uj', 'µJ', '`energy_total_pj` / `images` / 10⁶'),
     Column('energy_saving_vs_dense', 'fraction', "1 − `energy_per_image_uj` / dense's"),
     Column('edp_uj_cycles', 'µJ·cycles', 'energy-delay product: `energy_per_image_uj` × `cycles_total` / `images`'),
 )
 
-TABLES = {"layers": LAYERS, "summary": SUMMARY}
+def _energy_table() -> str:
+    rows = [f"| `{component.column}` | {component.priced} |" for component in COMPONENTS]
+    return "\n".join(["| column | counter × action |", "|---|---|", *rows])
+
+
+#: the tables generated into the docs, by the name their marks give
+TABLES = {"layers": lambda: markdown(LAYERS), "summary": lambda: markdown(SUMMARY), "energy": _energy_table}
 #: the marks around a generated table in a Markdown file: ``<!-- columns: layers -->`` … ``<!-- end columns -->``
 BEGIN, END = "<!-- columns: {} -->", "<!-- end columns -->"
 
@@ -165,12 +153,14 @@ def markdown(columns: tuple[Column, ...]) -> str:
 
 
 def render(text: str) -> str:
-    """``text`` with every table between the marks generated afresh."""
-    for name, columns in TABLES.items():
+    """``text`` with every table between marks generated afresh (a file may hold any of them)."""
+    for name, table in TABLES.items():
         begin = BEGIN.format(name)
+        if begin not in text:
+            continue
         start = text.index(begin) + len(begin)
         end = text.index(END, start)
-        text = f"{text[:start]}\n{markdown(columns)}\n{text[end:]}"
+        text = f"{text[:start]}\n{table()}\n{text[end:]}"
     return text
 
 

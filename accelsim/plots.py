@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from accelsim.config import FIELD_NAMES
-from accelsim.energy.account import ENERGY_COMPONENTS
+from accelsim.energy.account import COMPONENTS, ENERGY_COMPONENTS
 from accelsim.errors import AccelsimError
 from accelsim.report import LOST_COLUMNS
 
@@ -127,13 +127,9 @@ def attribution_figure(summary: pd.DataFrame) -> Figure:
     return figure
 
 
-#: one colour per energy component, the same in every figure (qualitative, no two alike);
+#: one colour per energy component, the same in every figure (declared with the component);
 #: the components too small to see share :data:`OTHER_COLOUR`
-ENERGY_COLOURS = {"mac": "#1f77b4", "gated_mac": "#17becf", "idle": "#bcbd22", "register": "#ff7f0e",
-                  "pe_to_pe": "#9467bd", "sram_ifmap": "#2ca02c", "sram_filter": "#8c564b",
-                  "sram_ofmap": "#e377c2", "decision": "#1b2a6b", "gate": "#e6b800", "dram": "#d62728",
-                  "leakage": "#222222", "crossbar": "#98df8a"}
-assert set(ENERGY_COLOURS) == set(ENERGY_COMPONENTS)
+ENERGY_COLOURS = {component.name: component.colour for component in COMPONENTS}
 OTHER_COLOUR = "#b0b0b0"
 #: an energy component below this share of the total in every bar joins "other"
 OTHER_SHARE = 0.02

@@ -23,7 +23,7 @@ import pandas as pd
 from accelsim import columns
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.config import FIELD_NAMES, HardwareConfig
-from accelsim.energy.account import ENERGY_COLUMNS
+from accelsim.energy.account import COMPONENTS, ENERGY_COLUMNS
 from accelsim.engine import TRAFFIC_FIELDS, LayerTiming
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, LayerPlan
 
@@ -266,10 +266,8 @@ def format_energy(summary: pd.DataFrame) -> str:
         "saving": summary["energy_saving_vs_dense"].map(lambda v: f"{v:.1%}"),
     })
     total = summary["energy_total_pj"]
-    for column in ("energy_mac_pj", "energy_gated_mac_pj", "energy_idle_pj", "energy_register_pj",
-                   "energy_pe_to_pe_pj", "energy_crossbar_pj", "energy_sram_ifmap_pj", "energy_sram_filter_pj",
-                   "energy_sram_ofmap_pj", "energy_dram_pj"):
-        shown[column.removeprefix("energy_").removesuffix("_pj")] = (summary[column] / total).map(lambda v: f"{v:.0%}")
+    for component in (component for component in COMPONENTS if component.in_breakdown):
+        shown[component.name] = (summary[component.column] / total).map(lambda v: f"{v:.0%}")
     return shown.to_string(index=False)
 
 

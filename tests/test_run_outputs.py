@@ -109,15 +109,24 @@ def test_an_unwritable_folder_is_one_line_and_leaves_no_partial_file(tmp_path, c
     assert _partials(tmp_path) == [] and (tmp_path / "taken").read_text() == "a file, not a folder"
 
 
-def test_the_column_tables_of_the_docs_are_the_registrys():
-    """docs/results.md's layers and summary tables are generated from accelsim.columns (run
-    ``python -m accelsim.columns docs/results.md`` after changing a column)."""
+@pytest.mark.parametrize("doc", ["results.md", "energy.md"])
+def test_the_column_tables_of_the_docs_are_the_registrys(doc):
+    """docs/results.md's layers and summary tables and docs/energy.md's account are generated
+    from accelsim.columns and the energy components (run ``python -m accelsim.columns
+    docs/results.md docs/energy.md`` after changing one)."""
     from pathlib import Path
 
     from accelsim import columns
 
-    text = (Path(__file__).resolve().parent.parent / "docs" / "results.md").read_text()
+    text = (Path(__file__).resolve().parent.parent / "docs" / doc).read_text()
+    assert "<!-- columns: " in text
     assert columns.render(text) == text
+
+
+def test_every_energy_component_has_a_colour_of_its_own():
+    from accelsim.energy.account import COMPONENTS
+
+    assert len({component.colour for component in COMPONENTS}) == len(COMPONENTS)
 
 
 def test_the_registry_orders_the_columns_the_engine_and_the_account_count():

@@ -3,72 +3,124 @@
 Sparseloop's vocabulary: *gated* work (clock-gated PEs of off outputs) saves energy but not
 cycles; *skipped* work (folds never issued) saves both.
 
-====================  =====================================================================
-column                counter × table entry
-====================  =====================================================================
-energy_mac_pj         macs_executed × mac
-energy_gated_mac_pj   clock-gated PE-cycles ((lost_granularity + lost_gated_idle) · R·C, less the
-                      MACs off outputs ran before their decision) × gated_mac
-energy_idle_pj        other PE-cycles without a MAC (fill, drain, partial tiles, stalls)
-                      × idle_pe
-energy_register_pj    macs_executed × accumulator bits × register_bit
-energy_pe_to_pe_pj    pe_hop_bits × hop_bit
-energy_crossbar_pj    crossbar_bytes · 8 × crossbar_bit (operands routed from the ifmap SRAM's
-                      bank ports to the slices; 0 on one array)
-energy_sram_<b>_pj    reads and writes of SRAM <b> (ifmap, filter, ofmap), in accesses of
-                      ``sram_port_bits``, × sram_<b>_read / sram_<b>_write (on a sliced array
-                      those of the ifmap SRAM at the capacity of one of its P banks)
-energy_decision_pj    decision bits written and read back, in ofmap-SRAM accesses
-energy_gate_pj        gate_compares × gate_compare
-energy_dram_pj        (dram_read_bytes + dram_write_bytes) · 8 × dram_bit
-energy_leakage_pj     cycles_total × leakage_cycle
-energy_total_pj       the sum of the above
-====================  =====================================================================
-
+Each component is declared once in :data:`COMPONENTS`: its column ``energy_<name>_pj``, what
+it counts and which table entry prices it, its colour in the figures and whether the printed
+breakdown shows it. The account, the result tables' columns (:mod:`accelsim.columns`), the
+printed breakdown and the figures all read that declaration. ``energy_total_pj`` is their sum.
 Accesses are bytes / (port bits / 8), an average that can be fractional.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 
 from accelsim.config import HardwareConfig
 from accelsim.energy.table import SRAM_BUFFERS, EnergyTable, energy_table
 
-ENERGY_COMPONENTS = ("mac", "gated_mac", "idle", "register", "pe_to_pe", "crossbar", "sram_ifmap",
-                     "sram_filter", "sram_ofmap", "decision", "gate", "dram", "leakage")
-ENERGY_COLUMNS = (*(f"energy_{name}_pj" for name in ENERGY_COMPONENTS), "energy_total_pj")
+
+@dataclass(frozen=True)
+class _Counts:
+    """What a component's energy is computed from: the layers table, the config, the table and
+    the PE-cycles of the array split by what they did."""
+
+    layers: pd.DataFrame
+    config: HardwareConfig
+    table: EnergyTable
+
+    @property
+    def access(self) -> float:
+        return self.config.sram_port_bits / 8
+
+    @property
+    def gated_cycles(self) -> pd.Series:
+        """PEs of off outputs in folds that run, less those that ran a MAC before their decision."""
+        layers, pes = self.layers, self.config.array_rows * self.config.array_cols
+        return ((layers["lost_granularity"] + layers["lost_gated_idle"]) * pes
+                - (layers["macs_executed"] - layers["macs_needed"]))
+
+    @property
+    def idle_cycles(self) -> pd.Series:
+        layers, pes = self.layers, self.config.array_rows * self.config.array_cols
+        return (layers["cycles_total"] * pes - layers["macs_executed"] - self.gated_cycles).clip(lower=0)
+
+    def sram(self, buffer: str) -> pd.Series:
+        layers, table = self.layers, self.table
+        return (layers[f"{buffer}_sram_read_bytes"] / self.access * table[f"sram_{buffer}_read"]
+                + layers[f"{buffer}_sram_write_bytes"] / self.access * table[f"sram_{buffer}_write"])
+
+
+@dataclass(frozen=True)
+class Component:
+    """One energy component: ``energy_<name>_pj``."""
+
+    name: str
+    meaning: str  #: what it counts, for the tables' docs
+    priced: str  #: counter × table entry
+    colour: str  #: in every figure (qualitative, no two alike)
+    energy: Callable[[_Counts], pd.Series]
+    in_breakdown: bool = True  #: shown in the printed breakdown of ``accelsim run``
+
+    @property
+    def column(self) -> str:
+        return f"energy_{self.name}_pj"
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component("mac", "MACs executed", "MACs executed × mac", "#1f77b4",
+              lambda c: c.layers["macs_executed"] * c.table["mac"]),
+    Component("gated_mac", "clock-gated PE-cycles of off outputs",
+              "clock-gated PE-cycles (off outputs inside folds that run, less the MACs they ran "
+              "before their decision) × gated_mac", "#17becf", lambda c: c.gated_cycles * c.table["gated_mac"]),
+    Component("idle", "the other PE-cycles without a MAC (fill, drain, partial tiles, stalls)",
+              "all other PE-cycles without a MAC (fill, drain, partial tiles, stalls) × idle_pe", "#bcbd22", lambda c: c.idle_cycles * c.table["idle_pe"]),
+    Component("register", "accumulator updates", "MACs × a bits × register_bit (the accumulator update; in WS/IS that is the partial "
+              "sum passed to the next PE, not charged twice)", "#ff7f0e",
+              lambda c: c.layers["macs_executed"] * c.config.accumulator_bits * c.table["register_bit"]),
+    Component("pe_to_pe", "`pe_hop_bits`", "operand bits moved between PEs, and OS results drained, × hop_bit: a token entering a "
+              "side crosses the whole array (an upper bound for drains). A hop is a register write: 0.072 pJ "
+              "per 8-bit word, well below Eyeriss's 2× a MAC, unless `pe_pitch_mm` adds wire energy", "#9467bd",
+              lambda c: c.layers["pe_hop_bits"] * c.table["hop_bit"]),
+    Component("crossbar", "`crossbar_bytes` through the slices' crossbar (0 when `array_slices` = 1)",
+              "`crossbar_bytes` · 8 × crossbar_bit: input operands read from the ifmap SRAM's banks "
+              "into the slices (0 on one array)", "#98df8a",
+              lambda c: c.layers["crossbar_bytes"] * 8 * c.table["crossbar_bit"]),
+    *(Component(f"sram_{buffer}", f"reads and writes of the {buffer} SRAM"
+                + (" (at one of `array_slices` banks)" if buffer == "ifmap" else ""),
+                f"reads and writes of the {buffer} SRAM in port-width accesses × sram_{buffer}_read, "
+                f"sram_{buffer}_write ({note})", colour,
+                lambda c, buffer=buffer: c.sram(buffer))
+      for buffer, colour, note in zip(SRAM_BUFFERS, ("#2ca02c", "#8c564b", "#e377c2"), (
+          "fills from DRAM are writes; on a sliced array every slice reads its own inputs, each "
+          "access at one bank's energy", "fills from DRAM are writes",
+          "partial sums added onto stored ones are reads"))),
+    Component("decision", "decision bits written and read back",
+              "decision bits written by the gate unit and read by the scheduler, as ofmap-SRAM "
+              "accesses",
+              "#1b2a6b", lambda c: c.layers["decision_sram_bytes"] / 2 / c.access
+              * (c.table["sram_ofmap_read"] + c.table["sram_ofmap_write"]), in_breakdown=False),
+    Component("gate", "`gate_compares`", "gate compares (one per output of a gated layer) × gate_compare", "#e6b800",
+              lambda c: c.layers["gate_compares"] * c.table["gate_compare"], in_breakdown=False),
+    Component("dram", "DRAM bytes read and written", "DRAM bytes read and written × 8 × dram_bit",
+              "#d62728", lambda c: (c.layers["dram_read_bytes"] + c.layers["dram_write_bytes"]) * 8
+              * c.table["dram_bit"]),
+    Component("leakage", "leakage over `cycles_total`", "cycles × leakage_cycle", "#222222",
+              lambda c: c.layers["cycles_total"] * c.table["leakage_cycle"], in_breakdown=False),
+)
+ENERGY_COMPONENTS = tuple(component.name for component in COMPONENTS)
+ENERGY_COLUMNS = (*(component.column for component in COMPONENTS), "energy_total_pj")
 
 
 def add_energy(layers: pd.DataFrame, config: HardwareConfig, table: EnergyTable | None = None) -> pd.DataFrame:
     """``layers`` with the energy columns added (a copy)."""
-    table = table or energy_table(config)
-    pes = config.array_rows * config.array_cols
-    access = config.sram_port_bits / 8
-    # PEs of off outputs in folds that run, less those that ran a MAC before their decision
-    gated_cycles = ((layers["lost_granularity"] + layers["lost_gated_idle"]) * pes
-                    - (layers["macs_executed"] - layers["macs_needed"]))
-    idle_cycles = (layers["cycles_total"] * pes - layers["macs_executed"] - gated_cycles).clip(lower=0)
-    energy = {
-        "mac": layers["macs_executed"] * table["mac"],
-        "gated_mac": gated_cycles * table["gated_mac"],
-        "idle": idle_cycles * table["idle_pe"],
-        "register": layers["macs_executed"] * config.accumulator_bits * table["register_bit"],
-        "pe_to_pe": layers["pe_hop_bits"] * table["hop_bit"],
-        "crossbar": layers["crossbar_bytes"] * 8 * table["crossbar_bit"],
-        **{f"sram_{buffer}": layers[f"{buffer}_sram_read_bytes"] / access * table[f"sram_{buffer}_read"]
-           + layers[f"{buffer}_sram_write_bytes"] / access * table[f"sram_{buffer}_write"]
-           for buffer in SRAM_BUFFERS},
-        "decision": layers["decision_sram_bytes"] / 2 / access
-        * (table["sram_ofmap_read"] + table["sram_ofmap_write"]),
-        "gate": layers["gate_compares"] * table["gate_compare"],
-        "dram": (layers["dram_read_bytes"] + layers["dram_write_bytes"]) * 8 * table["dram_bit"],
-        "leakage": layers["cycles_total"] * table["leakage_cycle"],
-    }
+    counts = _Counts(layers, config, table or energy_table(config))
+    energy = {component.column: component.energy(counts).astype(float) for component in COMPONENTS}
     layers = layers.copy()
-    for name in ENERGY_COMPONENTS:
-        layers[f"energy_{name}_pj"] = energy[name].astype(float)
-    layers["energy_total_pj"] = layers[[f"energy_{name}_pj" for name in ENERGY_COMPONENTS]].sum(axis=1)
+    for column, values in energy.items():
+        layers[column] = values
+    layers["energy_total_pj"] = layers[list(energy)].sum(axis=1)
     return layers
 
 
