@@ -47,20 +47,22 @@ def write_bytes_atomically(path: str | Path, data: bytes) -> Path:
     return path
 
 
-def write_files_atomically(files: Mapping[Path, bytes]) -> list[Path]:
+def write_files_atomically(files: Mapping[Path, bytes | None]) -> list[Path]:
     """Write every file, all or nothing as far as the file system allows: each goes to a
-    temporary name first, and only when all are written are they renamed into place. Folders
-    are created as needed; on an error the temporary files and the folders made are removed
-    and the ``OSError`` is raised."""
+    temporary name first, and only when all are written are they renamed into place; a path
+    whose contents are None is removed then (a file an earlier run left that the new ones
+    would contradict). Folders are created as needed; on an error the temporary files and the
+    folders made are removed and the ``OSError`` is raised. Returns the paths written."""
+    written = {path: data for path, data in files.items() if data is not None}
     made: list[Path] = []
     partials: list[tuple[Path, Path]] = []
     try:
-        for path in files:
+        for path in written:
             for folder in reversed([path.parent, *path.parent.parents]):
                 if not folder.is_dir():
                     folder.mkdir()
                     made.append(folder)
-        for path, data in files.items():
+        for path, data in written.items():
             partials.append((_write_partial(path, data), path))
         for partial, path in partials:
             os.replace(partial, path)
@@ -73,4 +75,7 @@ def write_files_atomically(files: Mapping[Path, bytes]) -> list[Path]:
             except OSError:
                 pass
         raise
-    return list(files)
+    for path, data in files.items():
+        if data is None:
+            path.unlink(missing_ok=True)
+    return list(written)

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from accelsim.config import HardwareConfig, dumps_config
-from accelsim.report import add_config_columns
+from accelsim.report import add_config_columns, table_files
 from accelsim.workload.layer import Network
 
 #: Version of the layout of ``run.json``; raised when an entry changes meaning.
@@ -68,17 +68,14 @@ def run_record(command: Sequence[str], network: Network, config: HardwareConfig,
 
 
 def run_files(out_dir: str | Path, layers: pd.DataFrame, summary: pd.DataFrame, config: HardwareConfig,
-              record: Mapping[str, Any], parquet: bool = False) -> dict[Path, bytes]:
+              record: Mapping[str, Any], parquet: bool = False) -> dict[Path, bytes | None]:
     """Path → contents of every file of the folder: ``layers.csv``, ``summary.csv`` (with the
     config fields as columns, as a sweep's), ``config.toml``, ``run.json`` and, with
-    ``parquet``, ``layers.parquet`` and ``summary.parquet`` (needs pyarrow)."""
+    ``parquet``, ``layers.parquet`` and ``summary.parquet`` (needs pyarrow; without it, those
+    of an earlier run map to None: removed, :func:`accelsim.report.table_files`)."""
     out = Path(out_dir)
     summary = add_config_columns(summary.copy(), config)
-    files = {out / "layers.csv": layers.to_csv(index=False).encode(),
-             out / "summary.csv": summary.to_csv(index=False).encode(),
-             out / "config.toml": dumps_config(config).encode(),
-             out / "run.json": (json.dumps(record, indent=2, allow_nan=False) + "\n").encode()}
-    if parquet:
-        files[out / "layers.parquet"] = layers.to_parquet(None, index=False)
-        files[out / "summary.parquet"] = summary.to_parquet(None, index=False)
+    files = table_files(out, {"layers": layers, "summary": summary}, parquet)
+    files[out / "config.toml"] = dumps_config(config).encode()
+    files[out / "run.json"] = (json.dumps(record, indent=2, allow_nan=False) + "\n").encode()
     return files

@@ -13,7 +13,7 @@ In ``summary.csv`` of ``accelsim run --out`` every config field follows as a col
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 import math
 from pathlib import Path
 
@@ -281,11 +281,24 @@ def add_config_columns(table: pd.DataFrame, config: HardwareConfig,
     return table
 
 
+def table_files(out_dir: str | Path, tables: Mapping[str, pd.DataFrame], parquet: bool = False
+                ) -> dict[Path, bytes | None]:
+    """Path → contents of the files of result ``tables`` (by file stem) in ``out_dir``: each
+    as CSV and, with ``parquet``, as Parquet too (needs pyarrow). A Parquet file of the same
+    name that this write does not make maps to None: an earlier run's, to be removed, so that
+    no stale table sits beside a new one (:func:`accelsim.atomic.write_files_atomically`)."""
+    out = Path(out_dir)
+    files: dict[Path, bytes | None] = {}
+    for stem, table in tables.items():
+        files[out / f"{stem}.csv"] = table.to_csv(index=False).encode()
+        files[out / f"{stem}.parquet"] = table.to_parquet(None, index=False) if parquet else None
+    return files
+
+
 def write_tables(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """Write ``layers.csv`` and ``summary.csv`` into ``out_dir`` (created if needed), each
-    whole or not at all (:mod:`accelsim.atomic`)."""
+    whole or not at all (:mod:`accelsim.atomic`); a ``layers.parquet`` or ``summary.parquet``
+    of an earlier run is removed."""
     from accelsim.atomic import write_files_atomically
 
-    out = Path(out_dir)
-    return write_files_atomically({out / "layers.csv": layers.to_csv(index=False).encode(),
-                                   out / "summary.csv": summary.to_csv(index=False).encode()})
+    return write_files_atomically(table_files(out_dir, {"layers": layers, "summary": summary}))

@@ -45,11 +45,11 @@ from typing import Any
 
 import pandas as pd
 
-from accelsim.atomic import write_bytes_atomically
+from accelsim.atomic import write_bytes_atomically, write_files_atomically
 from accelsim.config import FIELD_NAMES, HardwareConfig, config_from_dict, parse_array
 from accelsim.energy.table import energy_table
 from accelsim.errors import AccelsimError, ConfigError
-from accelsim.report import add_config_columns
+from accelsim.report import add_config_columns, table_files
 from accelsim.simulate import _image_range, calibration_window, plan_key, run_configs
 from accelsim.trace.format import open_trace
 from accelsim.workload.layer import Network
@@ -411,11 +411,11 @@ def run_sweep(network: Network, trace: str | Path, configs: Sequence[HardwareCon
             tables.append((pd.read_csv(io.BytesIO(files[0])), pd.read_csv(io.BytesIO(files[1]))))
         result = SweepResult(pd.concat([layers for layers, _ in tables], ignore_index=True),
                              pd.concat([summary for _, summary in tables], ignore_index=True))
-        _write(out / "results.csv", result.layers.to_csv(index=False).encode())
-        _write(out / "summary.csv", result.summary.to_csv(index=False).encode())
-        if parquet:
-            _write(out / "results.parquet", result.layers.to_parquet(None, index=False))
-            _write(out / "summary.parquet", result.summary.to_parquet(None, index=False))
+        try:
+            write_files_atomically(table_files(out, {"results": result.layers, "summary": result.summary},
+                                               parquet))
+        except OSError as error:
+            raise SweepError(f"{out}: cannot write the tables ({error.strerror or error})") from None
     return result
 
 

@@ -154,3 +154,25 @@ def test_every_column_is_documented():
     missing = [column for column in (*LAYER_COLUMNS, *SUMMARY_COLUMNS, *FIELD_NAMES, *POINT_COLUMNS)
                if f"`{column}`" not in text]
     assert missing == []
+
+
+def test_a_run_into_an_old_folder_leaves_no_stale_table(tmp_path):
+    """A run without --parquet into a folder where one with it wrote: the old Parquet tables go,
+    so nothing there disagrees with the new CSVs."""
+    pytest.importorskip("pyarrow")
+    out = tmp_path / "out"
+    base = ["run", "--network", "resnet20", "--out", str(out), "--quiet"]
+    assert main([*base, "--parquet"]) == 0
+    assert (out / "layers.parquet").exists() and (out / "summary.parquet").exists()
+    assert main([*base, "--array", "8x8"]) == 0
+    assert not (out / "layers.parquet").exists() and not (out / "summary.parquet").exists()
+    assert pd.read_csv(out / "layers.csv")["array_rows"].eq(8).all()
+
+
+def test_write_tables_removes_an_earlier_parquet(tmp_path):
+    from accelsim.report import write_tables
+
+    (tmp_path / "layers.parquet").write_bytes(b"an earlier run's")
+    written = write_tables(pd.DataFrame({"a": [1]}), pd.DataFrame({"b": [2]}), tmp_path)
+    assert sorted(path.name for path in written) == ["layers.csv", "summary.csv"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["layers.csv", "summary.csv"]
