@@ -365,9 +365,13 @@ def test_partial_sums_that_do_not_fit_run_in_windows_that_do(dataflow):
     assert len({task.window for task in plan.sliced.phases[0]}) > 1 and plan.sliced.held_outputs * 4 <= 512
     assert plan.macs == whole.macs and plan.needed_macs == whole.needed_macs
     dram = ("dram_read_bytes", "dram_write_bytes")
-    traffic = engine._layer_traffic(plan, config).counters
-    fitting = engine._layer_traffic(whole, config.replace(ofmap_sram_kib=4.0)).counters
-    spilled = engine._layer_traffic(whole, config).counters  # the whole layer's plan on this SRAM
+    def traffic_of(plan, config):
+        (timing,) = engine.simulate([plan], config)
+        return timing.traffic
+
+    traffic = traffic_of(plan, config)
+    fitting = traffic_of(whole, config.replace(ofmap_sram_kib=4.0))
+    spilled = traffic_of(whole, config)  # the whole layer's plan on this SRAM
     for name in dram:
         assert traffic[name] == fitting[name] < spilled[name]
     output, cycles, _ = execute_on_reference(plan, a, w, d, config)
