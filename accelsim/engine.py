@@ -56,7 +56,7 @@ import simpy
 
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.arch.machine import QueueMachine
-from accelsim.arch.memory import DramChannel
+from accelsim.arch.memory import DramChannel, fold_pace
 from accelsim.arch.timing import get_timing
 from accelsim.config import HardwareConfig
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, LayerPlan, inner_dim
@@ -144,8 +144,7 @@ class _Memory:
             # the run's later folds: each prefetch is issued as its predecessor starts
             moved = self._transfer(fetch + stream) if not self.ideal else 0.0
             steady = moved > 0
-            period = (max(cycles, moved, self._transfer(fetch) + self.latency if fetch > 0 else 0.0)
-                      if steady else cycles)
+            period = max(cycles, fold_pace(self._transfer(fetch), moved, self.latency)) if steady else cycles
             self.last_start = fold_start + (count - 1) * period
             if steady and count > 1:
                 self.dram_free = self.last_start - period + moved

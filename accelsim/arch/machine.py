@@ -40,7 +40,7 @@ import numpy as np
 import simpy
 
 from accelsim.arch.dataflow import get_dataflow
-from accelsim.arch.memory import DramChannel
+from accelsim.arch.memory import DramChannel, fold_pace
 from accelsim.arch.timing import fold_cycles, get_timing
 
 
@@ -300,7 +300,7 @@ class QueueMachine:
 
         def begun() -> None:
             own, moved = dram.seconds(fetch / task.fold_count), dram.seconds(total / task.fold_count)
-            pace = max(moved, own + dram.latency) if fetch > 0 else moved
+            pace = fold_pace(own, moved, dram.latency)
             arrive = self.env.now + moved + (dram.latency if fetch > 0 or first else 0)
             self._place(index, chosen, max(earliest, arrive), pace)
 

@@ -21,6 +21,15 @@ from collections.abc import Callable
 import simpy
 
 
+def fold_pace(own: float, moved: float, latency: float) -> float:
+    """The least time between the starts of two folds whose operands come one fold ahead: a
+    fold's share of the channel (``moved`` cycles), and where it fetches operands of its own
+    (``own`` cycles of them) those and the latency. Streamed bytes need no latency of their own:
+    the SRAM that holds them lets them run ahead. The one pacing rule of one array and of the
+    slices (:mod:`accelsim.engine`, :mod:`accelsim.arch.machine`)."""
+    return max(moved, own + latency) if own > 0 else moved
+
+
 class DramChannel:
     """One DRAM channel: FIFO, ``bandwidth`` bytes per cycle, ``latency`` cycles to the data."""
 
