@@ -367,3 +367,24 @@ def test_manifest_is_json_with_provenance(tmp_path):
     with open_trace(path) as trace:
         assert trace.info.accuracy == 0.125 and trace.info.provenance == {"seed": 7}
     json.dumps(trace.info.provenance)
+
+
+def test_a_compact_checkpoint_holds_its_dequantized_weights_exactly(tmp_path):
+    """int8 per output channel: within half a step of the float weights, and read back the same
+    on every load (the shipped model is the dequantized one)."""
+    from workloads.compact import compact_bytes, read_checkpoint
+
+    generator = torch.Generator().manual_seed(0)
+    state = {"conv.weight": torch.randn(64, 64, 3, 3, generator=generator),
+             "bn.running_mean": torch.randn(64, generator=generator), "bn.num_batches_tracked": torch.tensor(7)}
+    path = tmp_path / "model.pt.xz"
+    path.write_bytes(compact_bytes({"recipe": {}, "state": state, "test_accuracy": 90.0}))
+    first, second = read_checkpoint(path), read_checkpoint(path)
+    weight = first["state"]["conv.weight"]
+    step = state["conv.weight"].abs().amax(dim=(1, 2, 3)) / 127
+    assert ((weight - state["conv.weight"]).abs().amax(dim=(1, 2, 3)) <= step / 2 + 1e-7).all()
+    assert not torch.equal(weight, state["conv.weight"])  # quantized, not a copy
+    assert torch.equal(weight, second["state"]["conv.weight"])
+    assert torch.equal(first["state"]["bn.running_mean"], state["bn.running_mean"])  # small tensors stay float
+    assert int(first["state"]["bn.num_batches_tracked"]) == 7 and first["test_accuracy"] == 90.0
+    assert path.stat().st_size < 4 * state["conv.weight"].numel() / 4 * 1.1  # about a quarter of its float32 bytes

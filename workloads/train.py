@@ -104,8 +104,11 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 
 def load_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """A trained model and its metadata (recipe, accuracy, MACs) from ``model.pt``."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    """A trained model and its metadata (recipe, accuracy, MACs) from ``model.pt`` or a compact
+    checkpoint (:mod:`workloads.compact`)."""
+    from workloads.compact import read_checkpoint
+
+    saved = read_checkpoint(path)
     try:
         model = Recipe(**saved["recipe"]).model().to(memory_format=torch.channels_last)
         model.load_state_dict(saved["state"])
