@@ -128,3 +128,21 @@ def test_masks_must_be_boolean(tmp_path, resnet20_masks):
 def test_missing_file(tmp_path):
     with pytest.raises(TraceError, match="no such file"):
         GateTrace(tmp_path / "none.npz")
+
+
+def test_a_writer_asked_to_compress_deflates_every_member(tmp_path, resnet20_masks):
+    layers, masks = resnet20_masks
+    info = TraceInfo(model="m", dataset="d", images=5, accuracy=None, network="resnet20", provenance={})
+    stored, deflated = tmp_path / "stored.npz", tmp_path / "deflated.npz"
+    for path, compress in ((stored, False), (deflated, True)):
+        with TraceWriter(path, info, layers, compress) as writer:
+            for layer in layers:
+                writer.add(layer.name, masks[layer.name])
+    with zipfile.ZipFile(deflated) as archive:
+        assert {member.compress_type for member in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+    assert deflated.stat().st_size < stored.stat().st_size
+    with open_trace(stored) as a, open_trace(deflated) as b:
+        assert not b.validate()
+        for layer in layers:
+            np.testing.assert_array_equal(a.read(layer.name), b.read(layer.name))
+            np.testing.assert_array_equal(a.read(layer.name, slice(1, 3)), b.read(layer.name, slice(1, 3)))

@@ -149,20 +149,22 @@ def capture_decisions(model: nn.Module, images: torch.Tensor, batch_size: int = 
 
 def export_trace(model: nn.Module, images: torch.Tensor, path: str | Path, *, model_name: str,
                  dataset: str, accuracy: float | None = None, network: str | None = None,
-                 provenance: Mapping[str, Any] | None = None, batch_size: int = 64) -> Path:
+                 provenance: Mapping[str, Any] | None = None, batch_size: int = 64,
+                 compress: bool = False) -> Path:
     """Write the decisions of ``model`` on ``images`` (N, C, H, W) to the trace ``path``;
-    ``accuracy`` is a fraction in [0, 1]."""
+    ``accuracy`` is a fraction in [0, 1]; ``compress`` deflates the members (a large trace)."""
     layers, packed = capture_decisions(model, images, batch_size)
     info = TraceInfo(model=model_name, dataset=dataset, images=len(images), accuracy=accuracy,
                      network=network, provenance=dict(provenance or {}))
-    with TraceWriter(path, info, list(layers.values())) as writer:
+    with TraceWriter(path, info, list(layers.values()), compress) as writer:
         for name, bits in packed.items():
             writer.add_packed(name, bits)
     return Path(path)
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, images: int = 256,
-                      pixels: np.ndarray | None = None, labels: np.ndarray | None = None) -> Path:
+                      pixels: np.ndarray | None = None, labels: np.ndarray | None = None,
+                      compress: bool = False) -> Path:
     """Export a ``workloads.train`` model's decisions on Fashion-MNIST test images 0 to
     ``images − 1`` (or on the given ``uint8`` ``pixels``, ``(N, 28, 28)``, and their
     ``labels``), with its recipe, accuracy and per-layer MACs as provenance."""
@@ -192,7 +194,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, images: int = 256
     model_name = meta["recipe"].get("model_name", "resnet20")
     return export_trace(model, x, out, model_name=f"cg-{model_name}-{meta['recipe']['variant']}",
                         dataset="fashion-mnist", accuracy=meta["test_accuracy"] / 100,
-                        network=f"{model_name}-fmnist", provenance=provenance)
+                        network=f"{model_name}-fmnist", provenance=provenance, compress=compress)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,9 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", type=Path, help="model.pt written by workloads.train")
     parser.add_argument("--images", type=int, default=256, help="first N test images (default 256)")
     parser.add_argument("--out", type=Path, required=True, help="trace file to write (.npz)")
+    parser.add_argument("--compress", action="store_true", help="deflate the trace's members (a large trace)")
     args = parser.parse_args(argv)
     try:
-        path = export_checkpoint(args.checkpoint, args.out, args.images)
+        path = export_checkpoint(args.checkpoint, args.out, args.images, compress=args.compress)
     except (ExportError, TraceError, OSError, KeyError, ValueError) as error:
         message = str(error)
         if not message.startswith(str(args.checkpoint)):

@@ -146,7 +146,8 @@ def ship(runs: Path, checkpoint: Path = SHIPPED_CHECKPOINT, trace: Path = SHIPPE
         _atomic_save(saved, checkpoint)
     pixels, labels = load_pixels("test")
     np.savez(trace.with_suffix(".inputs.npz"), pixels=pixels[:images], labels=labels[:images])
-    export_checkpoint(checkpoint, trace, images, pixels[:images], labels[:images])
+    # a compact model's trace is large (a ResNet-18's 256 images: 12 MB bit-packed): deflated
+    export_checkpoint(checkpoint, trace, images, pixels[:images], labels[:images], compress=bool(plan.compact_bits))
     print(f"{chosen}: {saved['test_accuracy']:.2f} % vs dense twin {twin['test_accuracy']:.2f} %, "
           f"MAC reduction {saved['mac_reduction']:.2f}x; wrote {checkpoint} and {trace}")
     return checkpoint

@@ -1,6 +1,7 @@
 """The gate-trace file: a versioned, validated, bit-packed format (see docs/trace-format.md).
 
-A trace is a ZIP archive in numpy's ``.npz`` layout, written without compression:
+A trace is a ZIP archive in numpy's ``.npz`` layout, written without compression (or, asked
+to, with its members deflated: readers take either):
 
 * ``manifest.npy``: a 1-D ``uint8`` array holding the UTF-8 JSON manifest;
 * ``gates/<layer name>.npy``: per gated layer, a ``uint8`` array of shape
@@ -504,7 +505,8 @@ class TraceWriter:
     left behind.
     """
 
-    def __init__(self, path: str | Path, info: TraceInfo, layers: Sequence[TraceLayer]) -> None:
+    def __init__(self, path: str | Path, info: TraceInfo, layers: Sequence[TraceLayer],
+                 compress: bool = False) -> None:
         self.path = Path(path)
         self.info, self.layers = info, tuple(layers)
         manifest = manifest_dict(info, self.layers)
@@ -522,13 +524,20 @@ class TraceWriter:
         except OSError as error:
             raise TraceError(f"{self.path}: cannot write ({error.strerror})") from None
         os.close(handle)
-        self._zip = zipfile.ZipFile(self._temporary, "w", compression=zipfile.ZIP_STORED)
+        # deflated members (``compress``) make a large trace smaller; readers take either
+        self._zip = zipfile.ZipFile(self._temporary, "w",
+                                    compression=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED)
         self._write_array(MANIFEST_MEMBER, np.frombuffer(encoded.encode(), np.uint8))
 
-    def _write_array(self, member: str, array: np.ndarray) -> None:
+    def _member(self, member: str) -> zipfile.ZipInfo:
         # a fixed timestamp: the same decisions always give the same bytes
         info = zipfile.ZipInfo(member, date_time=ZIP_EPOCH)
         info.external_attr = 0o644 << 16
+        info.compress_type = self._zip.compression
+        return info
+
+    def _write_array(self, member: str, array: np.ndarray) -> None:
+        info = self._member(member)
         with self._zip.open(info, "w", force_zip64=True) as handle:
             np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
 
@@ -550,8 +559,7 @@ class TraceWriter:
         ``(n, bytes_per_image)`` uint8: memory holds one chunk, not the layer."""
         layer = self._take(name)
         row = layer.bytes_per_image
-        info = zipfile.ZipInfo(layer.member, date_time=ZIP_EPOCH)
-        info.external_attr = 0o644 << 16
+        info = self._member(layer.member)
         written = 0
         with self._zip.open(info, "w", force_zip64=True) as handle:
             np.lib.format.write_array_header_1_0(
