@@ -17,14 +17,15 @@ system decides when a fold may start:
   else along the output channels (WS); the operand that loop does not walk (the weights, or
   for WS the inputs) is fetched once per sweep of the inner loop when its tile fits in half
   of its SRAM.
-* **DRAM** is one server: a transfer of b bytes occupies it for b / bandwidth cycles and its
-  data arrive ``dram_latency_cycles`` after it ends. Fold *i + 1*'s fetch is issued when fold
-  *i* starts (its buffer half is then free) and the DRAM is idle.
+* **DRAM** is one channel: a transfer of b bytes holds it for ⌈b / bandwidth⌉ cycles and
+  its data arrive ``dram_latency_cycles`` after it ends. Fold *k + 1*'s transfer is issued as
+  fold *k* starts (the other half of its buffers is then free).
 * **Streamed bytes**: what is fetched once (operands that stay on chip) and the layer's
-  output feature map move with the folds, an equal share per fold beside its own fetch: they
+  output feature map move with the folds, an equal share per fold after its own fetch: they
   need the DRAM's bandwidth but not its latency, since the SRAM that holds them lets them
-  be fetched ahead, or written as folds finish. Only the layer's first fold waits for its
-  share and the latency; the last fold's share of the outputs is written after it.
+  be fetched ahead, or written as folds finish. Only the layer's first fold, which follows
+  nothing, waits for its whole share and the latency; the last fold's share of the outputs
+  is written after it.
 * **Layers** follow one another: the next layer, which reads this one's outputs, starts when
   they are written (on a whole cycle, with the array and the DRAM idle). Each layer is timed
   in its own frame, from cycle 0, so its cycles depend on its own plan alone, to the last bit,
@@ -34,9 +35,11 @@ system decides when a fold may start:
   go to DRAM and each conditional output tile reads its share back once. Decision bits (one
   per output) are written to and read from SRAM.
 
-For fold *i* with compute cycles c, fetch time β = bytes / bandwidth and streamed time σ,
-a fold waits ``max(0, β + latency − c, β + σ − c)`` cycles in steady state (no latency term
-without a fetch of its own); with unbounded bandwidth, never. These are the stall cycles.
+Fold *k + 1* with own fetch o = ⌈own bytes / bandwidth⌉ and whole transfer m cycles thus
+starts ``max(c_k, m, o + latency)`` cycles after fold *k* (``max(c_k, m)`` without a fetch of
+its own; :func:`accelsim.arch.memory.fold_pace`), the same rule for every fold, however folds
+are grouped into runs; with unbounded bandwidth, ``c_k``. The cycles beyond the folds' own
+are the stall cycles. ``accelsim.reference.memory`` steps the same channel cycle by cycle.
 
 **A sliced array** (a plan with ``sliced`` work, ``docs/architecture.md``) is timed by the
 slice machine (:mod:`accelsim.arch.machine`), a SimPy process in which the slices take tasks
@@ -56,7 +59,7 @@ import simpy
 
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.arch.machine import QueueMachine
-from accelsim.arch.memory import DramChannel, fold_pace
+from accelsim.arch.memory import DramChannel, fold_pace, transfer_cycles
 from accelsim.arch.timing import get_timing
 from accelsim.config import HardwareConfig
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, LayerPlan, inner_dim
@@ -100,67 +103,8 @@ def _fold_bytes(plan: LayerPlan, config: HardwareConfig) -> _FoldBytes:
                       extent["M"] * extent["N"])
 
 
-class _Memory:
-    """DRAM and SRAM state carried from layer to layer."""
-
-    def __init__(self, config: HardwareConfig) -> None:
-        self.config = config
-        self.ideal = math.isinf(config.dram_bandwidth_bytes_per_cycle)
-        self.bandwidth = config.dram_bandwidth_bytes_per_cycle
-        self.latency = config.dram_latency_cycles
-        self.dram_free = 0.0  # when the DRAM finishes its queued transfers
-        self.array_free = 0.0  # when the array finishes its last fold
-        self.last_start = 0.0  # when the last fold started (its successor's buffer half is free)
-
-    def _transfer(self, size: float) -> float:
-        return size / self.bandwidth
-
-    def _first_fold(self, fetch: float, stream: float, first: bool) -> float:
-        """Start of a run's first fold, whose transfer is issued when the previous fold starts
-        and the DRAM is free; it waits the latency for a fetch of its own, or as the layer's
-        first (streamed bytes are otherwise fetched ahead)."""
-        if fetch + stream <= 0 or self.ideal:
-            return self.array_free
-        issue = max(self.last_start, self.dram_free)
-        self.dram_free = issue + self._transfer(fetch + stream)
-        return max(self.array_free, self.dram_free + (self.latency if fetch > 0 or first else 0))
-
-    def issue(self, runs: np.ndarray, per_fold: np.ndarray, stream: float = 0.0, lead: float = 0.0,
-              offset: int = 0):
-        """Issue a layer's runs; yields after each run the time its last fold ends. Each fold
-        fetches ``per_fold`` of its run one fold ahead and moves ``stream`` bytes more, which
-        need bandwidth but may run ahead of the folds (resident operands, outputs); the
-        layer's first fold moves ``lead`` bytes more. The plan's ``offset`` (the fill and drain
-        of its sequences under ``pipelined``, the gate latency between two passes, scalesim's
-        −1) moves the layer's end, once."""
-        first = True
-        last = max((i for i, count in enumerate(runs["count"].tolist()) if count), default=-1)
-        for index, (count, cycles, fetch) in enumerate(zip(runs["count"].tolist(), runs["cycles"].tolist(),
-                                                           per_fold.tolist())):
-            if count == 0:
-                continue
-            fold_start = self._first_fold(fetch, stream + (lead if first else 0), first)
-            first = False
-            # the run's later folds: each prefetch is issued as its predecessor starts
-            moved = self._transfer(fetch + stream) if not self.ideal else 0.0
-            steady = moved > 0
-            period = max(cycles, fold_pace(self._transfer(fetch), moved, self.latency)) if steady else cycles
-            self.last_start = fold_start + (count - 1) * period
-            if steady and count > 1:
-                self.dram_free = self.last_start - period + moved
-            self.array_free = self.last_start + cycles
-            if index == last:  # the layer's offset, once: fill and drain, gate latency, scalesim's −1
-                self.array_free += offset
-            yield self.array_free
-
-    def write_back(self, size: float) -> None:
-        """Post a write of ``size`` bytes: the DRAM takes it after what is queued."""
-        if not self.ideal:
-            self.dram_free = max(self.dram_free, self.array_free) + self._transfer(size)
-
-
 @dataclass(frozen=True)
-class _LayerTraffic:
+class LayerTraffic:
     """What one layer moves: DRAM fetch per fold of each run, what is fetched once (operands
     that stay on chip), what is written (outputs, spilled partial sums), and the byte counters."""
 
@@ -175,7 +119,7 @@ class _LayerTraffic:
         return (self.once / folds, self.written / folds) if folds else (0.0, 0.0)
 
 
-def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
+def layer_traffic(plan: LayerPlan, config: HardwareConfig) -> LayerTraffic:
     layer, runs = plan.layer, plan.runs
     tiles = _fold_bytes(plan, config)
     operand, accumulator = config.operand_bits / 8, config.accumulator_bits / 8
@@ -217,7 +161,7 @@ def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
     def total(values: np.ndarray) -> float:
         return float((counts * values).sum())
 
-    return _LayerTraffic(per_fold, once, written, {
+    return LayerTraffic(per_fold, once, written, {
         "dram_read_bytes": int(round(total(per_fold) + once)),
         "dram_write_bytes": int(round(written)),
         "ifmap_sram_read_bytes": int(round(total(tiles.inputs))),
@@ -230,7 +174,35 @@ def _layer_traffic(plan: LayerPlan, config: HardwareConfig) -> _LayerTraffic:
     })
 
 
-def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffic, config: HardwareConfig):
+def _array_runs(plan: LayerPlan, traffic: LayerTraffic, config: HardwareConfig):
+    """One array's folds, run by run, in the layer's frame: yields when each run's last fold
+    ends, then returns the layer's cycles. Fold *k + 1*'s transfer (its own fetch and its
+    share of what the layer streams) is issued as fold *k* starts, on a channel that is idle
+    then (fold *k* waited for its own); fold *k + 1* starts :func:`fold_pace` after that, and
+    not before fold *k* ends. The layer's first fold follows nothing: it waits for all of its
+    transfer and the latency. The last fold's outputs are written after the layer's offset."""
+    runs, bandwidth, latency = plan.runs, config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
+    ideal = math.isinf(bandwidth)
+    reads, writes = traffic.streamed(int(runs["count"].sum()))
+    start, cycles = None, 0  # the last fold's start and cycles
+    for count, run_cycles, fetch in zip(runs["count"].tolist(), runs["cycles"].tolist(), traffic.per_fold.tolist()):
+        if count == 0:
+            continue
+        pace = 0 if ideal else fold_pace(transfer_cycles(fetch, bandwidth),
+                                         transfer_cycles(fetch + reads + writes, bandwidth), latency)
+        if start is None:  # the layer's first fold carries its share of resident operands, no outputs yet
+            moved = 0 if ideal else transfer_cycles(fetch + reads, bandwidth)
+            start = moved + latency if moved else 0
+        else:
+            start += max(cycles, pace)
+        start += (count - 1) * max(run_cycles, pace)  # one closed form per run of identical folds
+        cycles = run_cycles
+        yield start + cycles
+    end = (0 if start is None else start + cycles) + plan.offset_cycles  # fill and drain, gate latency, scalesim's −1
+    return end + (0 if ideal else transfer_cycles(writes, bandwidth))
+
+
+def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: LayerTraffic, config: HardwareConfig):
     """A sliced plan in its own frame: each phase's tasks on the slice machine, with what the
     layer streams shared among them, then the last share of its outputs. Returns the layer's
     cycles."""
@@ -254,7 +226,7 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: _LayerTraffi
         done = yield env.process(machine.run())
         owed += writes * done.slices_used
     if dram is not None:  # as on one array, the last folds' outputs leave at the end, after what is queued
-        yield dram.serve(owed)
+        yield dram.serve(dram.cycles(owed))
     return env.now + get_timing(config.timing).layer_offset_cycles - begin  # the offset, once, at the end
 
 
@@ -265,7 +237,7 @@ def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: H
         # the next layer reads this one's outputs: it starts once they are written, with the
         # array and the DRAM idle. Each layer is timed in its own frame, from 0, so that its
         # cycles depend on its plan alone, to the last bit, wherever it starts
-        traffic = _layer_traffic(plan, config)
+        traffic = layer_traffic(plan, config)
         if plan.sliced is not None:
             frame = simpy.Environment()  # its own clock: a negative offset may end it before its last event
             local = frame.run(frame.process(_sliced_layer(frame, plan, traffic, config)))
@@ -276,15 +248,13 @@ def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: H
             timeline.append(LayerTiming(plan.layer.name, begin, plan.cycles, max(0, elapsed - plan.cycles),
                                         traffic.counters))
             continue
-        memory, local = _Memory(config), 0.0
-        reads, writes = traffic.streamed(int(plan.runs["count"].sum()))
-        # the first fold carries the layer's first share of resident operands, and no outputs yet
-        for run_end in memory.issue(plan.runs, traffic.per_fold, reads + writes, -writes, plan.offset_cycles):
-            yield env.timeout(max(0.0, run_end - local))  # one event per run of identical folds
-            local = max(local, run_end)
-        memory.write_back(writes)  # the last fold's share of the outputs
-        elapsed = math.ceil(max(local, memory.dram_free if not memory.ideal else 0.0) - 1e-9)
-        yield env.timeout(begin + elapsed - env.now)
+        layer = _array_runs(plan, traffic, config)
+        try:
+            while True:  # one event per run of identical folds
+                yield env.timeout(max(0.0, begin + next(layer) - env.now))
+        except StopIteration as done:
+            elapsed = done.value
+        yield env.timeout(max(0.0, begin + elapsed - env.now))
         timeline.append(LayerTiming(plan.layer.name, begin, plan.cycles, max(0, elapsed - plan.cycles),
                                     traffic.counters))
 

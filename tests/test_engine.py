@@ -148,21 +148,3 @@ def test_a_layer_takes_the_same_cycles_wherever_it_starts():
         network = simulate(plans * 20, config)
         assert network[-1].start_cycle > 10**6
         assert [timing.cycles_total for timing in network] == alone * 20
-
-
-@pytest.mark.xfail(strict=True, reason="known: on one array, a run's first fold waits for its whole transfer "
-                   "and the latency while later folds wait for the larger of the two shares, so the timing "
-                   "depends on how identical folds are grouped into runs (docs/architecture.md)")
-def test_splitting_a_run_of_identical_folds_changes_nothing():
-    """The same folds as one run or as two runs of half as many take the same cycles."""
-    from accelsim.schedule.plan import LayerPlan, gemm_runs
-
-    config = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8, timing="physical", ifmap_sram_kib=0.0625,
-                                    filter_sram_kib=0.0625, dram_bandwidth_bytes_per_cycle=4.0,
-                                    dram_latency_cycles=50)
-    layer = Layer.conv("x", 16, 16, 8, 3, 1, 1)
-    runs = gemm_runs(layer.M, layer.N, layer.K, 8, 8, "os", "physical")
-    halves = np.concatenate([runs, runs])
-    halves["count"] = np.concatenate([runs["count"] // 2, runs["count"] - runs["count"] // 2])
-    whole, split = (simulate([LayerPlan(layer, "dense", r)], config)[0] for r in (runs, halves))
-    assert split.cycles_total == whole.cycles_total

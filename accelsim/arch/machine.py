@@ -23,10 +23,10 @@ slice still waiting for the DRAM to begin its task's transfer takes later.
 
 **Memory.** A task's transfer (its own fetch, and its share of what the layer streams) is
 asked of the DRAM when the slice takes it, once what it waits for has been placed on a
-slice. Its first fold starts one fold's share of the transfer and the latency after the
-channel begins it (no latency for streamed bytes alone, except on a slice's first task);
-each later fold at least one fold's share (and the latency, with a fetch of its own) after
-the one before.
+slice; it holds the channel for each fold's share in whole cycles. Its first fold starts
+:func:`~accelsim.arch.memory.fold_pace` after the channel begins it (on a slice's first task,
+which follows no fold of its own: the whole share and the latency); each later fold at
+least that long after the one before.
 """
 
 from __future__ import annotations
@@ -298,13 +298,15 @@ class QueueMachine:
             return
         dram = self.dram
 
-        def begun() -> None:
-            own, moved = dram.seconds(fetch / task.fold_count), dram.seconds(total / task.fold_count)
-            pace = fold_pace(own, moved, dram.latency)
-            arrive = self.env.now + moved + (dram.latency if fetch > 0 or first else 0)
+        # each fold's share in whole cycles, as each fold of one array moves its own
+        own, moved = dram.cycles(fetch / task.fold_count), dram.cycles(total / task.fold_count)
+        pace = fold_pace(own, moved, dram.latency)
+
+        def begun() -> None:  # a slice's first fold follows nothing: all of it, and the latency
+            arrive = self.env.now + (moved + dram.latency if first else pace)
             self._place(index, chosen, max(earliest, arrive), pace)
 
-        dram.serve(total, begun)
+        dram.serve(moved * task.fold_count, begun)
 
     def _place(self, index: int, chosen: int, earliest: float, pace: float = 0.0) -> None:
         """Put the task's folds on the slice's clock; the slice comes back when its last

@@ -4,13 +4,15 @@ A component lives in a SimPy environment and answers one question: when may a tr
 
 * :class:`DramChannel` — one DRAM channel of ``bandwidth`` bytes per cycle, a
   :class:`simpy.Resource` of capacity one: transfers are served one at a time in the order
-  they are asked for, each holding the channel for ``bytes / bandwidth`` cycles. Who waits for
-  whom is decided by the resource's queue.
+  they are asked for, each holding the channel for whole cycles (:func:`transfer_cycles`).
+  Who waits for whom is decided by the resource's queue.
 * ``None`` stands for an ideal memory: nothing waits, as with unbounded bandwidth.
 
-The data of a transfer arrive ``latency`` cycles after it ends; what a fold waits for is
-the caller's rule (:mod:`accelsim.arch.machine`). SRAM banks and ports belong here as further
-components with the same interface.
+A transfer moves ``bandwidth`` bytes a cycle and never shares a cycle with the next one; the
+bytes moved in a cycle arrive ``latency`` cycles after it. What a fold waits for is
+:func:`fold_pace`, the one rule of one array (:mod:`accelsim.engine`) and of the slices
+(:mod:`accelsim.arch.machine`). SRAM banks and ports belong here as further components with
+the same interface.
 """
 
 from __future__ import annotations
@@ -21,12 +23,25 @@ from collections.abc import Callable
 import simpy
 
 
-def fold_pace(own: float, moved: float, latency: float) -> float:
-    """The least time between the starts of two folds whose operands come one fold ahead: a
-    fold's share of the channel (``moved`` cycles), and where it fetches operands of its own
-    (``own`` cycles of them) those and the latency. Streamed bytes need no latency of their own:
-    the SRAM that holds them lets them run ahead. The one pacing rule of one array and of the
-    slices (:mod:`accelsim.engine`, :mod:`accelsim.arch.machine`)."""
+#: relative slack for bytes that are a share of a whole (a fraction), so that a share computed
+#: as 47.99999… bytes at 16 B/cycle takes the 3 cycles it means
+_EPSILON = 1e-9
+
+
+def transfer_cycles(size: float, bandwidth: float) -> int:
+    """Whole cycles a transfer of ``size`` bytes holds a channel of ``bandwidth`` bytes a cycle."""
+    cycles = size / bandwidth
+    return max(0, math.ceil(cycles - _EPSILON * max(1.0, cycles)))
+
+
+def fold_pace(own: int, moved: int, latency: int) -> int:
+    """Cycles from when a fold's transfer is issued (as the fold before it starts, which frees
+    the other half of the double buffer) until the fold may start: its whole transfer must have
+    left the channel (``moved`` cycles) and, where it fetches operands of its own (the first
+    ``own`` cycles of the transfer), those must have arrived, ``latency`` cycles later. Streamed
+    bytes (resident operands, outputs) need no latency: the SRAM that holds them lets them run
+    ahead. The one rule of one array and of the slices (:mod:`accelsim.engine`,
+    :mod:`accelsim.arch.machine`)."""
     return max(moved, own + latency) if own > 0 else moved
 
 
@@ -39,13 +54,13 @@ class DramChannel:
         self.env, self.bandwidth, self.latency = env, bandwidth, latency
         self._port = simpy.Resource(env, capacity=1)
 
-    def seconds(self, size: float) -> float:
+    def cycles(self, size: float) -> int:
         """Cycles ``size`` bytes hold the channel."""
-        return size / self.bandwidth
+        return transfer_cycles(size, self.bandwidth)
 
-    def serve(self, size: float, then: Callable[[], None] | None = None) -> simpy.Event:
-        """Queue a transfer of ``size`` bytes; call ``then()`` when the channel begins it.
-        Returns an event that succeeds when the transfer has ended."""
+    def serve(self, cycles: int, then: Callable[[], None] | None = None) -> simpy.Event:
+        """Queue a transfer that holds the channel ``cycles`` cycles; call ``then()`` when the
+        channel begins it. Returns an event that succeeds when the transfer has ended."""
         request, ended = self._port.request(), self.env.event()
 
         def end(_event) -> None:
@@ -53,7 +68,7 @@ class DramChannel:
             ended.succeed()
 
         def begin(_event=None) -> None:
-            self.env.timeout(self.seconds(size)).callbacks.append(end)
+            self.env.timeout(cycles).callbacks.append(end)
             if then is not None:
                 then()
 

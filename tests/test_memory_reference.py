@@ -1,0 +1,114 @@
+"""Finite DRAM bandwidth on one array: the engine's closed form against the cycle-stepped
+channel of :mod:`accelsim.reference.memory`, to the cycle, on random layers, gates, SRAM
+sizes, bandwidths, latencies, dataflows and timings."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accelsim import DEFAULT_CONFIG, Layer
+from accelsim.engine import layer_traffic, simulate
+from accelsim.reference import stepped_layer_cycles
+from accelsim.schedule import SCHEDULERS, LayerGates, get_scheduler
+from accelsim.schedule.plan import LayerPlan, gemm_runs
+from accelsim.trace import as_trace_layer
+from tiers import examples
+
+ONE_ARRAY = [name for name in SCHEDULERS.names() if name != "task-queue"]
+
+
+def fold_sequence(plan: LayerPlan, config):
+    """Per fold, in the order the array runs them: cycles, own bytes, bytes moved; and what
+    the last fold leaves to write."""
+    traffic = layer_traffic(plan, config)
+    counts = plan.runs["count"]
+    cycles = np.repeat(plan.runs["cycles"], counts).tolist()
+    own = np.repeat(traffic.per_fold, counts).tolist()
+    reads, writes = traffic.streamed(len(cycles))
+    moved = [fetch + reads + (writes if position else 0) for position, fetch in enumerate(own)]
+    return cycles, own, moved, writes
+
+
+def stepped(plan: LayerPlan, config) -> int:
+    cycles, own, moved, writes = fold_sequence(plan, config)
+    return stepped_layer_cycles(cycles, own, moved, writes, plan.offset_cycles,
+                                config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles)
+
+
+@st.composite
+def cases(draw):
+    groups = draw(st.integers(1, 3))
+    layer = Layer.conv("x", groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 4)),
+                       draw(st.integers(3, 7)), draw(st.sampled_from([1, 3])), stride=draw(st.sampled_from([1, 2])),
+                       padding=1)
+    layer = dataclasses.replace(layer, batch=draw(st.sampled_from([1, 2])))
+    config = DEFAULT_CONFIG.replace(
+        array_rows=draw(st.integers(1, 8)), array_cols=draw(st.integers(1, 8)),
+        dataflow=draw(st.sampled_from(["os", "ws", "is"])),
+        timing=draw(st.sampled_from(["physical", "pipelined", "scalesim"])),
+        dram_bandwidth_bytes_per_cycle=draw(st.sampled_from([0.5, 1.0, 3.0, 7.5, 16.0, 64.0])),
+        dram_latency_cycles=draw(st.sampled_from([0, 1, 7, 50])),
+        ifmap_sram_kib=draw(st.sampled_from([0.0625, 0.25, 64.0])),
+        filter_sram_kib=draw(st.sampled_from([0.0625, 0.25, 64.0])),
+        ofmap_sram_kib=draw(st.sampled_from([0.0625, 64.0])))
+    rate = draw(st.sampled_from([0.0, 0.3, 1.0]))
+    scheduler = draw(st.sampled_from(ONE_ARRAY))
+    return layer, groups, config, rate, scheduler, draw(st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(case=cases())
+def test_engine_equals_the_stepped_channel(case):
+    layer, groups, config, rate, scheduler, seed = case
+    rng = np.random.default_rng(seed)
+    shape = (layer.out_channels, layer.out_h, layer.out_w)
+    gates = None
+    if scheduler != "dense" and layer.batch == 1:
+        gates = LayerGates(as_trace_layer(layer, groups), rng.random(shape) < rate,
+                           rng.random((2, *shape)) < rate)
+    plan = get_scheduler(scheduler if gates else "dense", timer=simulate).plan(layer, config, gates)
+    assert plan.sliced is None
+    timing = simulate([plan], config)[0]
+    assert timing.cycles_total == stepped(plan, config)
+    assert timing.cycles_compute == plan.cycles
+
+
+def test_grouping_identical_folds_into_runs_changes_nothing():
+    """The same folds as one run or as two runs of half as many take the same cycles."""
+    config = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8, timing="physical", ifmap_sram_kib=0.0625,
+                                    filter_sram_kib=0.0625, dram_bandwidth_bytes_per_cycle=4.0,
+                                    dram_latency_cycles=50)
+    layer = Layer.conv("x", 16, 16, 8, 3, 1, 1)
+    runs = gemm_runs(layer.M, layer.N, layer.K, 8, 8, "os", "physical")
+    halves = np.concatenate([runs, runs])
+    halves["count"] = np.concatenate([runs["count"] // 2, runs["count"] - runs["count"] // 2])
+    whole, split = (LayerPlan(layer, "dense", r) for r in (runs, halves))
+    assert simulate([split], config)[0].cycles_total == simulate([whole], config)[0].cycles_total
+    assert simulate([whole], config)[0].cycles_stall > 0
+
+
+@pytest.mark.parametrize("bandwidth, latency, expected", [
+    # one fold of 4 cycles: all 10 bytes at 4 B/cycle leave in 3 cycles, arrive 5 later
+    (4.0, 5, 3 + 5 + 4),
+    # at 10 B/cycle: one cycle and the latency
+    (10.0, 0, 1 + 4),
+])
+def test_a_single_fold_waits_for_its_whole_transfer_and_the_latency(bandwidth, latency, expected):
+    assert stepped_layer_cycles([4], [10.0], [10.0], 0.0, 0, bandwidth, latency) == expected
+
+
+@pytest.mark.parametrize("latency, expected", [
+    # first fold: 1 cycle and 5 → starts at 6; the second's own bytes arrive at 6 + 1 + 5 = 12,
+    # after its whole transfer (6 + 4 = 10): starts at 12, ends at 14; 16 bytes in 2 more
+    (5, 16),
+    # first starts at 2; the second's whole transfer leaves at 2 + 4 = 6, after its own bytes
+    # arrive (2 + 1 + 1 = 4): starts at 6, ends at 8; 2 more for the outputs
+    (1, 10),
+])
+def test_the_channel_paces_a_fold_by_its_own_fetch_and_latency_or_its_whole_transfer(latency, expected):
+    """Two folds of 2 cycles at 8 B/cycle; the first moves 8 bytes, the second fetches 8 of
+    its own and streams 24 more, issued as the first starts; 16 bytes are left to write."""
+    assert stepped_layer_cycles([2, 2], [8.0, 8.0], [8.0, 32.0], 16.0, 0, 8.0, latency) == expected
