@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
@@ -15,7 +16,7 @@ from accelsim.engine import simulate
 from accelsim.errors import TraceError
 from accelsim.report import layer_rows, layer_table, summary_table
 from accelsim.schedule import LayerGates, get_scheduler
-from accelsim.trace.format import GateTrace
+from accelsim.trace.format import GateTrace, open_trace
 from accelsim.trace.network import match_trace
 from accelsim.workload.layer import Network
 
@@ -68,12 +69,13 @@ def _batched(masks: np.ndarray, batch: int) -> np.ndarray:
 
 
 def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
-        schedulers: Sequence[str] = ("dense",), trace: GateTrace | None = None,
+        schedulers: str | Sequence[str] = ("dense",), trace: GateTrace | str | os.PathLike | None = None,
         images: slice = slice(None), calibration: slice | None = None,
         progress: Callable[[int], None] | None = None, batch: int = 1) -> RunResult:
-    """Simulate ``network`` on ``config`` under each scheduler.
+    """Simulate ``network`` on ``config`` under each scheduler (a name or a sequence of names).
 
-    ``dense`` always runs, as the baseline of ``speedup_vs_dense``. With a gate ``trace``, its
+    ``dense`` always runs, as the baseline of ``speedup_vs_dense``. With a gate ``trace`` (open,
+    or a path, which is opened and closed here), its
     layers are matched to the network's by name (the others run dense) and every image in
     ``images`` is simulated; ``calibration`` (default: the first 16 images) are the images
     from which static schedulers fix their channel order. ``progress``, if given, is called
@@ -103,7 +105,7 @@ def plan_key(config: HardwareConfig) -> tuple:
 
 
 def run_configs(network: Network, configs: Sequence[HardwareConfig],
-                schedulers: Sequence[str] = ("dense",), trace: GateTrace | None = None,
+                schedulers: str | Sequence[str] = ("dense",), trace: GateTrace | str | os.PathLike | None = None,
                 images: slice = slice(None), calibration: slice | None = None,
                 progress: Callable[[int], None] | None = None, batch: int = 1) -> list[RunResult]:
     """:func:`run` for several configs at once, one result each, in order.
@@ -111,6 +113,11 @@ def run_configs(network: Network, configs: Sequence[HardwareConfig],
     The trace is read once, and each fold plan is made once per :func:`plan_key` and then
     timed on every config sharing it: only the engine and the energy account run per config.
     """
+    if isinstance(schedulers, str):  # one name, not its letters
+        schedulers = (schedulers,)
+    if isinstance(trace, (str, os.PathLike)):
+        with open_trace(trace) as opened:
+            return run_configs(network, configs, schedulers, opened, images, calibration, progress, batch)
     batch = operator.index(batch)
     if batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch}")

@@ -391,7 +391,8 @@ def test_onnx_products_of_weights_are_layers_and_of_activations_a_warning(tmp_pa
         torch.onnx.export(model, (example,), str(path), dynamo=False)
     with pytest.warns(UserWarning, match="a product of two computed tensors is not recorded"):
         network = network_from_onnx(path, name="attention")
-    assert network == network_from_torch(model, example, name="attention")
+    with pytest.warns(UserWarning, match=r"not recorded as layers \(no constant weights\): 1 × matmul"):
+        assert network == network_from_torch(model, example, name="attention")
     assert network.layers == (Layer.gemm("query", 5, 8, 16), Layer.gemm("key", 5, 8, 16))
 
 
@@ -457,3 +458,118 @@ def test_bad_topology_input_exits_2_with_one_line(case, tmp_path, capsys):
     assert message in err
     assert not (tmp_path / "net.csv").exists()
     assert not [path for path in tmp_path.rglob("*") if path.name.endswith(".partial")]
+
+
+class _Functional(nn.Module):
+    """Work done by functional calls inside a submodule: a convolution with a parameter, a
+    product with a parameter (and its transpose), and attention's product of two activations."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(16, 8, 3, 3))
+        self.embed = nn.Parameter(torch.randn(10, 16))
+
+    def forward(self, x):
+        x = F.conv2d(x, self.weight, stride=2, padding=1)  # (N, 16, 4, 4)
+        tokens = x.flatten(2).transpose(1, 2)  # (N, 16 tokens, 16)
+        scores = torch.matmul(tokens, tokens.transpose(1, 2))
+        return torch.matmul(scores @ tokens, self.embed.t())
+
+
+class _FunctionalNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.block = _Functional()
+
+    def forward(self, x):
+        return self.block(F.relu(self.stem(x)))
+
+
+def test_functional_calls_become_layers_and_products_of_activations_a_warning():
+    with pytest.warns(UserWarning, match=r"not recorded as layers \(no constant weights\): 2 × matmul"):
+        network = network_from_torch(_FunctionalNet(), torch.zeros(1, 3, 8, 8), name="f")
+    assert network.layers == (Layer.conv("stem", 3, 8, 8, 3, 1, 1), Layer.conv("block", 8, 16, 8, 3, 2, 1),
+                              Layer.gemm("block#2", 16, 10, 16))
+
+
+def test_functional_calls_give_the_same_network_on_both_routes(tmp_path):
+    pytest.importorskip("onnx")
+    from accelsim import network_from_onnx
+
+    model, example = _FunctionalNet().eval(), torch.zeros(1, 3, 8, 8)
+    path = tmp_path / "functional.onnx"
+    with pytest.warns(Warning):
+        torch.onnx.export(model, (example,), str(path), dynamo=False)
+    with pytest.warns(UserWarning):
+        from_onnx = network_from_onnx(path, name="f")
+    with pytest.warns(UserWarning):
+        assert network_from_torch(model, example, name="f") == from_onnx
+    # exported with symbolic sizes: the shape given resolves them, through the reshapes too
+    dynamic = tmp_path / "dynamic.onnx"
+    with pytest.warns(Warning):
+        torch.onnx.export(model, (example,), str(dynamic), dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch", 2: "h", 3: "w"}})
+    with pytest.warns(UserWarning):
+        assert network_from_onnx(dynamic, name="f", input_shape=(1, 3, 8, 8)) == from_onnx
+
+
+def test_a_gated_model_is_one_layer_per_gated_conv_on_both_routes(tmp_path):
+    """ONNX holds a gated convolution twice (its masked partial pass and its full pass): read
+    as one layer, as the torch route reads the module, with a warning that says so."""
+    pytest.importorskip("onnx")
+    from accelsim import network_from_onnx
+    from workloads.models import resnet20
+
+    model, example = resnet20("postact").eval(), torch.zeros(1, 1, 28, 28)
+    path = tmp_path / "gated.onnx"
+    with pytest.warns(Warning):
+        torch.onnx.export(model, (example,), str(path), dynamo=False)
+    with pytest.warns(UserWarning, match="18 module.*run the same convolution twice.*recorded once"):
+        from_onnx = network_from_onnx(path, name="g")
+    assert from_onnx == network_from_torch(model, example, name="g")
+    assert not any("#" in layer.name for layer in from_onnx)
+
+
+def test_a_topology_that_repeats_a_gated_layer_is_refused(tmp_path):
+    """A gated layer ``X`` beside an importer's ``X#2`` would run the repeat dense: refused."""
+    from accelsim.errors import TraceError
+    from accelsim.trace import as_trace_layer
+    from accelsim.trace.network import match_trace
+
+    layer = Layer.conv("features.1.0", 16, 16, 8, 3, 1, 1)
+    network = Network("vgg", (layer, Layer.conv("features.1.0#2", 16, 16, 8, 3, 1, 1)))
+    with pytest.raises(TraceError, match="'features.1.0#2' besides the gated layer 'features.1.0'.*--from-torch"):
+        match_trace(network, [as_trace_layer(layer, 4)], "t.npz")
+    assert match_trace(Network("vgg", (layer,)), [as_trace_layer(layer, 4)], "t.npz")
+
+
+class _InvertedResidual(nn.Module):
+    """MobileNetV2's block: nested Sequentials, a depthwise conv, BN folded into the convs on export."""
+
+    def __init__(self, channels, expand):
+        super().__init__()
+        hidden = channels * expand
+        self.conv = nn.Sequential(
+            nn.Sequential(nn.Conv2d(channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()),
+            nn.Sequential(nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden, bias=False),
+                          nn.BatchNorm2d(hidden), nn.ReLU6()),
+            nn.Conv2d(hidden, channels, 1, bias=False), nn.BatchNorm2d(channels))
+
+    def forward(self, x):
+        return x + self.conv(x)
+
+
+def test_nested_containers_keep_their_module_paths_on_the_onnx_route(tmp_path):
+    pytest.importorskip("onnx")
+    from accelsim import network_from_onnx
+
+    model = nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU6()),
+                          _InvertedResidual(8, 2), _InvertedResidual(8, 3)).eval()
+    example = torch.zeros(1, 3, 8, 8)
+    path = tmp_path / "mobile.onnx"
+    with pytest.warns(Warning):
+        torch.onnx.export(model, (example,), str(path), dynamo=False)
+    from_torch = network_from_torch(model, example, name="m")
+    assert "1.conv.1.0" in [layer.name for layer in from_torch]
+    assert network_from_onnx(path, name="m") == from_torch

@@ -75,3 +75,19 @@ def test_dense_plan_is_at_most_four_runs_however_large_the_layer(dataflow):
     assert plan.cycles == dense_gemm_cycles(dataflow, 8, 8, 46_337, 46_327, 9, config.timing)
     grouped = Layer.conv("dw", 512, 512, 7, 3, padding=1, groups=512)
     assert len(get_scheduler("dense", timer=time_plans).plan(grouped, config).runs) <= 4
+
+
+def test_the_api_takes_a_scheduler_name_and_a_trace_path():
+    """One scheduler by name (not its letters) and a trace by its path give what a list and an
+    open trace give."""
+    import pandas as pd
+
+    from accelsim import DEFAULT_CONFIG, get_network, open_trace, run
+    from accelsim.cli import DEFAULT_TRACE
+
+    net = get_network("resnet20-fmnist")
+    by_name = run(net, DEFAULT_CONFIG, "pixel-skip", DEFAULT_TRACE, images=slice(0, 2), calibration=slice(2, 4))
+    with open_trace(DEFAULT_TRACE) as trace:
+        by_list = run(net, DEFAULT_CONFIG, ["pixel-skip"], trace, images=slice(0, 2), calibration=slice(2, 4))
+    assert set(by_name.summary["scheduler"]) == {"dense", "pixel-skip"}
+    pd.testing.assert_frame_equal(by_name.layers, by_list.layers)

@@ -119,7 +119,8 @@ def command(args: argparse.Namespace) -> int:
         example = torch.zeros((1, *shape), dtype=floating.dtype if floating is not None else torch.float32,
                               device=floating.device if floating is not None else "cpu")
         try:
-            network = network_from_torch(model, example, args.name or args.from_torch.rpartition(":")[2])
+            network = noting_warnings(notes, network_from_torch, model, example,
+                                      args.name or args.from_torch.rpartition(":")[2])
         except AccelsimError as error:
             raise UsageError(f"--from-torch {args.from_torch}: {error}") from None
     else:

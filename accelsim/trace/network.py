@@ -31,7 +31,8 @@ def trace_layer_shape(layer: TraceLayer) -> str:
 def match_trace(network: Network, layers: Sequence[TraceLayer], path: str | Path) -> dict[str, TraceLayer]:
     """``{layer name: trace layer}`` for every gated layer; network layers absent from the
     trace run dense. Raises :class:`TraceError` for a trace layer the network lacks or whose
-    shape differs, naming the layer and both shapes."""
+    shape differs, naming the layer and both shapes, and for a network that repeats a gated
+    layer under an importer's ``#n`` suffix."""
     matched = {}
     names = {layer.name for layer in network}
     for gated in layers:
@@ -45,6 +46,14 @@ def match_trace(network: Network, layers: Sequence[TraceLayer], path: str | Path
             raise TraceError(f"{path}: layer {gated.name!r}: the trace has {trace_layer_shape(gated)}; "
                              f"network {network.name!r} has {layer_shape(layer)}")
         matched[gated.name] = gated
+    # an importer's repeat of a gated layer (``X#2``: e.g. a gated convolution's second pass read
+    # as a layer of its own) would run dense beside it: a wrong answer, not a guess to make
+    for layer in network:
+        stem, mark, number = layer.name.rpartition("#")
+        if mark and number.isdigit() and stem in matched:
+            raise TraceError(f"{path}: network {network.name!r} has {layer.name!r} besides the gated layer "
+                             f"{stem!r}, which would run dense beside it; if it is the same convolution "
+                             "read twice, import the model with --from-torch (or drop the repeat)")
     return matched
 
 

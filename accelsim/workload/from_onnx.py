@@ -28,15 +28,19 @@ from accelsim.workload.layer import Layer, Network
 
 
 def _scope_path(node_name: str) -> str | None:
-    """``/layer1/layer1.0/conv1/Conv`` → ``layer1.0.conv1``: each scope is either a full
-    path that extends the one before (``layer1.0``) or a child's own name (``conv1``)."""
+    """``/layer1/layer1.0/conv1/Conv`` → ``layer1.0.conv1``; ``/features/features.1/conv/conv.0/
+    conv.0.0/Conv`` → ``features.1.conv.0.0``: each scope is a path relative to a module above
+    it, which either extends the scope before it (``layer1`` → ``layer1.0``: the same parent)
+    or starts below it (``conv1`` inside ``layer1.0``)."""
     parts = [part for part in node_name.split("/")[1:-1] if part]
     if not node_name.startswith("/") or not parts:
         return None
-    path = ""
+    parent, relative = "", ""
     for part in parts:
-        path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
-    return path
+        if not (relative and part.startswith(relative + ".")):
+            parent = f"{parent}.{relative}" if parent and relative else parent or relative
+        relative = part
+    return f"{parent}.{relative}" if parent else relative
 
 
 def _attributes(node: Any) -> dict[str, Any]:
@@ -86,7 +90,7 @@ def network_from_onnx(source: str | Path | Any, name: str | None = None,
         model = onnx.ModelProto.FromString(model.SerializeToString())  # never edit the caller's
         _set_input_shape(model, input_shape)
     try:
-        model = onnx.shape_inference.infer_shapes(model)
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)  # shapes computed from shapes too
     except Exception as error:
         raise WorkloadError(f"{name}: ONNX shape inference failed ({type(error).__name__}: {error})") from None
     graph = model.graph
@@ -102,6 +106,8 @@ def network_from_onnx(source: str | Path | Any, name: str | None = None,
                                 for output in node.output}
     layers: list[Layer] = []
     seen: dict[str, int] = {}
+    passes: set[tuple] = set()  # (name, input, weight shape, attributes) of the convolutions read
+    gated: set[str] = set()
     for node in graph.node:
         if node.op_type not in ("Conv", "Gemm", "MatMul"):
             continue
@@ -110,9 +116,6 @@ def network_from_onnx(source: str | Path | Any, name: str | None = None,
             layer_name = weight[:-len(".weight")]
         else:
             layer_name = _scope_path(node.name) or node.name or node.output[0]
-        seen[layer_name] = seen.get(layer_name, 0) + 1
-        if seen[layer_name] > 1:
-            layer_name = f"{layer_name}#{seen[layer_name]}"
         where = f"node {node.name or node.output[0]!r} ({node.op_type})"
         if node.op_type != "Conv" and weight not in constants:
             warnings.warn(f"{where}: a product of two computed tensors is not recorded "
@@ -122,6 +125,17 @@ def network_from_onnx(source: str | Path | Any, name: str | None = None,
         if x is None or w is None or None in x[1:] or None in w:
             raise WorkloadError(f"{where}: shapes unknown after shape inference (input {x}, weight {w}); "
                                 "give the input's shape")
+        if node.op_type == "Conv":
+            # a gated convolution runs twice on its input, with masked weights (the base partial
+            # sum) and with all of them: one layer, which a trace gates
+            key = (layer_name, node.input[0], tuple(w), tuple(sorted(map(str, _attributes(node).items()))))
+            if key in passes:
+                gated.add(layer_name)
+                continue
+            passes.add(key)
+        seen[layer_name] = seen.get(layer_name, 0) + 1
+        if seen[layer_name] > 1:
+            layer_name = f"{layer_name}#{seen[layer_name]}"
         try:
             layer = (_conv(layer_name, node, x, w) if node.op_type == "Conv"
                      else _product(layer_name, node, x, w))
@@ -130,6 +144,10 @@ def network_from_onnx(source: str | Path | Any, name: str | None = None,
         layers.append(layer)
     if not layers:
         raise WorkloadError(f"{name}: no Conv, Gemm or MatMul node with constant weights")
+    if gated:
+        warnings.warn(f"{len(gated)} module(s) run the same convolution twice on one input, as a gated "
+                      f"convolution does (its base partial sum and its full pass): each recorded once, as "
+                      f"one layer ({', '.join(sorted(gated)[:3])}{', …' if len(gated) > 3 else ''})", stacklevel=2)
     return Network(name, tuple(layers))
 
 

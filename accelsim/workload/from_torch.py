@@ -17,8 +17,15 @@ convolutions. String padding (``"same"``, ``"valid"``) is resolved from the shap
 A module that runs more than once (shared weights, a head applied at several scales) gives one
 layer per call: the first keeps the module's name, later ones are ``name#2``, ``name#3``… as
 repeated names of a SCALE-Sim topology are. A gated module may run only once, since its trace
-has one layer of that name. Work done outside these modules (``F.conv2d``, ``torch.matmul``,
-attention) is not seen by the hooks and not recorded.
+has one layer of that name.
+
+Work done outside these modules is seen at the operator level (a ``TorchFunctionMode``):
+``F.conv2d``, ``F.linear`` and matrix products (``torch.matmul``, ``@``, ``mm``, ``bmm``,
+``addmm``) whose one operand is a parameter or a buffer of the model (or a view of one, such
+as ``weight.t()``) become layers named by the module whose ``forward`` made the call. A product
+of two computed tensors (attention's ``q @ kᵀ``), ``einsum`` and ``baddbmm`` are not layers
+(accelsim layers have constant weights): they are counted and reported in one warning, never
+dropped without a word; 1-D, 3-D and transposed functional convolutions are refused.
 
 torch is imported when a model is read, never when accelsim is.
 """
@@ -26,6 +33,7 @@ torch is imported when a model is read, never when accelsim is.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from accelsim.errors import AccelsimError, WorkloadError
@@ -97,6 +105,114 @@ def _linear_layer(name: str, module: Any, x: Any) -> Layer:
     return Layer.gemm(name, rows, int(module.out_features), int(module.in_features))
 
 
+class _Conv:
+    """A functional convolution's arguments, read as :func:`_conv_layer` reads a module."""
+
+    def __init__(self, weight: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: Any = 1) -> None:
+        self.out_channels, self.in_channels = int(weight.shape[0]), int(weight.shape[1]) * int(groups)
+        self.kernel_size = tuple(int(size) for size in weight.shape[2:])
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, int(groups)
+
+
+def _arguments(args: tuple, kwargs: dict, names: tuple[str, ...]) -> dict[str, Any]:
+    values = dict(zip(names, args))
+    values.update({key: value for key, value in kwargs.items() if key in names})
+    return values
+
+
+class _Operators:
+    """Convolutions and products that run outside the recorded modules (module doc): a
+    ``TorchFunctionMode`` entered for the forward pass."""
+
+    CONV = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+    REFUSED = ("conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+    PRODUCTS = {"matmul": (0, 1), "__matmul__": (0, 1), "mm": (0, 1), "bmm": (0, 1), "addmm": (1, 2)}
+    UNCOUNTED = ("einsum", "baddbmm", "addbmm", "tensordot", "__rmatmul__")
+
+    def __init__(self, model: Any, recorded: list, calls: dict) -> None:
+        self.paths = {id(module): path for path, module in model.named_modules()}
+        self.weights = {tensor.untyped_storage().data_ptr() for tensor in (*model.parameters(), *model.buffers())
+                        if tensor.numel()}
+        self.root = type(model).__name__
+        self.recorded, self.calls = recorded, calls
+        self.stack: list[str] = []  # the modules whose forward runs, innermost last
+        self.inside = 0  # depth inside recorded modules, whose own layer covers their work
+        self.skipped: dict[str, int] = {}
+
+    def push(self, module: Any, inputs: Any) -> None:
+        self.stack.append(self.paths.get(id(module), ""))
+
+    def pop(self, module: Any, inputs: Any, output: Any) -> None:
+        if self.stack:
+            self.stack.pop()
+
+    def enter(self, module: Any, inputs: Any) -> None:
+        self.inside += 1
+
+    def is_weight(self, tensor: Any) -> bool:
+        import torch
+
+        return isinstance(tensor, torch.Tensor) and tensor.numel() > 0 and \
+            tensor.untyped_storage().data_ptr() in self.weights
+
+    def _name(self) -> str:
+        path = next((path for path in reversed(self.stack) if path), "") or self.root
+        self.calls[path] = self.calls.get(path, 0) + 1
+        return path if self.calls[path] == 1 else f"{path}#{self.calls[path]}"
+
+    def see(self, func: Any, args: tuple, kwargs: dict, output: Any) -> None:
+        operator = getattr(func, "__name__", "")
+        if self.inside:
+            return
+        if operator == "conv2d":
+            values = _arguments(args, kwargs, self.CONV)
+            conv = _Conv(values["weight"], values.get("stride", 1), values.get("padding", 0),
+                         values.get("dilation", 1), values.get("groups", 1))
+            self.recorded.append(_conv_layer(self._name(), conv, values["input"], output))
+        elif operator in self.REFUSED:
+            where = f"module {self.stack[-1] if self.stack and self.stack[-1] else self.root!r}"
+            raise WorkloadError(f"{where}: calls {operator}, which cannot be represented (accelsim layers are "
+                                "2-D convolutions and GEMMs)")
+        elif operator == "linear":
+            x, weight = args[0] if args else kwargs["input"], args[1] if len(args) > 1 else kwargs["weight"]
+            rows = 1 if x.dim() <= 2 else math.prod(int(size) for size in x.shape[1:-1])
+            name = self._name()
+            self.recorded.append(Layer.fc(name, int(weight.shape[1]), int(weight.shape[0])) if x.dim() <= 2
+                                 else Layer.gemm(name, rows, int(weight.shape[0]), int(weight.shape[1])))
+        elif operator in self.PRODUCTS:
+            left, right = (args[i] if len(args) > i else None for i in self.PRODUCTS[operator])
+            if self.is_weight(right) and not self.is_weight(left) and right.dim() == 2:
+                # x (…, K) @ W (K, N): as Linear, one vector per image or rows of an image
+                reduction, columns = int(right.shape[0]), int(right.shape[1])
+                name = self._name()
+                self.recorded.append(Layer.fc(name, reduction, columns) if left.dim() <= 2 else
+                                     Layer.gemm(name, math.prod(int(size) for size in left.shape[1:-1]),
+                                                columns, reduction))
+            elif self.is_weight(left) and not self.is_weight(right) and left.dim() == 2 and right.dim() >= 2:
+                # W (N, K) @ x (…, K, M): M columns of each image through the weights
+                rows = math.prod(int(size) for size in right.shape[1:-2]) * int(right.shape[-1]) \
+                    if right.dim() > 2 else int(right.shape[-1])
+                self.recorded.append(Layer.gemm(self._name(), rows, int(left.shape[0]), int(left.shape[1])))
+            else:
+                self.skipped[operator] = self.skipped.get(operator, 0) + 1
+        elif operator in self.UNCOUNTED:
+            self.skipped[operator] = self.skipped.get(operator, 0) + 1
+
+    def mode(self):
+        from torch.overrides import TorchFunctionMode
+
+        operators = self
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                output = func(*args, **kwargs)
+                operators.see(func, args, kwargs, output)
+                return output
+
+        return Mode()
+
+
 def network_from_torch(model: Any, example_input: Any, name: str | None = None) -> Network:
     """The network that ``model`` runs on ``example_input`` (a tensor, or a tuple of the
     forward pass's arguments; its first dimension is the batch).
@@ -115,8 +231,11 @@ def network_from_torch(model: Any, example_input: Any, name: str | None = None) 
     recorded: list[Layer] = []
     calls: dict[str, int] = {}
 
+    operators = _Operators(model, recorded, calls)
+
     def hook_for(path: str):
         def hook(module, inputs, output):
+            operators.inside -= 1
             if not inputs or not isinstance(inputs[0], torch.Tensor):
                 raise WorkloadError(f"module {path!r}: expected a tensor as its first input")
             calls[path] = calls.get(path, 0) + 1
@@ -145,12 +264,16 @@ def network_from_torch(model: Any, example_input: Any, name: str | None = None) 
                 continue  # inside a gated module: the module is the layer
             label = path or type(module).__name__
             if _is_gated(module) or isinstance(module, (nn.Conv2d, nn.Linear)):
+                hooks.append(module.register_forward_pre_hook(operators.enter))
                 hooks.append(module.register_forward_hook(hook_for(label)))
             elif isinstance(module, unsupported):
+                hooks.append(module.register_forward_pre_hook(operators.enter))
                 hooks.append(module.register_forward_hook(refuse_for(label)))
         model.eval()
         arguments = example_input if isinstance(example_input, (tuple, list)) else (example_input,)
-        with torch.no_grad():
+        hooks.append(nn.modules.module.register_module_forward_pre_hook(operators.push))
+        hooks.append(nn.modules.module.register_module_forward_hook(operators.pop))
+        with torch.no_grad(), operators.mode():
             try:
                 model(*arguments)
             except AccelsimError:
@@ -164,4 +287,8 @@ def network_from_torch(model: Any, example_input: Any, name: str | None = None) 
             module.training = training
     if not recorded:
         raise WorkloadError(f"model {name!r}: no Conv2d or Linear module ran in its forward pass")
+    if operators.skipped:
+        warnings.warn(f"model {name!r}: not recorded as layers (no constant weights): "
+                      + ", ".join(f"{count} × {operator}" for operator, count in sorted(operators.skipped.items())),
+                      stacklevel=2)
     return Network(name, tuple(recorded))
