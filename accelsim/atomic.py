@@ -5,6 +5,9 @@ sweep's per-point files and tables, a topology CSV, a checkpoint) goes first to 
 temporary name in its own folder (``.NAME.PID.N.partial``) and is then renamed over its
 name: a rename within one folder is atomic, so a reader sees the old file or the new one,
 never half of one. On an error the temporary file is removed and the ``OSError`` is raised.
+
+Only a regular file is ever replaced: a symlink, a device, a FIFO or a folder standing at a
+target is refused (:class:`NotARegularFile`), before anything is written.
 """
 
 from __future__ import annotations
@@ -17,6 +20,22 @@ from pathlib import Path
 # a partial name is unique among the writers alive: the process id, and a serial within the
 # process; a file already there under it was left by a process that died, and is overwritten
 _SERIAL = itertools.count()
+
+
+class NotARegularFile(OSError):
+    """A write's target exists and is not a regular file (a symlink, device, FIFO, folder)."""
+
+
+def check_target(path: str | Path) -> None:
+    """Raise :class:`NotARegularFile` unless ``path`` is absent or a regular file (not a link)."""
+    path = Path(path)
+    if path.is_symlink():
+        kind = "a symbolic link"
+    elif not path.exists() or path.is_file():
+        return
+    else:
+        kind = "a folder" if path.is_dir() else "a device, FIFO or socket"
+    raise NotARegularFile(17, f"{path} is {kind}; refusing to replace it", str(path))
 
 
 def partial_path(path: Path) -> Path:
@@ -38,6 +57,7 @@ def _write_partial(path: Path, data: bytes) -> Path:
 def write_bytes_atomically(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` (whose folder must exist), whole or not at all."""
     path = Path(path)
+    check_target(path)
     partial = _write_partial(path, data)
     try:
         os.replace(partial, path)
@@ -54,6 +74,8 @@ def write_files_atomically(files: Mapping[Path, bytes | None]) -> list[Path]:
     would contradict). Folders are created as needed; on an error the temporary files and the
     folders made are removed and the ``OSError`` is raised. Returns the paths written."""
     written = {path: data for path, data in files.items() if data is not None}
+    for path in files:
+        check_target(path)
     made: list[Path] = []
     partials: list[tuple[Path, Path]] = []
     try:

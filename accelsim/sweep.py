@@ -202,7 +202,7 @@ def point_key(config: HardwareConfig, trace_digest: str, schedulers: Sequence[st
 @dataclass(frozen=True)
 class _Task:
     network: Network
-    trace: str
+    trace: str | None
     configs: tuple[HardwareConfig, ...]
     schedulers: tuple[str, ...]
     images: slice
@@ -217,8 +217,7 @@ def _with_point(table: pd.DataFrame, key: str, config: HardwareConfig, columns: 
 
 
 def _simulate(task: _Task) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
-    with open_trace(task.trace) as trace:
-        results = run_configs(task.network, task.configs, task.schedulers, trace, task.images, task.calibration)
+    results = run_configs(task.network, task.configs, task.schedulers, task.trace, task.images, task.calibration)
     return [(key, _with_point(result.layers, key, config, task.columns),
              _with_point(result.summary, key, config, task.columns))
             for key, config, result in zip(task.keys, task.configs, results)]
@@ -343,12 +342,13 @@ class _Folder:
             self.lock.close()  # releases the lock
 
 
-def run_sweep(network: Network, trace: str | Path, configs: Sequence[HardwareConfig], out_dir: str | Path,
+def run_sweep(network: Network, trace: str | Path | None, configs: Sequence[HardwareConfig], out_dir: str | Path,
               schedulers: Sequence[str] = ("dense",), images: slice = slice(None), resume: bool = False,
               executor: Executor | None = None, workers: int = 2,
               progress: Callable[[int, int], None] | None = None, parquet: bool = False,
               calibration: slice | None = None, max_points: int = MAX_POINTS) -> SweepResult:
-    """Run every config over ``trace``; returns (and writes) the tables of all points.
+    """Run every config over ``trace`` (None: the network alone, dense); returns (and writes)
+    the tables of all points.
 
     ``executor`` may be any ``concurrent.futures.Executor`` (a Dask ``distributed`` client's
     ``get_executor()`` included); by default a local process pool of ``workers``. Points that
@@ -361,11 +361,15 @@ def run_sweep(network: Network, trace: str | Path, configs: Sequence[HardwareCon
     check_points(len(configs), max_points, "sweep")
     out = Path(out_dir)
     points = out / "points"
-    trace = Path(trace).resolve()  # workers may run in another directory
-    with open_trace(trace) as opened:
-        image_range = _image_range(opened, images)
-        window = _image_range(opened, calibration_window(opened, calibration), "calibration")
-    digest = file_digest(trace)
+    if trace is None:  # the network alone, dense: one pass, no images
+        image_range = window = range(0, 0)
+        digest = "no trace"
+    else:
+        trace = Path(trace).resolve()  # workers may run in another directory
+        with open_trace(trace) as opened:
+            image_range = _image_range(opened, images)
+            window = _image_range(opened, calibration_window(opened, calibration), "calibration")
+        digest = file_digest(trace)
     schedulers = tuple(schedulers)
     layout = network_digest(network)
     keys = [point_key(config, digest, schedulers, image_range, window, layout) for config in configs]
@@ -380,7 +384,7 @@ def run_sweep(network: Network, trace: str | Path, configs: Sequence[HardwareCon
         # share plans within a group, but cut it so that every worker has work and a kill loses little
         chunks = [members[start:start + size] for members in groups.values()
                   for size in [max(1, -(-len(members) // workers))] for start in range(0, len(members), size)]
-        tasks = [_Task(network, str(trace), tuple(configs[i] for i in chunk), schedulers,
+        tasks = [_Task(network, None if trace is None else str(trace), tuple(configs[i] for i in chunk), schedulers,
                        slice(image_range.start, image_range.stop), slice(window.start, window.stop),
                        tuple(keys[i] for i in chunk), columns) for chunk in chunks]
         done = len(configs) - sum(len(task.keys) for task in tasks)

@@ -299,3 +299,25 @@ def test_sweep_over_slice_rows(trace, tmp_path, capsys):
                  "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--slices: expected a divisor of array_cols (8) times the bands of rows (8 / 4 = 2)" in err
+
+
+def test_a_dense_sweep_of_a_topology_needs_no_trace(tmp_path, capsys):
+    """``sweep --topology my.csv --array 16x16,32x32``: each point is the network's dense run."""
+    import pandas as pd
+
+    from accelsim import DEFAULT_CONFIG, load_topology, run
+    from accelsim.cli import main
+
+    topology = tmp_path / "my.csv"
+    topology.write_text("layer,kind,in_channels,out_channels,in_h,in_w,kernel_h,kernel_w,stride,pad_h,pad_w,groups\n"
+                        "stem,conv,3,16,16,16,3,3,1,2,2,1\npw,conv,16,32,16,16,1,1,1,0,0,1\n")
+    out = tmp_path / "d"
+    assert main(["sweep", "--topology", str(topology), "--array", "16x16,32x32", "--out", str(out),
+                 "--workers", "1", "--quiet"]) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["scheduler"]) == ["dense", "dense"]
+    for rows in (16, 32):
+        alone = run(load_topology(topology), DEFAULT_CONFIG.replace(array_rows=rows, array_cols=rows)).summary
+        assert summary.loc[summary["array_rows"] == rows, "cycles_total"].item() == alone["cycles_total"].item()
+    assert main(["sweep", "--array", "16x16", "--out", str(tmp_path / "e")]) == 2
+    assert "give a TRACE, or --network NAME or --topology" in capsys.readouterr().err

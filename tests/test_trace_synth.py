@@ -86,3 +86,23 @@ def test_fit_recovers_the_statistics_of_a_trace(tmp_path):
         comparison = compare_statistics(real_table, layer_statistics(fit)).set_index("statistic")
     assert abs(comparison.loc["on_rate", "difference"]) <= 0.01
     assert (comparison["difference"].drop("flop_reduction (mean of layers)").abs() <= 0.05).all()
+
+
+def test_policy_all_gates_every_ungrouped_conv_and_blocks_says_so(tmp_path, capsys):
+    """A network of 1×1 convolutions and a depthwise one (as MobileNet's): ``blocks`` has
+    nothing to gate and names ``all``, which gates every ungrouped conv, stem and 1×1 included."""
+    from accelsim.cli import main
+
+    topology = tmp_path / "pointwise.csv"
+    topology.write_text("layer,kind,in_channels,out_channels,in_h,in_w,kernel_h,kernel_w,stride,pad_h,pad_w,groups\n"
+                        "stem,conv,4,8,8,8,1,1,1,0,0,1\n"
+                        "dw,conv,8,8,8,8,3,3,1,2,2,8\n"
+                        "pw,conv,8,16,8,8,1,1,1,0,0,1\n")
+    out = tmp_path / "t.npz"
+    assert main(["trace", "synth", "--topology", str(topology), "--out", str(out), "--quiet"]) == 2
+    assert "--gated all" in capsys.readouterr().err
+    assert main(["trace", "synth", "--topology", str(topology), "--gated", "all", "--out", str(out), "--quiet"]) == 0
+    from accelsim import open_trace
+
+    with open_trace(out) as trace:
+        assert [layer.name for layer in trace.layers] == ["stem", "pw"]

@@ -12,6 +12,7 @@ from accelsim.cli.common import (DEFAULT_NETWORK, UsageError, check_parquet, har
                                  positive_int,
                                  network_names, nonempty, print_notes, progress_bar, resolve_config,
                                  resolve_network, scheduler_names, schedulers_given, trace_network)
+from accelsim.atomic import check_target, write_files_atomically
 from accelsim.config import HardwareConfig
 from accelsim.errors import ConfigError, TraceError
 
@@ -53,7 +54,6 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def command(args: argparse.Namespace) -> int:
     from accelsim import cli
-    from accelsim.atomic import write_files_atomically
     from accelsim.simulate import calibration_window, run
     from accelsim.trace import open_trace
 
@@ -66,6 +66,14 @@ def command(args: argparse.Namespace) -> int:
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         # refused before the run, which could take minutes, rather than after it
         raise ConfigError(f"--out {args.out}: cannot write the results (not a folder)")
+    if args.timeline is not None:  # one rule with every other file written: its folder must exist
+        timeline = Path(args.timeline)
+        if not timeline.parent.is_dir():
+            raise ConfigError(f"--timeline {args.timeline}: folder {timeline.parent} does not exist")
+        try:
+            check_target(timeline)
+        except OSError as error:
+            raise ConfigError(f"--timeline {args.timeline}: cannot write the timeline ({error.strerror})") from None
     images = image_slice("--images", args.images)
     calibration = image_slice("--calibration", args.calibration)
     nothing_given = args.trace is None and args.network is None and args.topology is None

@@ -1,4 +1,5 @@
-"""``accelsim sweep``: a grid of hardware configs over one trace, in parallel and resumable."""
+"""``accelsim sweep``: a grid of hardware configs over one trace (or a dense network), in
+parallel and resumable."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ from pathlib import Path
 
 from accelsim.cli.common import (ENERGY_FIELDS, FIELDS, INTEGER_KINDS, UsageError, check_parquet, field_options,
                                  field_value, hardware_options, image_slice, network_names, noting_warnings,
-                                 nonempty, option_error, positive_int, print_notes, progress_bar,
+                                 nonempty, option_error, positive_int, print_notes, progress_bar, resolve_network,
                                  scheduler_names, schedulers_given, trace_network)
 from accelsim.config import DEFAULT_CONFIG, HardwareConfig, load_config, load_scalesim_config, parse_array
 from accelsim.errors import ConfigError, TraceError
 
-HELP = "a grid of hardware configs over one trace, resumable"
+HELP = "a grid of hardware configs over one trace (or a network, dense), resumable"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = commands.add_parser("sweep", help=HELP)
-    parser.add_argument("trace", metavar="TRACE", type=nonempty, help="a gate trace (.npz), as for run")
+    parser.add_argument("trace", metavar="TRACE", type=nonempty, nargs="?",
+                        help="a gate trace (.npz), as for run; without one, --network or --topology runs dense")
     workload = parser.add_mutually_exclusive_group()
     workload.add_argument("--network", metavar="NAME", type=nonempty,
                           help=f"built-in network ({network_names()}); default: the trace's")
@@ -122,14 +124,23 @@ def command(args: argparse.Namespace) -> int:
     configs = _sweep_configs(args, base, max_points)
     images = image_slice("--images", args.images) or slice(None)
     calibration = image_slice("--calibration", args.calibration)
-    schedulers = schedulers_given(args.scheduler, True)
-    with open_trace(args.trace) as trace:
-        network = trace_network(args, notes, trace.info.network)
-        if network is None:
-            raise TraceError(f"{args.trace}: give --network or --topology for the trace's network")
-        match_trace(network, trace.layers, trace.path)
-        _image_range(trace, images)
-        _image_range(trace, calibration_window(trace, calibration), "calibration")
+    schedulers = schedulers_given(args.scheduler, args.trace is not None)
+    if args.trace is None:  # a dense study of a network: no gates, no images
+        if args.network is None and args.topology is None:
+            raise UsageError("sweep: give a TRACE, or --network NAME or --topology FILE.csv for a dense sweep")
+        if args.images is not None or args.calibration is not None:
+            raise UsageError("--images and --calibration need a TRACE")
+        network = resolve_network(args, notes)
+        if any(name != "dense" for name in schedulers):
+            notes.append("no gate trace: every layer runs ungated, so each scheduler equals dense")
+    else:
+        with open_trace(args.trace) as trace:
+            network = trace_network(args, notes, trace.info.network)
+            if network is None:
+                raise TraceError(f"{args.trace}: give --network or --topology for the trace's network")
+            match_trace(network, trace.layers, trace.path)
+            _image_range(trace, images)
+            _image_range(trace, calibration_window(trace, calibration), "calibration")
 
     check_parquet(args)
     client, executor = _dask_executor(args.dask) if args.dask else (None, None)

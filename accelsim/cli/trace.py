@@ -43,7 +43,9 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="one on-rate for all gated layers that gives this network MAC reduction")
     target.add_argument("--fit", metavar="REAL.npz", type=nonempty,
                         help="fit the knobs and per-layer rates to a real trace")
-    synth.add_argument("--gated", help="which layers are gated: blocks (default) or first")
+    synth.add_argument("--gated", help="which layers are gated: blocks (default: every ungrouped conv larger "
+                       "than 1x1 but the stem), first (the first conv of each block) or all (every ungrouped "
+                       "conv, 1x1 and the stem included)")
     synth.add_argument("--gate-groups", type=positive_int, help="gate groups G (η = 1/G); default 4")
     synth.add_argument("--shared-base", type=positive_int, metavar="P",
                        help="every output's base path is the first Cin/P input channels (G = 1, η = 1/P)")

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from accelsim.atomic import check_target
 from accelsim.errors import TraceError
 from accelsim.limits import (INFLATE_ALLOWANCE, MAX_INFLATE_RATIO, MAX_LAYERS, MAX_MANIFEST_BYTES,
                              MAX_IMAGE_DECISIONS, check_regular_file)
@@ -516,8 +517,12 @@ class TraceWriter:
             raise TraceError(f"{self.path}: manifest: not JSON-serialisable ({error})") from None
         parse_manifest(self.path, json.loads(encoded))  # same checks as a reader
         self._pending = {layer.name: layer for layer in self.layers}
-        if self.path.is_dir():
+        if self.path.is_dir() and not self.path.is_symlink():
             raise TraceError(f"{self.path}: is a directory; expected a file name for the trace")
+        try:  # as every writer: only a regular file is replaced, never a link, device or FIFO
+            check_target(self.path)
+        except OSError as error:
+            raise TraceError(f"{self.path}: cannot write ({error.strerror})") from None
         directory = self.path.parent if str(self.path.parent) else Path(".")
         try:
             handle, self._temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)

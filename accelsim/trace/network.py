@@ -77,9 +77,20 @@ def as_trace_layer(layer: Layer, gate_groups: int, base_fraction: float | None =
         base_layout=base_layout)
 
 
+def _gateable(layer: Layer) -> bool:
+    """A layer a trace can gate: an ungrouped convolution with symmetric padding."""
+    return layer.kind == "conv" and layer.groups == 1 and not (layer.pad_h % 2 or layer.pad_w % 2)
+
+
+def _block_convs(network: Network) -> list[Layer]:
+    return [layer for layer in network.layers[1:] if _gateable(layer) and layer.kernel_h * layer.kernel_w > 1]
+
+
+#: which layers a channel-gated version of a network gates (:func:`gateable_layers`)
 GATING_POLICIES = {
-    "blocks": lambda layer: True,
-    "first": lambda layer: layer.name.endswith(".conv1"),
+    "blocks": _block_convs,
+    "first": lambda network: [layer for layer in _block_convs(network) if layer.name.endswith(".conv1")],
+    "all": lambda network: [layer for layer in network if _gateable(layer)],
 }
 
 
@@ -89,13 +100,13 @@ def gateable_layers(network: Network, policy: str = "blocks") -> list[Layer]:
     ``blocks``: every ungrouped conv with a kernel larger than 1×1 except the first layer
     (the stem): all convs of the residual blocks in a ResNet. ``first``: of those, only the
     first conv of each residual block (names ending in ``.conv1``), as in CGNet's CIFAR recipe.
+    ``all``: every ungrouped convolution, 1×1 and the stem included (grouped and depthwise
+    convolutions cannot be gated).
     """
-    candidates = [layer for layer in network.layers[1:]
-                  if layer.kind == "conv" and layer.groups == 1
-                  and layer.kernel_h * layer.kernel_w > 1 and not (layer.pad_h % 2 or layer.pad_w % 2)]
     if policy not in GATING_POLICIES:
         raise TraceError(f"gated layer policy: expected one of {', '.join(GATING_POLICIES)}, got {policy!r}")
-    chosen = [layer for layer in candidates if GATING_POLICIES[policy](layer)]
+    chosen = GATING_POLICIES[policy](network)
     if not chosen:
-        raise TraceError(f"network {network.name!r} has no layers to gate under policy {policy!r}")
+        raise TraceError(f"network {network.name!r} has no layers to gate under policy {policy!r}"
+                         + ("; --gated all gates every ungrouped convolution" if policy != "all" else ""))
     return chosen
