@@ -318,8 +318,8 @@ def load_scalesim_config(path: str | Path, base: HardwareConfig = DEFAULT_CONFIG
     Read from ``[architecture_presets]``: ArrayHeight, ArrayWidth, the three SRAM sizes
     (SCALE-Sim's kB are KiB), Dataflow and Bandwidth (words/cycle, times ``word_bytes``); from
     ``[run_presets]``: InterfaceBandwidth (``CALC`` asks for the bandwidth that never stalls,
-    an unbounded DRAM; ``USER`` uses Bandwidth). SCALE-Sim's DRAM answers in one cycle, so the
-    latency is set to 1. As in SCALE-Sim, option names are read without regard to case and
+    an unbounded DRAM; ``USER`` uses Bandwidth, which is checked in either mode). SCALE-Sim's
+    DRAM answers in one cycle, so the latency is set to 1, with a warning that says so. As in SCALE-Sim, option names are read without regard to case and
     values with it; unlike SCALE-Sim, a Dataflow other than ``os``, ``ws`` or ``is`` is an error
     (SCALE-Sim silently runs OS). ``SparsitySupport = true`` raises a warning: layers run dense
     here, so SCALE-Sim's sparse cycle counts will differ.
@@ -339,6 +339,8 @@ def load_scalesim_config(path: str | Path, base: HardwareConfig = DEFAULT_CONFIG
             return {}
         return {key.lower(): (key, value.strip()) for key, value in parser.items(name, raw=True)}
 
+    if not parser.has_section("architecture_presets"):
+        raise ConfigError(f"{path}: no [architecture_presets] section; expected a SCALE-Sim config")
     architecture, run_presets = section("architecture_presets"), section("run_presets")
     values: dict[str, Any] = {"dram_latency_cycles": 1}
     for key, name in SCALESIM_KEYS.items():
@@ -353,20 +355,23 @@ def load_scalesim_config(path: str | Path, base: HardwareConfig = DEFAULT_CONFIG
     mode = run_presets.get("interfacebandwidth", ("InterfaceBandwidth", "CALC"))[1]
     if mode not in ("CALC", "USER"):
         raise ConfigError(f"{path}: InterfaceBandwidth: expected CALC or USER, got {mode!r}")
-    if mode == "CALC":
-        values["dram_bandwidth_bytes_per_cycle"] = math.inf
-    elif "bandwidth" in architecture:
+    if "bandwidth" in architecture:  # checked in either mode: CALC ignores it, but never a value that is wrong
         bandwidth = _number(path, "Bandwidth", architecture["bandwidth"][1], integer=False)
         if not bandwidth > 0:
             raise ConfigError(f"{path}: Bandwidth: expected a positive number, got {bandwidth!r}")
-        values["dram_bandwidth_bytes_per_cycle"] = bandwidth * base.word_bytes
         try:
-            base.replace(dram_bandwidth_bytes_per_cycle=values["dram_bandwidth_bytes_per_cycle"])
+            base.replace(dram_bandwidth_bytes_per_cycle=bandwidth * base.word_bytes)
         except ConfigError as error:
             raise ConfigError(f"{path}: Bandwidth (times word_bytes = {base.word_bytes}): "
                               f"{str(error).split(': ', 1)[1]}") from None
-    else:
+        if mode == "USER":
+            values["dram_bandwidth_bytes_per_cycle"] = bandwidth * base.word_bytes
+    elif mode == "USER":
         raise ConfigError(f"{path}: Bandwidth: expected a number when InterfaceBandwidth = USER")
+    if mode == "CALC":
+        values["dram_bandwidth_bytes_per_cycle"] = math.inf
+    warnings.warn(f"{path}: SCALE-Sim's DRAM answers in one cycle, so dram_latency_cycles = 1 "
+                  f"(accelsim's default is {DEFAULT_CONFIG.dram_latency_cycles})", stacklevel=2)
     sparsity = section("sparsity").get("sparsitysupport", ("", "false"))[1]
     if sparsity.lower() == "true":
         warnings.warn(f"{path}: SparsitySupport = true is not modelled: layers run dense, so "

@@ -7,6 +7,9 @@ import pytest
 from accelsim import ConfigError, HardwareConfig, load_config, load_scalesim_config, save_config
 from accelsim.config import DEFAULT_CONFIG, dumps_config, parse_array
 
+# SCALE-Sim configs note that their DRAM answers in one cycle (checked in test_scalesim_config_calc)
+pytestmark = pytest.mark.filterwarnings("ignore:.*SCALE-Sim's DRAM answers in one cycle")
+
 
 def test_defaults_are_valid_and_documented():
     text = dumps_config(DEFAULT_CONFIG)
@@ -122,7 +125,8 @@ InterfaceBandwidth: {mode}
 
 def test_scalesim_config_calc(tmp_path):
     (tmp_path / "s.cfg").write_text(SCALESIM_CFG.format(mode="CALC"))
-    config, ignored = load_scalesim_config(tmp_path / "s.cfg")
+    with pytest.warns(UserWarning, match="s.cfg: SCALE-Sim's DRAM answers in one cycle, so dram_latency_cycles = 1"):
+        config, ignored = load_scalesim_config(tmp_path / "s.cfg")
     assert config.dram_latency_cycles == 1  # SCALE-Sim's DRAM answers in one cycle
     assert (config.array_rows, config.array_cols, config.dataflow) == (16, 4, "ws")
     assert (config.ifmap_sram_kib, config.filter_sram_kib, config.ofmap_sram_kib) == (256, 128, 64)
@@ -148,6 +152,19 @@ def test_scalesim_keys_outside_their_section_are_ignored(tmp_path):
 def test_user_mode_rejects_a_negative_bandwidth(tmp_path):
     (tmp_path / "s.cfg").write_text(SCALESIM_CFG.format(mode="USER").replace("Bandwidth : 10", "Bandwidth : -3"))
     with pytest.raises(ConfigError, match="s.cfg: Bandwidth: expected a positive number, got -3"):
+        load_scalesim_config(tmp_path / "s.cfg")
+
+
+@pytest.mark.parametrize("value", ["0", "nan", "-3", "1e-300"])
+def test_calc_mode_still_refuses_a_bandwidth_that_could_never_be_valid(tmp_path, value):
+    (tmp_path / "s.cfg").write_text(SCALESIM_CFG.format(mode="CALC").replace("Bandwidth : 10", f"Bandwidth : {value}"))
+    with pytest.raises(ConfigError, match="s.cfg: Bandwidth"):
+        load_scalesim_config(tmp_path / "s.cfg")
+
+
+def test_a_config_without_architecture_presets_is_refused(tmp_path):
+    (tmp_path / "s.cfg").write_text("[general]\nrun_name = x\n")
+    with pytest.raises(ConfigError, match=r"s.cfg: no \[architecture_presets\] section"):
         load_scalesim_config(tmp_path / "s.cfg")
 
 

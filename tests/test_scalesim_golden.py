@@ -10,6 +10,8 @@ from accelsim import load_scalesim_config, load_topology, run
 from accelsim.cli import main
 
 GOLDEN = Path(__file__).parent / "data" / "scalesim"
+# every SCALE-Sim config says that its DRAM answers in one cycle (tested in test_config.py)
+pytestmark = pytest.mark.filterwarnings("ignore:.*SCALE-Sim's DRAM answers in one cycle")
 CASES = sorted(path.name for path in GOLDEN.iterdir() if (path / "COMPUTE_REPORT.csv").exists())
 
 

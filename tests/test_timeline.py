@@ -96,6 +96,7 @@ def test_clock_and_ideal_memory(tmp_path):
 
 
 def test_timeline_alone_and_nothing_on_failure(tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
     assert main(["run", "--network", "resnet20", "--timeline", str(tmp_path / "sub" / "t.json"), "--quiet"]) == 0
     assert [path.name for path in tmp_path.rglob("*") if path.is_file()] == ["t.json"]
     assert main(["run", *GATED[:1], "--images", "0:999999", "--timeline", str(tmp_path / "bad.json")]) == 2

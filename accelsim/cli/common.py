@@ -94,7 +94,7 @@ def scheduler_names() -> str:
 def network_options(parser: argparse.ArgumentParser, text: str) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--network", metavar="NAME", type=nonempty, help=f"{text}; one of {network_names()}")
-    group.add_argument("--topology", metavar="FILE.csv", type=nonempty, help="a SCALE-Sim topology CSV")
+    group.add_argument("--topology", metavar="FILE.csv", type=nonempty, help=TOPOLOGY_HELP)
 
 
 # -- hardware options, generated from HardwareConfig's fields ---------------------------------
@@ -255,6 +255,25 @@ def image_slice(option: str, text: str | None) -> slice | None:
     return slice(first, last)
 
 
+TOPOLOGY_HELP = ("a topology CSV: SCALE-Sim's form, or accelsim's own (real padding, kinds, groups) "
+                 "as accelsim topology writes it")
+IMAGES_HELP = ("images of the trace to run, A:B (default: those after the calibration images, so that no "
+               "scheduler is tested on the images it calibrated on; all when the trace has no others)")
+
+
+def fair_images(trace, images: slice | None, calibration: slice | None, batch: int = 1) -> slice:
+    """``images``, or by default the trace's images after the calibration window (a static
+    schedule is not tested on the images it was fitted to), or all of them where none are left."""
+    from accelsim.simulate import calibration_window
+
+    if images is not None:
+        return images
+    if calibration is not None:
+        return slice(None)
+    window = calibration_window(trace, None, batch)
+    return slice(window.stop, None) if window.stop < trace.images else slice(None)
+
+
 def schedulers_given(text: str | None, traced: bool) -> list[str]:
     """The schedulers of ``--scheduler`` (a list, or 'all'); by default all with a trace."""
     from accelsim.schedule import SCHEDULERS
@@ -280,10 +299,13 @@ def check_parquet(args: argparse.Namespace) -> None:
 @contextmanager
 def progress_bar(unit: str, disable: bool = False):
     """A function ``progress(done, total)`` drawing a tqdm bar on stderr from its first call
-    (once every argument has been checked); an error wipes the bar, so it stays one line."""
+    (once every argument has been checked); an error wipes the bar, so it stays one line.
+    None when ``disable``d or when stderr is not a terminal (a log file would fill with
+    redrawn bars)."""
     from tqdm import tqdm
 
     bars = []
+    disable = disable or not sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
         if not bars:

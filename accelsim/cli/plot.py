@@ -18,6 +18,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--format", default="png,svg", type=nonempty, help="png, svg or both (default)")
     parser.add_argument("--clock-mhz", type=positive_float, default=None,
                         help="clock of the latency axis (default: the clock the results were run at)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     return parser
 
 
@@ -38,5 +39,6 @@ def command(args: argparse.Namespace) -> int:
         written = writer(layers, summary, args.out, formats, args.clock_mhz)
     except OSError as error:
         raise UsageError(f"--out {args.out}: cannot write the figures ({error.strerror or error})") from None
-    print(f"wrote {len(written)} figures to {args.out}")
+    if not args.quiet:
+        print(f"wrote {len(written)} figures to {args.out}")
     return 0

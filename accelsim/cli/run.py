@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from accelsim.cli.common import (DEFAULT_NETWORK, UsageError, check_parquet, hardware_options, image_slice,
-                                 positive_int,
-                                 network_names, nonempty, print_notes, progress_bar, resolve_config,
-                                 resolve_network, scheduler_names, schedulers_given, trace_network)
+from accelsim.cli.common import (DEFAULT_NETWORK, IMAGES_HELP, TOPOLOGY_HELP, UsageError, check_parquet,
+                                 fair_images, hardware_options, image_slice, network_names, nonempty,
+                                 positive_int, print_notes, progress_bar, resolve_config, resolve_network,
+                                 scheduler_names, schedulers_given, trace_network)
 from accelsim.atomic import check_target, write_files_atomically
 from accelsim.config import HardwareConfig
 from accelsim.errors import ConfigError, TraceError
@@ -29,7 +29,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--scheduler", metavar="LIST", type=nonempty,
                         help=f"comma-separated schedulers ({scheduler_names()}), or 'all' "
                              "(default: all with a trace, dense without); dense always runs as the baseline")
-    parser.add_argument("--images", metavar="A:B", type=nonempty, help="images of the trace to run (default all)")
+    parser.add_argument("--images", metavar="A:B", type=nonempty, help=IMAGES_HELP)
     parser.add_argument("--calibration", metavar="A:B", type=nonempty,
                         help="images from which static schedulers fix their channel order (default 0:16)")
     parser.add_argument("--batch", metavar="B", type=positive_int, default=1,
@@ -40,7 +40,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     workload.add_argument("--network", metavar="NAME", type=nonempty,
                           help=f"built-in network ({network_names()}); default: the trace's, "
                                f"else {DEFAULT_NETWORK}")
-    workload.add_argument("--topology", metavar="FILE.csv", type=nonempty, help="a SCALE-Sim topology CSV")
+    workload.add_argument("--topology", metavar="FILE.csv", type=nonempty, help=TOPOLOGY_HELP)
     hardware_options(parser)
     parser.add_argument("--out", metavar="DIR", type=nonempty,
                         help="write layers.csv, summary.csv, config.toml and run.json here")
@@ -96,9 +96,9 @@ def command(args: argparse.Namespace) -> int:
             network = trace_network(args, notes, trace.info.network)
             if network is None:
                 raise TraceError(f"{args.trace}: give --network or --topology for the trace's network")
-            simulated = range(*(images or slice(None)).indices(trace.images))
-            result = _run_with_progress(args, simulated, network, config, schedulers, trace,
-                                        images or slice(None), calibration)
+            images = fair_images(trace, images, calibration, args.batch)
+            simulated = range(*images.indices(trace.images))
+            result = _run_with_progress(args, simulated, network, config, schedulers, trace, images, calibration)
             window = range(*calibration_window(trace, calibration, args.batch).indices(trace.images))
             if {"balanced"} & set(schedulers) and set(window) & set(simulated):
                 notes.append("the calibration images of 'balanced' overlap the simulated ones, which "
@@ -128,13 +128,10 @@ def command(args: argparse.Namespace) -> int:
 
 
 def _run_with_progress(args: argparse.Namespace, simulated: range, *run_args):
-    """``run`` with a bar of images done on stderr, as sweep draws points; none with --quiet
-    or when stderr is not a terminal (a log file would fill with redrawn bars)."""
+    """``run`` with a bar of images done on stderr, as sweep draws points (:func:`progress_bar`)."""
     from accelsim.simulate import run
 
-    if args.quiet or not sys.stderr.isatty():
-        return run(*run_args, batch=args.batch)
-    with progress_bar("image") as progress:
+    with progress_bar("image", disable=args.quiet) as progress:
         return run(*run_args, progress=lambda done: progress(done, len(simulated)), batch=args.batch)
 
 

@@ -7,10 +7,11 @@ import argparse
 import math
 from pathlib import Path
 
-from accelsim.cli.common import (ENERGY_FIELDS, FIELDS, INTEGER_KINDS, UsageError, check_parquet, field_options,
-                                 field_value, hardware_options, image_slice, network_names, noting_warnings,
-                                 nonempty, option_error, positive_int, print_notes, progress_bar, resolve_network,
-                                 scheduler_names, schedulers_given, trace_network)
+from accelsim.cli.common import (ENERGY_FIELDS, FIELDS, IMAGES_HELP, INTEGER_KINDS, TOPOLOGY_HELP, UsageError,
+                                 check_parquet, fair_images, field_options, field_value, hardware_options,
+                                 image_slice, network_names, noting_warnings, nonempty, option_error,
+                                 positive_int, print_notes, progress_bar, resolve_network, scheduler_names,
+                                 schedulers_given, trace_network)
 from accelsim.config import DEFAULT_CONFIG, HardwareConfig, load_config, load_scalesim_config, parse_array
 from accelsim.errors import ConfigError, TraceError
 
@@ -24,13 +25,13 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     workload = parser.add_mutually_exclusive_group()
     workload.add_argument("--network", metavar="NAME", type=nonempty,
                           help=f"built-in network ({network_names()}); default: the trace's")
-    workload.add_argument("--topology", metavar="FILE.csv", type=nonempty, help="a SCALE-Sim topology CSV")
+    workload.add_argument("--topology", metavar="FILE.csv", type=nonempty, help=TOPOLOGY_HELP)
     hardware_options(parser, lists=True)
     parser.add_argument("--grid", metavar="FILE.toml", type=nonempty,
                         help="points from a grid file ([base], [axes], [[points]]) instead of the lists")
     parser.add_argument("--scheduler", metavar="LIST", type=nonempty,
                         help=f"as for run ({scheduler_names()}; default all)")
-    parser.add_argument("--images", metavar="A:B", type=nonempty, help="images of the trace to run (default all)")
+    parser.add_argument("--images", metavar="A:B", type=nonempty, help=IMAGES_HELP)
     parser.add_argument("--calibration", metavar="A:B", type=nonempty, help="as for run (default 0:16)")
     parser.add_argument("--max-points", metavar="N", type=positive_int, default=None,
                         help="refuse a grid of more points (default 100,000)")
@@ -122,7 +123,7 @@ def command(args: argparse.Namespace) -> int:
         base, _ = noting_warnings(notes, load_scalesim_config, args.scalesim_config)
     max_points = args.max_points or MAX_POINTS
     configs = _sweep_configs(args, base, max_points)
-    images = image_slice("--images", args.images) or slice(None)
+    images = image_slice("--images", args.images)
     calibration = image_slice("--calibration", args.calibration)
     schedulers = schedulers_given(args.scheduler, args.trace is not None)
     if args.trace is None:  # a dense study of a network: no gates, no images
@@ -139,6 +140,7 @@ def command(args: argparse.Namespace) -> int:
             if network is None:
                 raise TraceError(f"{args.trace}: give --network or --topology for the trace's network")
             match_trace(network, trace.layers, trace.path)
+            images = fair_images(trace, images, calibration)
             _image_range(trace, images)
             _image_range(trace, calibration_window(trace, calibration), "calibration")
 
