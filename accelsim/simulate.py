@@ -71,7 +71,7 @@ def _batched(masks: np.ndarray, batch: int) -> np.ndarray:
 def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
         schedulers: str | Sequence[str] = ("dense",), trace: GateTrace | str | os.PathLike | None = None,
         images: slice = slice(None), calibration: slice | None = None,
-        progress: Callable[[int], None] | None = None, batch: int = 1) -> RunResult:
+        progress: Callable[[int], None] | None = None, batch: int = 1, workers: int = 1) -> RunResult:
     """Simulate ``network`` on ``config`` under each scheduler (a name or a sequence of names).
 
     ``dense`` always runs, as the baseline of ``speedup_vs_dense``. With a gate ``trace`` (open,
@@ -86,8 +86,42 @@ def run(network: Network, config: HardwareConfig = DEFAULT_CONFIG,
     own decisions, so both must hold whole batches (``calibration`` only where a scheduler
     reads it: ``balanced``, or any gated one with ``fallback = "calibrated"``). A row of the ``layers`` table is then one
     batch, named by its first image.
+
+    ``workers`` > 1 splits the images into that many consecutive parts, run in as many
+    processes; the tables are those of one process, row for row.
     """
+    if workers > 1 and trace is not None:
+        return _run_in_processes(network, config, schedulers, trace, images, calibration, progress, batch, workers)
     return run_configs(network, [config], schedulers, trace, images, calibration, progress, batch)[0]
+
+
+def _run_part(network, config, schedulers, path, images, calibration, batch) -> pd.DataFrame:
+    return run(network, config, schedulers, path, images, calibration, batch=batch).layers
+
+
+def _run_in_processes(network, config, schedulers, trace, images, calibration, progress, batch, workers) -> RunResult:
+    """:func:`run` with the images cut into ``workers`` consecutive parts of whole batches, one
+    process each; the layer rows are put back in image order and the tables made from them."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    if isinstance(trace, (str, os.PathLike)):
+        with open_trace(trace) as opened:
+            return _run_in_processes(network, config, schedulers, opened, images, calibration, progress, batch,
+                                     workers)
+    indices = _whole_batches(trace, _image_range(trace, images), batch, "images")
+    window = calibration_window(trace, calibration, batch)  # every part calibrates on the same images
+    batches = len(indices) // batch
+    cuts = [indices.start + batch * (batches * part // workers) for part in range(workers + 1)]
+    parts = [slice(start, stop) for start, stop in zip(cuts, cuts[1:]) if stop > start]
+    with ProcessPoolExecutor(max_workers=len(parts)) as pool:
+        futures = [pool.submit(_run_part, network, config, schedulers, str(trace.path), part, window, batch)
+                   for part in parts]
+        tables = []
+        for part, future in zip(parts, futures):  # in order: the rows of one process
+            tables.append(future.result())
+            if progress is not None:
+                progress(part.stop - indices.start)
+    return _tables(pd.concat(tables, ignore_index=True), config)
 
 
 def fields_read(stage: str) -> tuple[str, ...]:
@@ -176,7 +210,11 @@ def run_configs(network: Network, configs: Sequence[HardwareConfig],
 
 
 def _result(rows: list[dict], config: HardwareConfig) -> RunResult:
-    layers = add_energy(layer_table(rows), config)
+    return _tables(add_energy(layer_table(rows), config), config)
+
+
+def _tables(layers: pd.DataFrame, config: HardwareConfig) -> RunResult:
+    """The run's tables from its layer rows (energy included)."""
     summary = summary_table(layers, config)
     energy = energy_summary(layers)
     for column in energy.columns:

@@ -91,3 +91,16 @@ def test_the_api_takes_a_scheduler_name_and_a_trace_path():
         by_list = run(net, DEFAULT_CONFIG, ["pixel-skip"], trace, images=slice(0, 2), calibration=slice(2, 4))
     assert set(by_name.summary["scheduler"]) == {"dense", "pixel-skip"}
     pd.testing.assert_frame_equal(by_name.layers, by_list.layers)
+
+
+def test_workers_give_the_tables_of_one_process(tmp_path):
+    """``run --workers 2`` cuts the images in two processes; its tables equal ``--workers 1``'s
+    byte for byte (batches of 2, an odd number of them, so the parts differ in size)."""
+    from accelsim.cli import main
+
+    common = ["run", "--scheduler", "pixel-skip,balanced,task-queue", "--slices", "4", "--images", "16:26",
+              "--batch", "2", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "one")]) == 0
+    assert main([*common, "--workers", "2", "--out", str(tmp_path / "two")]) == 0
+    for name in ("layers.csv", "summary.csv"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name

@@ -32,6 +32,9 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--images", metavar="A:B", type=nonempty, help=IMAGES_HELP)
     parser.add_argument("--calibration", metavar="A:B", type=nonempty,
                         help="images from which static schedulers fix their channel order (default 0:16)")
+    parser.add_argument("--workers", metavar="N", type=positive_int, default=1,
+                        help="processes that share the trace's images, in consecutive parts (default 1); the "
+                             "tables are those of one process")
     parser.add_argument("--batch", metavar="B", type=positive_int, default=1,
                         help="images run together through each layer, sharing its weights (default 1); with a "
                              "TRACE, consecutive images with their own decisions: --images and --calibration "
@@ -132,7 +135,8 @@ def _run_with_progress(args: argparse.Namespace, simulated: range, *run_args):
     from accelsim.simulate import run
 
     with progress_bar("image", disable=args.quiet) as progress:
-        return run(*run_args, progress=lambda done: progress(done, len(simulated)), batch=args.batch)
+        return run(*run_args, progress=lambda done: progress(done, len(simulated)), batch=args.batch,
+                   workers=args.workers)
 
 
 def _print_report(network: Network, config: HardwareConfig, result, args: argparse.Namespace) -> None:
