@@ -18,6 +18,6 @@ $accelsim plot "$work/shipped" --out docs/figures/shipped --format png
 
 # array x ifmap SRAM x dataflow over the shipped trace
 $accelsim sweep traces/resnet20-fmnist.npz --array 4x4,8x8,16x16,32x32 --ifmap-kb 16,64,256 \
-    --dataflow os,ws --scheduler all --images 0:32 --out "$work/sweep" --quiet
+    --dataflow os,ws --scheduler all --images 16:48 --out "$work/sweep" --quiet
 $accelsim plot "$work/sweep" --out docs/figures/sweep --format png
 rm -rf docs/figures/sweep/first-point
