@@ -388,3 +388,22 @@ def test_a_compact_checkpoint_holds_its_dequantized_weights_exactly(tmp_path):
     assert torch.equal(first["state"]["bn.running_mean"], state["bn.running_mean"])  # small tensors stay float
     assert int(first["state"]["bn.num_batches_tracked"]) == 7 and first["test_accuracy"] == 90.0
     assert path.stat().st_size < 4 * state["conv.weight"].numel() / 4 * 1.1  # about a quarter of its float32 bytes
+
+
+def test_a_polished_plan_gives_the_twin_and_the_candidates_the_same_budget(tmp_path):
+    """With polish epochs, the twin and each gated candidate get one more, gentler epoch from
+    their own fine-tuned model, and those polished models are the ones that compete."""
+    from workloads.recipe import PLANS, finals, stages
+
+    plan = PLANS["resnet18"]
+    recipes = stages(tmp_path, plan)
+    twin, candidates = finals(recipes)
+    assert twin == "dense-twin-polish" and candidates == [f"gated-t{t}-polish" for t in plan.thresholds]
+    for name in (twin, *candidates):
+        fine = name.removesuffix("-polish")
+        assert recipes[name].warm_start == str(tmp_path / fine / "model.pt")
+        assert recipes[name].epochs == plan.polish_epochs and recipes[name].lr == plan.polish_lr
+        total = recipes[fine].epochs + recipes[name].epochs
+        assert total == recipes["dense-twin"].epochs + recipes[twin].epochs
+    assert all(recipes[name].teacher == str(tmp_path / "dense-twin" / "model.pt") for name in candidates)
+    assert finals(stages(tmp_path)) == ("dense-twin", ["gated-t0.5"])  # the ResNet-20: no polish
