@@ -254,3 +254,38 @@ def test_slices_figure_draws_a_line_per_height_of_slice():
     assert list(whole.get_xdata()) == [2, 4] and list(banded.get_xdata()) == [4, 8]
     rows = summary[(summary["scheduler"] == "pixel-skip") & (summary["slice_rows"] == 4)]
     assert list(banded.get_ydata()) == pytest.approx(list(rows.groupby("array_slices")["speedup_vs_dense"].mean()))
+
+
+def test_figures_with_nothing_to_compare_are_left_out_and_long_networks_paged(tmp_path, capsys):
+    """A dense run of one image has no speedup to compare and no latency to spread; a network
+    of more than 30 layers is drawn on pages of 30, each of a readable width."""
+    topology = tmp_path / "long.csv"
+    rows = ["layer,kind,in_channels,out_channels,in_h,in_w,kernel_h,kernel_w,stride,pad_h,pad_w,groups"]
+    rows += [f"c{index},conv,8,8,8,8,3,3,1,2,2,1" for index in range(45)]
+    topology.write_text("\n".join(rows) + "\n")
+    assert main(["run", "--topology", str(topology), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert main(["plot", str(tmp_path / "run"), "--out", str(tmp_path / "figs"), "--format", "png", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    names = sorted(path.stem for path in (tmp_path / "figs").iterdir())
+    assert names == ["attribution", "energy", "layers", "layers-2", "timeline"]
+    width, _ = matplotlib.image.imread(tmp_path / "figs" / "layers.png").shape[1::-1]
+    assert width < 2400
+
+
+def test_a_few_images_are_drawn_as_points_not_boxes(results):
+    layers = pd.read_csv(results / "layers.csv")
+    figure = plots.latency_figure(layers)
+    axis = figure.axes[0]
+    assert len(axis.collections) == layers["scheduler"].nunique()  # one scatter per scheduler
+    assert "each point an image" in axis.get_title()
+
+
+def test_a_sweeps_first_point_figures_name_the_point(tmp_path):
+    from accelsim.cli import DEFAULT_TRACE
+
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(DEFAULT_TRACE), "--array", "8x8,16x16", "--scheduler", "pixel-skip", "--images", "16:18",
+                 "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert main(["plot", str(out), "--out", str(tmp_path / "figs"), "--format", "svg", "--quiet"]) == 0
+    svg = (tmp_path / "figs" / "first-point" / "speedup.svg").read_text()
+    assert "sweep point" in svg and "array_rows = 8" in svg

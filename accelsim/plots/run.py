@@ -157,9 +157,10 @@ def _layer_means(layers: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return layers.groupby(["layer", "scheduler"], sort=False)[list(columns)].mean()
 
 
-def layers_figure(layers: pd.DataFrame) -> Figure:
+def layers_figure(layers: pd.DataFrame, page: str | None = None) -> Figure:
     """Per layer, mean over images: cycles per scheduler (computing and stalled), where the
-    fastest gated scheduler's cycles go beside dense's total, speedup and PE utilisation."""
+    fastest gated scheduler's cycles go beside dense's total, speedup and PE utilisation.
+    ``page`` names the part of the network drawn (a long network takes several figures)."""
     names = list(dict.fromkeys(layers["scheduler"]))
     order = list(dict.fromkeys(layers["layer"]))
     attribution = [column for column, _ in ATTRIBUTION]
@@ -206,7 +207,8 @@ def layers_figure(layers: pd.DataFrame) -> Figure:
     handles, labels = where.get_legend_handles_labels()
     where.legend(handles[::-1], labels[::-1], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     where.set_ylabel(f"thousand cycles\nper {unit}")
-    where.set_title(f"Where the cycles of {focus} go, per layer", fontsize=9)
+    why = " (the fastest gated scheduler over the whole run)" if focus != "dense" else ""
+    where.set_title(f"Where the cycles of {focus}{why} go, per layer", fontsize=9)
 
     speedup.axhline(1.0, color="grey", linewidth=0.8)
     speedup.set_ylabel("speedup vs\ndense, ×")
@@ -219,7 +221,8 @@ def layers_figure(layers: pd.DataFrame) -> Figure:
         axis.set_axisbelow(True)
     runs = layers.groupby("scheduler", sort=False)["image"].nunique().iloc[0]
     over = f"{runs} image(s)" if unit == "image" else f"{runs} batches"
-    figure.suptitle(f"{layers['network'].iloc[0]} on {_hardware(layers)}: per layer, mean over {over}")
+    figure.suptitle(f"{layers['network'].iloc[0]} on {_hardware(layers)}: per layer, mean over {over}"
+                    + (f" ({page})" if page else ""))
     return figure
 
 
@@ -245,7 +248,15 @@ def latency_figure(layers: pd.DataFrame, clock_mhz: float | None = None) -> Figu
     names = list(dict.fromkeys(layers["scheduler"]))
     figure, axis = plt.subplots(figsize=(7, 4))
     samples = [per_image.xs(name).to_numpy(dtype=float) for name in names]
-    axis.boxplot(samples, tick_labels=names)
+    few = max(sample.size for sample in samples) < 5
+    if few:  # a box of two to four values says less than the values: draw them
+        for index, sample in enumerate(samples, start=1):
+            spread = np.linspace(-0.12, 0.12, sample.size) if sample.size > 1 else np.zeros(1)
+            axis.scatter(index + spread, sample, s=18, color="black", zorder=3)
+        axis.set_xticks(range(1, len(names) + 1), names)
+        axis.set_xlim(0.5, len(names) + 0.5)
+    else:
+        axis.boxplot(samples, tick_labels=names)
     top = max((float(np.nanmax(sample)) for sample in samples if sample.size), default=1.0)
     for index, sample in enumerate(samples, start=1):
         if sample.size:
@@ -253,7 +264,8 @@ def latency_figure(layers: pd.DataFrame, clock_mhz: float | None = None) -> Figu
                           textcoords="offset points", ha="center", va="bottom", fontsize=8)
     axis.set_ylim(0, (top if top > 0 else 1.0) * 1.15)  # from zero: the gap between boxes reads as a ratio
     axis.set_ylabel(f"latency per {_run_unit(layers)}, ms" + (f" at {clock_mhz:g} MHz" if clock_mhz else ""))
-    axis.set_title(f"Latency over images (labels: median) — {layers['network'].iloc[0]} on {_hardware(layers)}",
+    what = "each point an image" if few else "boxes over images"
+    axis.set_title(f"Latency ({what}; labels: median) — {layers['network'].iloc[0]} on {_hardware(layers)}",
                    fontsize=10)
     axis.tick_params(axis="x", rotation=20)
     axis.grid(axis="y", linewidth=0.4, alpha=0.5)
@@ -298,13 +310,32 @@ def timeline_figure(layers: pd.DataFrame, summary: pd.DataFrame | None = None) -
     return figure
 
 
+#: at most this many layers in one per-layer figure; more are drawn on further pages
+LAYERS_PER_PAGE = 30
+
+
 def write_figures(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: str | Path,
-                  formats: Sequence[str] = ("png", "svg"), clock_mhz: float | None = None) -> list[Path]:
+                  formats: Sequence[str] = ("png", "svg"), clock_mhz: float | None = None,
+                  label: str | None = None) -> list[Path]:
     """Write every figure in each format into ``out_dir``; returns the paths. Latency is at
-    ``clock_mhz`` if given, else at the clock the results were run at."""
-    figures = {"speedup": speedup_figure(summary), "attribution": attribution_figure(summary),
-               "energy": energy_figure(summary), "layers": layers_figure(layers),
-               "latency": latency_figure(layers, clock_mhz), "timeline": timeline_figure(layers, summary)}
+    ``clock_mhz`` if given, else at the clock the results were run at. A figure with nothing to
+    compare is left out (speedup when only dense ran, latency with one image); the per-layer
+    figure is cut into pages of :data:`LAYERS_PER_PAGE` layers (``layers``, ``layers-2``, …).
+    ``label`` (e.g. a sweep point's settings) is written above every figure."""
+    schedulers = layers["scheduler"].nunique()
+    figures = {"speedup": speedup_figure(summary) if schedulers > 1 else None,
+               "attribution": attribution_figure(summary), "energy": energy_figure(summary)}
+    order = list(dict.fromkeys(layers["layer"]))
+    for page, start in enumerate(range(0, len(order), LAYERS_PER_PAGE), start=1):
+        names = order[start:start + LAYERS_PER_PAGE]
+        part = layers if len(order) <= LAYERS_PER_PAGE else layers[layers["layer"].isin(names)]
+        figures["layers" if page == 1 else f"layers-{page}"] = layers_figure(
+            part, None if len(order) <= LAYERS_PER_PAGE else f"layers {start + 1}–{start + len(names)} of {len(order)}")
+    several_images = layers.groupby("scheduler")["image"].nunique().max() > 1
+    figures["latency"] = latency_figure(layers, clock_mhz) if several_images else None
+    figures["timeline"] = timeline_figure(layers, summary)
+    figures = {name: figure for name, figure in figures.items() if figure is not None}
+    if label:
+        for figure in figures.values():
+            figure.text(0.5, 1.0, label, ha="center", va="bottom", fontsize=9, transform=figure.transFigure)
     return _save(figures, Path(out_dir), formats)
-
-

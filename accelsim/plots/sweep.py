@@ -297,6 +297,9 @@ def write_sweep_figures(layers: pd.DataFrame, summary: pd.DataFrame, out_dir: st
         figures["speedup_energy_vs_slices"] = sweep_slices_figure(summary, clock_mhz)
     written = _save(figures, Path(out_dir), formats)
     first = summary["point"].iloc[0]
+    row = summary[summary["point"] == first].iloc[0]
+    swept = [column for column in summary.columns if column in FIELD_NAMES and summary[column].nunique() > 1]
+    label = f"sweep point {first}: " + (", ".join(f"{column} = {row[column]}" for column in swept) or "the only one")
     return written + write_figures(layers[layers["point"] == first], summary[summary["point"] == first],
-                                   Path(out_dir) / "first-point", formats, clock_mhz)
+                                   Path(out_dir) / "first-point", formats, clock_mhz, label)
 
