@@ -308,6 +308,23 @@ USER_FILE = textwrap.dedent("""
 
     def not_a_model():
         return 42
+
+
+    def exits():
+        raise SystemExit(0)
+
+
+    def hangs():
+        import time
+        while True:
+            time.sleep(0.05)
+
+
+    def exits_in_forward():
+        class Quitter(nn.Module):
+            def forward(self, x):
+                raise SystemExit(0)
+        return Quitter()
 """)
 
 
@@ -435,13 +452,20 @@ def _bad_cases(tmp_path):
                          "not allowed with argument"),
         "missing onnx": (["--from-onnx", str(tmp_path / "absent.onnx"), "--out", out], "absent.onnx"),
         "junk onnx": (["--from-onnx", str(tmp_path / "junk.onnx"), "--out", out], "junk.onnx"),
+        "callable exits": (["--from-torch", f"{source}:exits", "--input", "3x8x8", "--out", out],
+                           "exits() raised SystemExit: 0"),
+        "forward exits": (["--from-torch", f"{source}:exits_in_forward", "--input", "3x8x8", "--out", out],
+                          "the model's forward pass raised SystemExit"),
+        "callable hangs": (["--from-torch", f"{source}:hangs", "--input", "3x8x8", "--timeout", "1", "--out", out],
+                           "gave up after 1 s (--timeout)"),
     }
 
 
 BAD_CASES = sorted([
     "missing module", "missing file", "no colon", "missing callable", "import raises", "callable raises",
     "forward raises", "not a model", "no input", "bad input", "zero input", "huge input", "out is a folder",
-    "out in a missing folder", "both sources", "missing onnx", "junk onnx"])
+    "out in a missing folder", "both sources", "missing onnx", "junk onnx", "callable exits", "forward exits",
+    "callable hangs"])
 
 
 def test_bad_case_list_is_complete(tmp_path):
@@ -573,3 +597,15 @@ def test_nested_containers_keep_their_module_paths_on_the_onnx_route(tmp_path):
     from_torch = network_from_torch(model, example, name="m")
     assert "1.conv.1.0" in [layer.name for layer in from_torch]
     assert network_from_onnx(path, name="m") == from_torch
+
+
+def test_an_onnx_input_of_other_channels_than_the_model_is_refused(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    path = tmp_path / "m.onnx"
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1)).eval()
+    with pytest.warns(Warning):
+        torch.onnx.export(model, (torch.zeros(1, 3, 8, 8),), str(path), dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch", 1: "c", 2: "h", 3: "w"}})
+    assert main(["topology", "--from-onnx", str(path), "--input", "5x8x8", "--out", str(tmp_path / "n.csv")]) == 2
+    assert "its input has 5 channels" in capsys.readouterr().err
+    assert not (tmp_path / "n.csv").exists()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
-from accelsim.cli.common import UsageError, nonempty, noting_warnings, print_notes
+from accelsim.cli.common import UsageError, nonempty, noting_warnings, positive_int, print_notes
 from accelsim.errors import AccelsimError
 from accelsim.limits import MAX_EXAMPLE_ELEMENTS
 
@@ -28,8 +31,37 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="network name (default: the callable's name, or the ONNX file's stem)")
     parser.add_argument("--out", metavar="FILE.csv", type=nonempty, required=True,
                         help="the topology CSV to write")
+    parser.add_argument("--timeout", metavar="SECONDS", type=positive_int, default=600,
+                        help="with --from-torch: give up when building the model and running it once takes "
+                             "longer (default 600)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser
+
+
+class _TimedOut(BaseException):
+    """Raised in the user's code when --timeout runs out (a BaseException, so that no
+    ``except Exception`` of theirs swallows it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: int, what: str):
+    """Stop ``what`` with a :class:`UsageError` after ``seconds`` (where signals allow)."""
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signal, _frame):
+        raise _TimedOut
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    except _TimedOut:
+        raise UsageError(f"{what}: gave up after {seconds} s (--timeout)") from None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _input_shape(text: str | None) -> tuple[int, ...] | None:
@@ -74,7 +106,7 @@ def _load_model(spec: str):
             sys.modules[unique] = module  # dataclasses and pickling look their module up
             try:
                 module_spec.loader.exec_module(module)
-            except Exception as error:
+            except (Exception, SystemExit) as error:  # user code ending the program is an error too
                 sys.modules.pop(unique, None)
                 raise UsageError(f"{where}: importing {module_text} raised {type(error).__name__}: {error}") from None
         else:
@@ -82,7 +114,7 @@ def _load_model(spec: str):
                 module = importlib.import_module(module_text)
             except ModuleNotFoundError as error:
                 raise UsageError(f"{where}: cannot import {module_text} ({error})") from None
-            except Exception as error:
+            except (Exception, SystemExit) as error:
                 raise UsageError(f"{where}: importing {module_text} raised {type(error).__name__}: {error}") from None
         target = module
         for part in attribute.split("."):
@@ -93,7 +125,7 @@ def _load_model(spec: str):
             raise UsageError(f"{where}: {attribute} is not callable")
         try:
             model = target()
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             raise UsageError(f"{where}: {attribute}() raised {type(error).__name__}: {error}") from None
     finally:
         sys.path[:] = saved_path
@@ -105,24 +137,15 @@ def _load_model(spec: str):
 
 
 def command(args: argparse.Namespace) -> int:
-    from accelsim.workload import network_from_onnx, network_from_torch, write_topology
+    from accelsim.workload import network_from_onnx, write_topology
 
     shape = _input_shape(args.input)
     notes: list[str] = []
     if args.from_torch is not None:
         if shape is None:
             raise UsageError("--from-torch: give --input, the shape of one image (e.g. 3x224x224)")
-        model = _load_model(args.from_torch)
-        import torch
-
-        floating = next((p for p in model.parameters() if p.is_floating_point()), None)
-        example = torch.zeros((1, *shape), dtype=floating.dtype if floating is not None else torch.float32,
-                              device=floating.device if floating is not None else "cpu")
-        try:
-            network = noting_warnings(notes, network_from_torch, model, example,
-                                      args.name or args.from_torch.rpartition(":")[2])
-        except AccelsimError as error:
-            raise UsageError(f"--from-torch {args.from_torch}: {error}") from None
+        with _time_limit(args.timeout, f"--from-torch {args.from_torch}"):
+            network = _network_from_torch(args, shape, notes)
     else:
         try:
             network = noting_warnings(notes, network_from_onnx, args.from_onnx, args.name,
@@ -135,3 +158,20 @@ def command(args: argparse.Namespace) -> int:
         print_notes(notes)
         print(f"wrote {args.out}: {network.name}, {len(network)} layers, {network.macs:,} MACs/image")
     return 0
+
+
+def _network_from_torch(args: argparse.Namespace, shape: tuple[int, ...], notes: list[str]):
+    from accelsim.workload import network_from_torch
+
+    model = _load_model(args.from_torch)
+    import torch
+
+    floating = next((p for p in model.parameters() if p.is_floating_point()), None)
+    example = torch.zeros((1, *shape), dtype=floating.dtype if floating is not None else torch.float32,
+                          device=floating.device if floating is not None else "cpu")
+    try:
+        network = noting_warnings(notes, network_from_torch, model, example,
+                                  args.name or args.from_torch.rpartition(":")[2])
+    except AccelsimError as error:
+        raise UsageError(f"--from-torch {args.from_torch}: {error}") from None
+    return network

@@ -162,6 +162,10 @@ def _conv(layer_name: str, node: Any, x: list, w: list) -> Layer:
     if tuple(attributes.get("dilations", (1, 1))) != (1, 1):
         raise WorkloadError(f"dilations {tuple(attributes['dilations'])}; accelsim layers are not dilated")
     in_h, in_w = x[2], x[3]
+    groups = int(attributes.get("group", 1))
+    if x[1] != w[1] * groups:  # e.g. an --input of other channels than the model's
+        raise WorkloadError(f"its input has {x[1]} channels; its weights ({tuple(w)}, {groups} group(s)) "
+                            f"expect {w[1] * groups} (is the input's shape right?)")
     auto_pad = attributes.get("auto_pad", b"NOTSET")
     auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
@@ -179,7 +183,7 @@ def _conv(layer_name: str, node: Any, x: list, w: list) -> Layer:
             raise WorkloadError(f"pads {first} before and {last} after along the {axis}; accelsim puts "
                                 "total // 2 before and the rest after")
     return Layer(layer_name, x[1], w[0], in_h, in_w, kernel_h, kernel_w, stride_h, top + bottom,
-                 left + right, int(attributes.get("group", 1)), "conv")
+                 left + right, groups, "conv")
 
 
 def _product(layer_name: str, node: Any, x: list, w: list) -> Layer:

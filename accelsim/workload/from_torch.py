@@ -278,7 +278,7 @@ def network_from_torch(model: Any, example_input: Any, name: str | None = None) 
                 model(*arguments)
             except AccelsimError:
                 raise
-            except Exception as error:  # the user's code: any failure is reported, not a trace
+            except (Exception, SystemExit) as error:  # the user's code: any failure is reported, not a trace
                 raise WorkloadError(f"the model's forward pass raised {type(error).__name__}: {error}") from error
     finally:
         for hook in hooks:
