@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -192,7 +193,7 @@ class Task:
     after: int = -1  #: the task of its phase whose decisions it needs (its set's base task), or −1
     window: int = 0  #: the window of pixels it belongs to (base tasks of window w ≥ 2 wait for window w − 2)
 
-    @property
+    @cached_property  # read for every task the machine times, on its hot path
     def fold_count(self) -> int:
         return sum(count for count, _ in self.folds)
 
