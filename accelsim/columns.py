@@ -62,6 +62,7 @@ LAYERS: tuple[Column, ...] = (
     Column('lost_stall', 'cycles', '= `cycles_stall`'),
     Column('pe_utilization', 'fraction', '`macs_executed / (cycles_total · R·C)`'),
     Column('mapping_efficiency', 'fraction', "PEs holding real work, summed over folds, / (`folds` · the PEs a fold occupies: R·C, or one slice's on a sliced plan)"),
+    Column('held_back_by', '—', "`dram` where the layer waits for DRAM more than half its cycles, else `mapping` where its folds hold real work in less than half their PEs (`mapping_efficiency` < 0.5: e.g. depthwise or FC layers), else `none`"),
     Column('flop_reduction', '×', '`macs_dense / macs_needed`: the speedup the gates promise'),
     Column('granularity_bound', '×', '`macs_dense / macs_granular`: what a schedule of pixels × channel sets reaches at best when nothing else is lost'),
     Column('speedup_vs_dense', '×', "dense `cycles_total` / this row's, same layer and image, same hardware"),

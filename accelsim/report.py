@@ -178,7 +178,40 @@ def layer_table(rows: list[dict]) -> pd.DataFrame:
     baseline = pd.MultiIndex.from_frame(layers[["layer", "image"]]).map(dense)
     layers["speedup_vs_dense"] = np.asarray(baseline, dtype=float) / layers["cycles_total"].replace(0, np.nan)
     layers["realized_fraction"] = layers["speedup_vs_dense"] / layers["flop_reduction"]
+    layers["held_back_by"] = held_back_by(layers)
     return layers[[c for c in LAYER_COLUMNS if c not in ENERGY_COLUMNS]]
+
+
+#: a layer is held back by what takes more than this share: its cycles stalled, or PEs idle in its folds
+HELD_BACK = 0.5
+
+
+def held_back_by(layers: pd.DataFrame) -> pd.Series:
+    """Per row, what holds the layer back (the ``held_back_by`` column): ``dram``, ``mapping`` or ``none``."""
+    stalled = layers["cycles_stall"] > HELD_BACK * layers["cycles_total"]
+    mapped = layers["mapping_efficiency"].fillna(1.0) < HELD_BACK
+    return pd.Series(np.select([stalled, mapped], ["dram", "mapping"], "none"), index=layers.index)
+
+
+def format_held_back(layers: pd.DataFrame) -> str | None:
+    """One line on the dense baseline's layers that are held back, with their share of its
+    cycles and what would help; None when no layer is."""
+    dense = layers[layers["scheduler"] == "dense"]
+    total = dense["cycles_total"].sum()
+    parts = []
+    for cause, remedy in (("dram", "more DRAM bandwidth or larger SRAMs"),
+                          ("mapping", "an array shape that fits them, or another dataflow")):
+        rows = dense[dense["held_back_by"] == cause]
+        if rows.empty:
+            continue
+        names = list(dict.fromkeys(rows["layer"]))
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        what = ("wait for DRAM more than half their cycles" if cause == "dram"
+                else "use less than half the PEs of their folds")
+        share = rows["cycles_total"].sum() / total
+        parts.append(f"{len(names)} layer(s) {what} ({shown}: {f'{share:.0%}' if share >= 0.01 else 'under 1 %'} "
+                     f"of dense's cycles; {remedy})")
+    return ("held back (layers.csv, held_back_by): " + "; ".join(parts)) if parts and total else None
 
 
 def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:

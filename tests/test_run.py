@@ -104,3 +104,26 @@ def test_workers_give_the_tables_of_one_process(tmp_path):
     assert main([*common, "--workers", "2", "--out", str(tmp_path / "two")]) == 0
     for name in ("layers.csv", "summary.csv"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+
+
+def test_layers_held_back_are_flagged_with_their_cause(tmp_path, capsys):
+    """A depthwise conv (one input channel per filter: a fold holds 1 of 32 columns' channels)
+    maps under half its PEs; a 1×1 conv at 1 B/cycle waits for DRAM most of its cycles; with
+    unbounded bandwidth the 1×1 conv is held back by nothing. The report says so in one line."""
+    from accelsim import Layer, Network
+    from accelsim.cli import main
+    from accelsim.workload import write_topology
+
+    network = Network("n", (Layer.conv("dw", 64, 64, 14, 3, 1, 1, groups=64), Layer.conv("pw", 64, 64, 14, 1)))
+    for bandwidth, expected in ((1.0, ["mapping", "dram"]), (math.inf, ["mapping", "none"])):
+        layers = run(network, DEFAULT_CONFIG.replace(dram_bandwidth_bytes_per_cycle=bandwidth)).layers
+        assert list(layers["held_back_by"]) == expected
+    pw = layers.iloc[1]
+    assert pw["cycles_stall"] == 0 and pw["mapping_efficiency"] >= 0.5
+    topology = tmp_path / "n.csv"
+    write_topology(network, topology)
+    assert main(["run", "--topology", str(topology), "--bandwidth", "1"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("held back")]
+    assert len(lines) == 1
+    assert "1 layer(s) wait for DRAM more than half their cycles (pw:" in lines[0]
+    assert "1 layer(s) use less than half the PEs of their folds (dw:" in lines[0]

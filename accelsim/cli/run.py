@@ -142,7 +142,7 @@ def _run_with_progress(args: argparse.Namespace, simulated: range, *run_args):
 def _print_report(network: Network, config: HardwareConfig, result, args: argparse.Namespace) -> None:
     from accelsim.energy.account import sanity_ratios
     from accelsim.energy.table import energy_table
-    from accelsim.report import format_energy, format_layers, format_summary
+    from accelsim.report import format_energy, format_held_back, format_layers, format_summary
 
     summary = result.summary
     images = int(summary["images"].iloc[0])
@@ -163,6 +163,9 @@ def _print_report(network: Network, config: HardwareConfig, result, args: argpar
               "the MACs any schedule of pixels x channel sets must run at this array's width; ideal ... stall: "
               "shares of the cycles (docs/schedulers.md)")
         print(format_energy(summary))
+    held_back = format_held_back(result.layers)
+    if held_back:
+        print(held_back)
     ratios = sanity_ratios(energy_table(config), config)
     print(f"energy ({config.energy_profile}, {config.technology_nm} nm) per operand word relative to a MAC: "
           f"DRAM {ratios['dram_per_mac']:.0f} : SRAM {ratios['sram_per_mac']:.1f} : 1 (Eyeriss 200 : 6 : 1)")
