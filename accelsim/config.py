@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import math
+import numbers
 import re
 import tomllib
 import warnings
@@ -105,11 +106,11 @@ class HardwareConfig:
         "[energy] table: entry = value, overriding any energy table entry", "overrides", stage="account"))
 
     def __post_init__(self) -> None:
+        for name in ("array_slices", "queue_depth_tasks"):  # narrower than a count: checked first, one message
+            _integer(name, getattr(self, name), 1, 1 << 20)
         for spec in fields(self):
             value = _VALIDATORS[spec.metadata["kind"]](spec.name, getattr(self, spec.name), spec.metadata)
             object.__setattr__(self, spec.name, value)
-        for name in ("array_slices", "queue_depth_tasks"):
-            _integer(name, getattr(self, name), 1, 1 << 20)
         if self.slice_rows and self.array_rows % self.slice_rows:
             raise ConfigError(f"slice_rows: expected a divisor of array_rows ({self.array_rows}) or 0, "
                               f"got {self.slice_rows}")
@@ -151,28 +152,36 @@ class HardwareConfig:
 FIELD_NAMES = tuple(spec.name for spec in fields(HardwareConfig))
 
 
+def _shown(value: Any) -> str:
+    """A value as an error message shows it: a numpy scalar as the Python number it holds
+    (``nan``, not ``np.float64(nan)``)."""
+    item = getattr(value, "item", None)
+    return repr(item() if callable(item) and type(value).__module__ == "numpy" else value)
+
+
 def _integer(name: str, value: Any, low: int, high: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(f"{name}: expected an integer from {low} to {high}, got {value!r}")
-    return value
+    # any integer type (numpy's too, as a sweep's grid may hold), never a bool
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{name}: expected an integer from {low} to {high}, got {_shown(value)}")
+    return int(value)
 
 
 def _positive(name: str, value: Any, meta: Any) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok or math.isnan(value) or value <= 0 or (math.isinf(value) and not meta["allow_inf"]):
         kind = "a positive number" + (" or inf" if meta["allow_inf"] else "")
-        raise ConfigError(f"{name}: expected {kind}, got {value!r}")
+        raise ConfigError(f"{name}: expected {kind}, got {_shown(value)}")
     low, high = meta["bounds"] or (0.0, math.inf)
     # outside these, cycle and energy totals overflow or lose all meaning
     if not math.isinf(value) and not low <= value <= high:
         raise ConfigError(f"{name}: expected a number from {low:g} to {high:g}"
-                          + (" or inf" if meta["allow_inf"] else "") + f", got {value!r}")
+                          + (" or inf" if meta["allow_inf"] else "") + f", got {_shown(value)}")
     return float(value)
 
 
 def _text(name: str, value: Any, meta: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{name}: expected a non-empty string, got {value!r}")
+        raise ConfigError(f"{name}: expected a non-empty string, got {_shown(value)}")
     return value
 
 
@@ -180,7 +189,7 @@ def _profile(name: str, value: Any, meta: Any) -> str:
     from accelsim.energy.table import PROFILES
 
     if value not in PROFILES:
-        raise ConfigError(f"{name}: expected one of {', '.join(PROFILES)}, got {value!r}")
+        raise ConfigError(f"{name}: expected one of {', '.join(PROFILES)}, got {_shown(value)}")
     return value
 
 
@@ -211,7 +220,7 @@ def _registered(registry: Any) -> Any:
     def check(name: str, value: Any, meta: Any) -> str:
         if not isinstance(value, str) or value not in registry:
             names = registry.names() if hasattr(registry, "names") else registry
-            raise ConfigError(f"{name}: expected one of {', '.join(names)}, got {value!r}")
+            raise ConfigError(f"{name}: expected one of {', '.join(names)}, got {_shown(value)}")
         return value
     return check
 

@@ -405,7 +405,8 @@ class GateTrace:
             raise _fail(self.path, layer.member, f"expected dtype uint8 (bit-packed), got {dtype}")
         if tuple(shape) != expected or fortran:
             raise _fail(self.path, layer.member, f"expected shape {expected} (images, "
-                        f"ceil({layer.out_channels}·{layer.out_h}·{layer.out_w}/8)) in C order, got {tuple(shape)}")
+                        f"ceil({layer.out_channels}·{layer.out_h}·{layer.out_w}/8)) in C order, got {tuple(shape)}"
+                        + (" in Fortran order" if fortran else ""))
         if self._zip.getinfo(layer.member).file_size != offset + expected[0] * expected[1]:
             raise _fail(self.path, layer.member, "size does not match its header (truncated or padded)")
         return offset
