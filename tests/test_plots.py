@@ -289,3 +289,22 @@ def test_a_sweeps_first_point_figures_name_the_point(tmp_path):
     assert main(["plot", str(out), "--out", str(tmp_path / "figs"), "--format", "svg", "--quiet"]) == 0
     svg = (tmp_path / "figs" / "first-point" / "speedup.svg").read_text()
     assert "sweep point" in svg and "array_rows = 8" in svg
+
+
+@pytest.mark.parametrize("table, column, value, message", [
+    ("summary.csv", "cycles_total", -5, "cycles_total: expected a number ≥ 0 in row 2, got -5"),
+    ("layers.csv", "latency_us", -1.5, "latency_us: expected a number ≥ 0 in row 2, got -1.5"),
+    ("summary.csv", "clock_mhz", -100, "clock_mhz: expected a positive number in row 2"),
+])
+def test_forged_negative_values_are_refused(results, tmp_path, capsys, table, column, value, message):
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    for name in ("layers.csv", "summary.csv"):
+        frame = pd.read_csv(results / name)
+        if name == table:
+            frame.loc[0, column] = value
+        frame.to_csv(forged / name, index=False)
+    assert main(["plot", str(forged), "--out", str(tmp_path / "figs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "figs").exists()

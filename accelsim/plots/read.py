@@ -70,6 +70,18 @@ def _check_columns(table: pd.DataFrame, path: Path, kind: str, sweep: bool) -> N
             row = int(bad.argmax())
             raise ResultsError(f"{path}: {column}: expected a finite number in row {row + 2}, got "
                                f"{table[column].iloc[row]!r}")
+        negative = table[column].to_numpy(dtype=float) < 0  # counts, cycles, times and energies
+        if negative.any():
+            row = int(negative.argmax())
+            raise ResultsError(f"{path}: {column}: expected a number ≥ 0 in row {row + 2}, got "
+                               f"{table[column].iloc[row]:g}")
+    if "clock_mhz" in table.columns:
+        clock = pd.to_numeric(table["clock_mhz"], errors="coerce").to_numpy(dtype=float)
+        bad = ~(clock > 0) | ~np.isfinite(clock)
+        if bad.any():
+            row = int(bad.argmax())
+            raise ResultsError(f"{path}: clock_mhz: expected a positive number in row {row + 2}, got "
+                               f"{table['clock_mhz'].iloc[row]!r}")
 
 
 def read_results(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
