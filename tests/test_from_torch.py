@@ -609,3 +609,16 @@ def test_an_onnx_input_of_other_channels_than_the_model_is_refused(tmp_path, cap
     assert main(["topology", "--from-onnx", str(path), "--input", "5x8x8", "--out", str(tmp_path / "n.csv")]) == 2
     assert "its input has 5 channels" in capsys.readouterr().err
     assert not (tmp_path / "n.csv").exists()
+
+
+def test_work_that_is_not_a_layer_is_named_in_one_warning():
+    """Pooling, normalization, additions and activations are not timed: one warning counts them
+    (a gated conv's own gate, inside its module, is its layer's and not counted)."""
+    from workloads.models import resnet20
+
+    with pytest.warns(UserWarning, match=r"not counted \(no layer of the array runs them\): 19 normalization, "
+                                         r"19 activations, 9 additions, 1 pooling"):
+        network_from_torch(resnet20("dense").eval(), torch.zeros(1, 1, 28, 28))
+    # the gated network: the same, its gates' own normalization and sigmoid inside the gated convs
+    with pytest.warns(UserWarning, match=r"not counted .*: 19 normalization, 19 activations, 9 additions, 1 pooling"):
+        network_from_torch(resnet20("postact").eval(), torch.zeros(1, 1, 28, 28))

@@ -25,7 +25,9 @@ Work done outside these modules is seen at the operator level (a ``TorchFunction
 as ``weight.t()``) become layers named by the module whose ``forward`` made the call. A product
 of two computed tensors (attention's ``q @ kᵀ``), ``einsum`` and ``baddbmm`` are not layers
 (accelsim layers have constant weights): they are counted and reported in one warning, never
-dropped without a word; 1-D, 3-D and transposed functional convolutions are refused.
+dropped without a word; 1-D, 3-D and transposed functional convolutions are refused. Pooling,
+normalization, additions and activations outside the recorded modules are counted too, and
+named in a second warning: accelsim times none of them.
 
 torch is imported when a model is read, never when accelsim is.
 """
@@ -128,6 +130,15 @@ class _Operators:
     REFUSED = ("conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
     PRODUCTS = {"matmul": (0, 1), "__matmul__": (0, 1), "mm": (0, 1), "bmm": (0, 1), "addmm": (1, 2)}
     UNCOUNTED = ("einsum", "baddbmm", "addbmm", "tensordot", "__rmatmul__")
+    #: work that is not a layer of the array, named in the summary so that nothing is left out silently
+    OTHER_WORK = {
+        "pooling": ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_pool1d",
+                    "avg_pool1d", "lp_pool2d"),
+        "normalization": ("batch_norm", "layer_norm", "group_norm", "instance_norm", "local_response_norm"),
+        "additions": ("add", "__add__", "__iadd__", "add_", "__radd__", "sub", "__sub__"),
+        "activations": ("relu", "relu_", "relu6", "hardtanh", "gelu", "silu", "sigmoid", "tanh", "softmax",
+                        "log_softmax", "hardswish", "hardsigmoid", "leaky_relu", "elu", "mish"),
+    }
 
     def __init__(self, model: Any, recorded: list, calls: dict) -> None:
         self.paths = {id(module): path for path, module in model.named_modules()}
@@ -138,6 +149,8 @@ class _Operators:
         self.stack: list[str] = []  # the modules whose forward runs, innermost last
         self.inside = 0  # depth inside recorded modules, whose own layer covers their work
         self.skipped: dict[str, int] = {}
+        self.other: dict[str, int] = {}  # calls outside the layers, by kind (OTHER_WORK)
+        self.kinds = {name: kind for kind, names in self.OTHER_WORK.items() for name in names}
 
     def push(self, module: Any, inputs: Any) -> None:
         self.stack.append(self.paths.get(id(module), ""))
@@ -162,7 +175,11 @@ class _Operators:
 
     def see(self, func: Any, args: tuple, kwargs: dict, output: Any) -> None:
         operator = getattr(func, "__name__", "")
-        if self.inside:
+        if self.inside:  # a recorded module's own work is its layer's (a gated conv's gate included)
+            return
+        kind = self.kinds.get(operator)
+        if kind is not None:
+            self.other[kind] = self.other.get(kind, 0) + 1
             return
         if operator == "conv2d":
             values = _arguments(args, kwargs, self.CONV)
@@ -291,4 +308,7 @@ def network_from_torch(model: Any, example_input: Any, name: str | None = None) 
         warnings.warn(f"model {name!r}: not recorded as layers (no constant weights): "
                       + ", ".join(f"{count} × {operator}" for operator, count in sorted(operators.skipped.items())),
                       stacklevel=2)
+    if operators.other:
+        warnings.warn(f"model {name!r}: not counted (no layer of the array runs them): "
+                      + ", ".join(f"{count} {kind}" for kind, count in operators.other.items()), stacklevel=2)
     return Network(name, tuple(recorded))
