@@ -391,19 +391,23 @@ def test_a_compact_checkpoint_holds_its_dequantized_weights_exactly(tmp_path):
 
 
 def test_a_polished_plan_gives_the_twin_and_the_candidates_the_same_budget(tmp_path):
-    """With polish epochs, the twin and each gated candidate get one more, gentler epoch from
-    their own fine-tuned model, and those polished models are the ones that compete."""
+    """With polish rounds, the twin and each gated candidate get the same gentler epochs, each
+    round warm-started from the one before; the last round's models are the ones that compete."""
     from workloads.recipe import PLANS, finals, stages
 
     plan = PLANS["resnet18"]
     recipes = stages(tmp_path, plan)
     twin, candidates = finals(recipes)
-    assert twin == "dense-twin-polish" and candidates == [f"gated-t{t}-polish" for t in plan.thresholds]
-    for name in (twin, *candidates):
-        fine = name.removesuffix("-polish")
-        assert recipes[name].warm_start == str(tmp_path / fine / "model.pt")
-        assert recipes[name].epochs == plan.polish_epochs and recipes[name].lr == plan.polish_lr
-        total = recipes[fine].epochs + recipes[name].epochs
-        assert total == recipes["dense-twin"].epochs + recipes[twin].epochs
-    assert all(recipes[name].teacher == str(tmp_path / "dense-twin" / "model.pt") for name in candidates)
+    suffix = "-polish" + (str(plan.polish_rounds) if plan.polish_rounds > 1 else "")
+    assert twin == f"dense-twin{suffix}" and candidates == [f"gated-t{t}{suffix}" for t in plan.thresholds]
+    for final in (twin, *candidates):
+        name = final.split("-polish")[0]
+        chain = [name] + [f"{name}-polish" + (str(r) if r > 1 else "") for r in range(1, plan.polish_rounds + 1)]
+        for before, stage in zip(chain, chain[1:]):
+            assert recipes[stage].warm_start == str(tmp_path / before / "model.pt")
+            assert recipes[stage].epochs == plan.polish_epochs and recipes[stage].lr == plan.polish_lr
+        assert sum(recipes[stage].epochs for stage in chain) == \
+            recipes["dense-twin"].epochs + plan.polish_rounds * plan.polish_epochs
+    assert all(recipes[stage].teacher == str(tmp_path / "dense-twin" / "model.pt")
+               for stage in recipes if stage.startswith("gated") and "-polish" in stage)
     assert finals(stages(tmp_path)) == ("dense-twin", ["gated-t0.5"])  # the ResNet-20: no polish

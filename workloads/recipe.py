@@ -65,6 +65,9 @@ class Plan:
     #: ones distilled from the fine-tuned twin; 0: none
     polish_epochs: int = 0
     polish_lr: float = 0.004
+    #: rounds of polishing, each ``polish_epochs`` long and warm-started from the round before
+    #: (stages ``<stage>-polish``, ``<stage>-polish2``, …), so that a finished round is kept
+    polish_rounds: int = 1
 
     @property
     def checkpoint(self) -> Path:
@@ -79,7 +82,8 @@ PLANS = {
     "resnet20": Plan("resnet20", pretrain_epochs=10, finetune_epochs=12, finetune_lr=0.02,
                      thresholds=(0.5,)),
     "resnet18": Plan("resnet18", pretrain_epochs=3, finetune_epochs=2, finetune_lr=0.02,
-                     thresholds=(0.8,), train_images=20000, compact_bits=6, polish_epochs=1),
+                     thresholds=(0.8,), train_images=20000, compact_bits=6, polish_epochs=1,
+                     polish_rounds=2),
 }
 ACCURACY_MARGIN = 1.5
 # The ResNet-20's figures, under the names earlier code and docs use.
@@ -109,22 +113,26 @@ def stages(runs: Path, plan: Plan = PLANS["resnet20"]) -> dict[str, Recipe]:
     if plan.polish_epochs:
         twin = str(runs / "dense-twin" / "model.pt")
         polish = {"epochs": plan.polish_epochs, "lr": plan.polish_lr, **common}
-        for name in list(recipes):
-            if name == "pretrain":
-                continue
-            fine = recipes[name]
-            recipes[f"{name}-polish"] = Recipe(
-                variant=fine.variant, threshold_init=fine.threshold_init, threshold_target=fine.threshold_target,
-                warm_start=str(runs / name / "model.pt"), teacher=None if fine.variant == "dense" else twin, **polish)
+        for name in [name for name in recipes if name != "pretrain"]:
+            fine, previous = recipes[name], name
+            for round_ in range(1, plan.polish_rounds + 1):
+                stage = f"{name}-polish" + (str(round_) if round_ > 1 else "")
+                recipes[stage] = Recipe(
+                    variant=fine.variant, threshold_init=fine.threshold_init, threshold_target=fine.threshold_target,
+                    warm_start=str(runs / previous / "model.pt"), teacher=None if fine.variant == "dense" else twin,
+                    **polish)
+                previous = stage
     return recipes
 
 
 def finals(recipes: dict[str, Recipe]) -> tuple[str, list[str]]:
-    """The stages whose models compete: the dense twin and the gated candidates, polished
-    where the plan polishes (both with the same budget)."""
-    polished = any(name.endswith("-polish") for name in recipes)
-    last = [name for name in recipes if name != "pretrain" and name.endswith("-polish") == polished]
-    return next(name for name in last if name.startswith("dense-twin")), [n for n in last if n.startswith("gated")]
+    """The stages whose models compete: the dense twin and the gated candidates after the
+    plan's last round of polishing, if any (both with the same budget)."""
+    def base(stage: str) -> str:
+        return stage.split("-polish")[0]
+
+    last = {base(name): name for name in recipes if name != "pretrain"}  # recipes are in training order
+    return last["dense-twin"], [stage for name, stage in last.items() if name.startswith("gated")]
 
 
 def choose(twin: dict, candidates: dict[str, dict]) -> str:
