@@ -1,7 +1,7 @@
 """Compact checkpoints: weights as small integers per output channel, the file xz-compressed.
 
-A ResNet-18's 11 M weights take 45 MB as float32; 6-bit integers (held in int8) with one
-float32 scale per output channel, compressed, take 7 MiB. The shipped model *is* the compact one: its
+A ResNet-18's 11 M weights take 45 MB as float32; 8-bit integers with one float32 scale per
+output channel, compressed, take 10 MB (6-bit ones, held in int8, 7 MiB). The shipped model *is* the compact one: its
 weights are the dequantized integers (``q · scale``, exact in float32 and float64), and its
 accuracy, MACs and trace are measured on them, so the trace re-exports bit for bit from the
 file. Batch-norm statistics, thresholds and other small tensors stay float32.
