@@ -23,7 +23,7 @@ slice still waiting for the DRAM to begin its task's transfer takes later.
 
 **Memory.** A task's transfer (its own fetch, and its share of what the layer streams) is
 asked of the DRAM when the slice takes it, once what it waits for has been placed on a
-slice; it holds the channel for each fold's share in whole cycles. Its first fold starts
+slice; it holds the channel for its bytes in whole cycles. Its first fold starts
 :func:`~accelsim.arch.memory.fold_pace` after the channel begins it (on a slice's first task,
 which follows no fold of its own: the whole share and the latency); each later fold at
 least that long after the one before.
@@ -298,7 +298,7 @@ class QueueMachine:
             return
         dram = self.dram
 
-        # each fold's share in whole cycles, as each fold of one array moves its own
+        # the folds are paced by their shares in whole cycles, as each fold of one array is
         own, moved = dram.cycles(fetch / task.fold_count), dram.cycles(total / task.fold_count)
         pace = fold_pace(own, moved, dram.latency)
 
@@ -306,7 +306,7 @@ class QueueMachine:
             arrive = self.env.now + (moved + dram.latency if first else pace)
             self._place(index, chosen, max(earliest, arrive), pace)
 
-        dram.serve(moved * task.fold_count, begun)
+        dram.serve(dram.cycles(total), begun)  # one transfer: its bytes in whole cycles, not each fold's share
 
     def _place(self, index: int, chosen: int, earliest: float, pace: float = 0.0) -> None:
         """Put the task's folds on the slice's clock; the slice comes back when its last
