@@ -463,8 +463,9 @@ decisions of a trained channel-gated ResNet-18 (CIFAR-style: a 3×3 stem, 64–5
 block conv gated; Fashion-MNIST, 28×28; `traces/README.md`). Here it runs beside two synthetic
 traces at its own per-layer on-rates: one with the generator's structure fitted to it
 (`accelsim trace synth --fit`), one with the generator's default structure. Every scheduler on
-one array, and task-queue on the sliced designs above, on both memories; calibrated on images
-0–15, measured on 16–47."""),
+one array, and task-queue on the two sliced designs of the headline (P = 32, and P = 64 slices
+of 16 rows; tasks of one row tile), on both memories; calibrated on images 0–15, measured on
+16–31."""),
         ("code", """\
 from accelsim.trace.fit import fit_knobs
 from accelsim.cli import DEFAULT_TRACE
@@ -475,24 +476,22 @@ fitted_knobs, real_rates = fit_knobs(real)
 folder = Path(tempfile.mkdtemp())
 traces = {"real": real}
 for label, synth_knobs in (("synthetic, fitted", fitted_knobs), ("synthetic, default knobs", SynthKnobs())):
-    traces[label] = accelsim.open_trace(synthesize(folder / f"{label}.npz", net28, list(real.layers), 48,
+    traces[label] = accelsim.open_trace(synthesize(folder / f"{label}.npz", net28, list(real.layers), 32,
                                                    real_rates, synth_knobs, seed=0))
 print("fitted knobs:", fitted_knobs)
 rows = []
 for label, gates in traces.items():
     for memory in ("64 KiB, 16 B/cycle", "512 KiB, 32 B/cycle"):
         config = memories[memory]
-        rows.append(study(net28, gates, config, list(accelsim.SCHEDULERS), slice(16, 48), slice(0, 16),
+        rows.append(study(net28, gates, config, list(accelsim.SCHEDULERS), slice(16, 32), slice(0, 16),
                           gates=label, memory=memory, design="one array"))
         for slices, height in ((32, 0), (64, 16)):
-            for folds in (0, 1):
-                rows.append(study(net28, gates, config.replace(array_slices=slices, slice_rows=height,
-                                                               task_folds=folds),
-                                  ["task-queue"], slice(16, 48), slice(0, 16), gates=label, memory=memory,
-                                  design=f"P = {slices}" + (", 16-row slices" if height else "")))
+            rows.append(study(net28, gates, config.replace(array_slices=slices, slice_rows=height, task_folds=1),
+                              ["task-queue"], slice(16, 32), slice(0, 16), gates=label, memory=memory,
+                              design=f"P = {slices}" + (", 16-row slices" if height else "")))
 real_vs_synthetic = pd.concat(rows, ignore_index=True)
 real_vs_synthetic = real_vs_synthetic[(real_vs_synthetic["scheduler"] != "dense")]
-side_by_side = real_vs_synthetic.pivot_table(index=["memory", "design", "task_folds", "scheduler"], columns="gates",
+side_by_side = real_vs_synthetic.pivot_table(index=["memory", "design", "scheduler"], columns="gates",
                                              values="speedup_vs_dense", sort=False)[list(traces)]
 side_by_side["fitted / real"] = side_by_side["synthetic, fitted"] / side_by_side["real"]
 side_by_side["default / real"] = side_by_side["synthetic, default knobs"] / side_by_side["real"]
@@ -503,7 +502,7 @@ side_by_side.round(2)"""),
 best = {label: real_vs_synthetic[real_vs_synthetic["gates"] == label].sort_values("speedup_vs_dense").iloc[-1]
         for label in traces}
 for label, row in best.items():
-    print(f"{label}: best {row['scheduler']} ({row['design']}, {row['memory']}, task_folds = {row['task_folds']}): "
+    print(f"{label}: best {row['scheduler']} ({row['design']}, {row['memory']}): "
           f"{row['speedup_vs_dense']:.2f}x, {row['realized_fraction']:.0%} of the MAC reduction")
 ratios = side_by_side[["fitted / real", "default / real"]]
 print(f"synthetic against real, over every scheduler and design: fitted {ratios['fitted / real'].min():.2f}-"
