@@ -42,10 +42,11 @@ are grouped into runs; with unbounded bandwidth, ``c_k``. The cycles beyond the 
 are the stall cycles. ``accelsim.reference.memory`` steps the same channel cycle by cycle.
 
 **A sliced array** (a plan with ``sliced`` work, ``docs/architecture.md``) is timed by the
-slice machine (:mod:`accelsim.arch.machine`), a SimPy process in which the slices take tasks
-from the queue and each task's transfers wait their turn on the DRAM channel
-(:mod:`accelsim.arch.memory`) and pace the task's folds one fold ahead as above; the outputs of
-each slice's last fold are written at the end.
+slice machine (:mod:`accelsim.arch.machine`): the slices take tasks from the queue, each
+task's transfer queues on the DRAM channel (:mod:`accelsim.arch.memory`, first come first
+served) as it is taken and paces the task's folds one fold ahead as above; the outputs of
+each slice's last fold are written at the end. ``accelsim.reference.slices`` steps the same
+slices and channel cycle by cycle.
 """
 
 from __future__ import annotations
@@ -202,16 +203,14 @@ def _array_runs(plan: LayerPlan, traffic: LayerTraffic, config: HardwareConfig):
     return end + (0 if ideal else transfer_cycles(writes, bandwidth))
 
 
-def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: LayerTraffic, config: HardwareConfig):
-    """A sliced plan in its own frame: each phase's tasks on the slice machine, with what the
-    layer streams shared among them, then the last share of its outputs. Returns the layer's
-    cycles."""
-    begin = env.now
+def _sliced_cycles(plan: LayerPlan, traffic: LayerTraffic, config: HardwareConfig) -> float:
+    """A sliced plan's cycles in its own frame: each phase's tasks on the slice machine, with
+    what the layer streams shared among them, then the last share of its outputs."""
     bandwidth = config.dram_bandwidth_bytes_per_cycle
-    dram = None if math.isinf(bandwidth) else DramChannel(env, bandwidth, config.dram_latency_cycles)
+    dram = None if math.isinf(bandwidth) else DramChannel(bandwidth, config.dram_latency_cycles)
     reads, writes = traffic.streamed(int(plan.runs["count"].sum()))
     per_run = traffic.per_fold * plan.runs["count"]
-    position, owed = 0, 0.0  # owed: the outputs of each slice's last fold, written at the end
+    now, position, owed = 0, 0, 0.0  # owed: the outputs of each slice's last fold, written at the end
     for tasks, makespan in zip(plan.sliced.phases, plan.sliced.makespans):
         fetches, streams = [], []
         for task in tasks:
@@ -219,15 +218,15 @@ def _sliced_layer(env: simpy.Environment, plan: LayerPlan, traffic: LayerTraffic
             streams.append((reads + writes) * task.fold_count)
             position += len(task.runs)
         if dram is None or not any(fetches) and not any(streams):
-            # nothing waits for the DRAM: the machine's run with an ideal memory, made with the plan
-            yield env.timeout(makespan)
+            now += makespan  # nothing waits for the DRAM: the machine's run with an ideal memory
             continue
-        machine = QueueMachine(env, tasks, config, dram, fetches, streams, writes)
-        done = yield env.process(machine.run())
+        done = QueueMachine(tasks, config, now, dram, fetches, streams, writes).run()
+        now += done.makespan
         owed += writes * done.slices_used
     if dram is not None:  # as on one array, the last folds' outputs leave at the end, after what is queued
-        yield dram.serve(dram.cycles(owed))
-    return env.now + get_timing(config.timing).layer_offset_cycles - begin  # the offset, once, at the end
+        cycles = dram.cycles(owed)
+        now = dram.begin(now, cycles) + cycles
+    return now + get_timing(config.timing).layer_offset_cycles  # the offset, once, at the end
 
 
 def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: HardwareConfig,
@@ -239,8 +238,7 @@ def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: H
         # cycles depend on its plan alone, to the last bit, wherever it starts
         traffic = layer_traffic(plan, config)
         if plan.sliced is not None:
-            frame = simpy.Environment()  # its own clock: a negative offset may end it before its last event
-            local = frame.run(frame.process(_sliced_layer(frame, plan, traffic, config)))
+            local = _sliced_cycles(plan, traffic, config)
             # never less than the stall-free closed form: the layer's cycles and where the next
             # layer starts agree even if a stalled schedule were to finish sooner
             elapsed = max(math.ceil(local - 1e-9), plan.cycles)

@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 from accelsim import DEFAULT_CONFIG, Layer
 from accelsim.engine import layer_traffic, simulate
 from accelsim.reference import stepped_layer_cycles
+from accelsim.reference.slices import stepped_sliced_cycles
 from accelsim.schedule import SCHEDULERS, LayerGates, get_scheduler
 from accelsim.schedule.plan import LayerPlan, gemm_runs
 from accelsim.trace import as_trace_layer
+from test_task_queue import make_plan, sliced_cases, uneven_cases
 from tiers import examples
 
 ONE_ARRAY = [name for name in SCHEDULERS.names() if name != "task-queue"]
@@ -112,3 +114,38 @@ def test_the_channel_paces_a_fold_by_its_own_fetch_and_latency_or_its_whole_tran
     """Two folds of 2 cycles at 8 B/cycle; the first moves 8 bytes, the second fetches 8 of
     its own and streams 24 more, issued as the first starts; 16 bytes are left to write."""
     assert stepped_layer_cycles([2, 2], [8.0, 8.0], [8.0, 32.0], 16.0, 0, 8.0, latency) == expected
+
+
+# --- slices fed by a task queue ----------------------------------------------------------------
+
+def task_bytes(plan, config):
+    """Per phase and task, the bytes it fetches for itself (its runs' folds, in plan order);
+    per fold, what the layer streams and, of that, its outputs."""
+    traffic = layer_traffic(plan, config)
+    per_run = (traffic.per_fold * plan.runs["count"]).tolist()
+    reads, writes = traffic.streamed(int(plan.runs["count"].sum()))
+    fetches, position = [], 0
+    for tasks in plan.sliced.phases:
+        fetches.append([])
+        for task in tasks:
+            fetches[-1].append(sum(per_run[position:position + len(task.runs)]))
+            position += len(task.runs)
+    assert position == len(per_run)
+    return fetches, reads + writes, writes
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+@settings(max_examples=examples(100), deadline=None)
+@given(case=st.one_of(sliced_cases(), uneven_cases()),
+       bandwidth=st.sampled_from([0.5, 2.0, 7.5, 64.0]), latency=st.sampled_from([0, 3, 40]),
+       sram=st.sampled_from([0.0625, 1.0, 64.0]))
+def test_the_slice_machine_equals_the_stepped_channel(dataflow, case, bandwidth, latency, sram):
+    """Slices taking tasks from the queue, their transfers contending for one DRAM channel:
+    the engine's layer cycles are the stepped reference's (never fewer than the plan's)."""
+    plan, _, _, _, config = make_plan(case, dataflow, dram_bandwidth_bytes_per_cycle=bandwidth,
+                                      dram_latency_cycles=latency, ifmap_sram_kib=sram, filter_sram_kib=sram,
+                                      ofmap_sram_kib=sram)
+    fetches, streamed, written = task_bytes(plan, config)
+    reference = stepped_sliced_cycles(plan, config, fetches, streamed, written)
+    timing = simulate([plan], config)[0]
+    assert timing.cycles_total == max(reference, plan.cycles)

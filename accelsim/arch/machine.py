@@ -1,11 +1,11 @@
 """The slice machine: P slices of the array fed by a task queue, timed against a memory.
 
-This is the one place where the controller rule, the queue and the dispatch are written. It runs as a SimPy process
+This is the one place where the controller rule, the queue and the dispatch are written
 (:class:`QueueMachine`): with an ideal memory it gives the stall-free cycles a plan needs
 (:func:`dispatch`); with a :class:`~accelsim.arch.memory.DramChannel` the engine's timing of a
-sliced layer, the slices' fetches contending for the channel.
-The controller rule is :class:`SliceClock`, what a task waits for :class:`TaskWaits`, which
-task a slice takes :meth:`QueueMachine._choose` with :func:`priorities`.
+sliced layer, the slices' transfers queued on the channel. The controller rule is
+:class:`SliceClock`, what a task waits for :class:`TaskWaits`, which task a slice takes
+:meth:`QueueMachine._choose` with :func:`priorities`.
 
 Tasks are read through a few attributes (``folds``, ``periods``, ``after``, ``window``;
 :class:`accelsim.schedule.plan.Task`), so the machine depends on no scheduler.
@@ -18,12 +18,12 @@ the last fold it holds starts, freeing the other half of its operand buffers; am
 one that holds no task yet, then the lowest index) it takes, among the tasks that may be
 handed out, one whose wait is over first, then the oldest (``in-order``) or the one with the
 most stall-free cycles, a base task counting its longest conditional task's besides
-(``longest-first``). Slices that may take in the same cycle all join before one takes; a
-slice still waiting for the DRAM to begin its task's transfer takes later.
+(``longest-first``).
 
 **Memory.** A task's transfer (its own fetch, and its share of what the layer streams) is
-asked of the DRAM when the slice takes it, once what it waits for has been placed on a
-slice; it holds the channel for its bytes in whole cycles. Its first fold starts
+asked of the DRAM when the slice takes it; the channel serves transfers in the order they
+are asked for (in one cycle, in the order the slices take), each holding it for its bytes in
+whole cycles. Its first fold starts
 :func:`~accelsim.arch.memory.fold_pace` after the channel begins it (on a slice's first task,
 which follows no fold of its own: the whole share and the latency); each later fold at
 least that long after the one before.
@@ -32,12 +32,10 @@ least that long after the one before.
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import simpy
 
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.arch.memory import DramChannel, fold_pace
@@ -94,7 +92,8 @@ class SliceClock:
         """A task's folds, ``(count, steps)`` run by run, the first not before ``ready``."""
         (count, steps), rest = folds[0], folds[1:]
         self.issue(1, steps, ready)
-        self.issue(count - 1, steps, 0.0, pace)
+        if count > 1:
+            self.issue(count - 1, steps, 0.0, pace)
         for count, steps in rest:
             self.issue(count, steps, 0.0, pace)
 
@@ -182,166 +181,99 @@ class Dispatch:
 
 
 class QueueMachine:
-    """One phase of tasks on the config's slices (module doc), as a SimPy process: :meth:`run`.
+    """One phase of tasks on the config's slices (module doc): :meth:`run`.
 
     ``dram`` is the channel the tasks' transfers wait for (None: ideal memory); per task,
     ``fetches`` are the bytes it fetches for itself and ``streams`` its share of what the
     layer streams, of which ``written`` per fold are outputs: a slice's first task carries
-    none (it follows no fold of its own).
+    none (it follows no fold of its own). ``start`` is the phase's first cycle.
     """
 
-    def __init__(self, env: simpy.Environment, tasks: Sequence, config, dram: DramChannel | None = None,
+    def __init__(self, tasks: Sequence, config, start: float = 0.0, dram: DramChannel | None = None,
                  fetches: Sequence[float] | None = None, streams: Sequence[float] | None = None,
                  written: float = 0.0) -> None:
-        self.env, self.tasks, self.config, self.dram = env, tasks, config, dram
+        self.tasks, self.config, self.dram, self.start = tasks, config, dram, start
         self.fetches = fetches if fetches is not None else [0.0] * len(tasks)
         self.streams = streams if streams is not None else [0.0] * len(tasks)
         self.written = written
-        slices = config.array_slices
-        self.clocks = [SliceClock(config, env.now) for _ in range(slices)]
-        self.assignment: list[list[int]] = [[] for _ in range(slices)]
-        # slices that can take a task, by (when, whether they hold one yet, index)
-        self.available = [(env.now, 0, index) for index in range(slices)]
-        self.returning: dict[int, float] = {}  # slices placed on a task, by when they can take the next
-        self.wake: list[simpy.Event] = []  # the dispatcher's, while no slice can take
+        self.clocks = [SliceClock(config, start) for _ in range(config.array_slices)]
         self.waits = TaskWaits(tasks, config.gate_latency_cycles)
-        self.placed = [False] * len(tasks)  # whether the task's folds are on a slice (its times known)
-        self.unplaced = list(self.waits.left)  # per window, tasks not placed yet
-        self.blocked: dict[tuple[str, int], list] = {}  # tasks to start once a task, or a window, is placed
-        self.now = env.now  # when the slice taking a task could take it
-        self.all_placed = env.event()
-        if not tasks:
-            self.all_placed.succeed()
+        self._paced: dict[tuple, tuple[int, int, int]] = {}
 
-    @property
-    def result(self) -> Dispatch:
-        return Dispatch(self.assignment, self.clocks)
-
-    def run(self):
-        """The dispatcher: hand every task to a slice, then wait for the last to drain."""
-        env, tasks = self.env, self.tasks
-        lengths = priorities(tasks)
+    def run(self) -> Dispatch:
+        """The dispatcher: slices take tasks in the order they can (when, whether they hold
+        one yet, index), each task's transfer asked of the channel as it is taken."""
+        tasks, clocks, waits = self.tasks, self.clocks, self.waits
+        assignment: list[list[int]] = [[] for _ in clocks]
+        available = [(self.start, 0, index) for index in range(len(clocks))]
+        lengths = priorities(tasks) if self.config.dispatch == "longest-first" else None
         window = list(range(min(self.config.queue_depth_tasks, len(tasks))))
         pending = len(window)
         while window:
-            if not self.available:
-                self.wake.append(env.event())
-                yield self.wake[-1]
-            if min(self.returning.values(), default=math.inf) - env.now < 1e-9:
-                yield env.timeout(0)  # another slice may take in this cycle: let it join first
-            # when the slice can take: now, with a DRAM; ahead of the clock with an ideal memory
-            self.now, _, index = heapq.heappop(self.available)
-            chosen = window.pop(self._choose(window, lengths))
-            self.waits.take(chosen)
-            self.assignment[index].append(chosen)
+            now, _, index = heapq.heappop(available)
+            chosen = window.pop(self._choose(window, lengths, now))
+            waits.take(chosen)
+            assignment[index].append(chosen)
             if pending < len(tasks):
                 window.append(pending)
                 pending += 1
-            self._start(index, chosen)
-        yield self.all_placed
-        yield env.timeout(max(0.0, max(clock.end for clock in self.clocks) - env.now))
-        return self.result
+            self._place(index, chosen, now)
+            heapq.heappush(available, (clocks[index].take, 1, index))
+        return Dispatch(assignment, clocks)
 
-    def _choose(self, window: list[int], lengths: Sequence[int]) -> int:
+    def _choose(self, window: list[int], lengths: Sequence[int] | None, now: float) -> int:
         """Position in the queue ``window`` (task indices, oldest first) of the task to hand
-        out: the oldest (``in-order``) or the first of the longest (``longest-first``) among
-        those whose base task and earlier window have been handed out (the oldest queued task
-        always qualifies), those whose wait is over (and whose waits are placed) first."""
-        waits, placed, unplaced = self.waits, self.placed, self.unplaced
+        out at ``now``: the oldest (``in-order``) or the first of the longest
+        (``longest-first``) among those whose base task and earlier window have been handed
+        out (the oldest queued task always qualifies), those whose wait is over first."""
+        waits = self.waits
         free, after_of, freed_of, taken, left = waits.free, waits.after, waits.freed, waits.taken, waits.left
-        ends, window_end, gate, now = waits.ends, waits.window_end, waits.gate, self.now + 1e-9
-        longest = self.config.dispatch == "longest-first"
+        ends, window_end, gate = waits.ends, waits.window_end, waits.gate
+        # inlined, a loop per policy: this is the machine's hot path
         best, best_ready, best_length = None, False, -1
-        for position, task in enumerate(window):  # inlined: this loop is the machine's hot path
+        for position, task in enumerate(window):
             if free[task]:
                 is_ready = True
             else:
                 after, freed = after_of[task], freed_of[task]
                 if after >= 0 and not taken[after] or freed >= 0 and left[freed]:
                     continue  # not eligible
-                if after >= 0:
-                    is_ready = placed[after] and ends[after] + gate <= now
-                else:
-                    is_ready = True
-                if is_ready and freed >= 0:
-                    is_ready = not unplaced[freed] and window_end[freed] <= now
-            if is_ready and not longest:
-                return position  # the oldest ready: nothing later ranks higher
-            if best_ready and not is_ready:
-                continue
-            length = lengths[task] if longest else 0
-            if best is None or (is_ready and not best_ready) or length > best_length:  # the oldest wins ties
-                best, best_ready, best_length = position, is_ready, length
+                is_ready = (after < 0 or ends[after] + gate <= now) and (freed < 0 or window_end[freed] <= now)
+            if lengths is None:
+                if is_ready:
+                    return position  # the oldest ready: nothing later ranks higher
+                if best is None:
+                    best = position
+            elif is_ready:
+                length = lengths[task]
+                if not best_ready or length > best_length:  # the oldest wins ties
+                    best, best_ready, best_length = position, True, length
+            elif not best_ready and lengths[task] > best_length:
+                best, best_length = position, lengths[task]
         return best if best is not None else 0
 
-    def _unplaced_wait(self, chosen: int) -> tuple[str, int] | None:
-        """What the task waits for that is not on a slice yet (its times unknown)."""
-        after, freed = self.waits.after[chosen], self.waits.freed[chosen]
-        if after >= 0 and not self.placed[after]:
-            return "task", after
-        if freed >= 0 and self.unplaced[freed]:
-            return "window", freed
-        return None
-
-    def _start(self, index: int, chosen: int) -> None:
-        """Once what the task waits for is placed, ask the DRAM for its transfer; once the
-        channel begins it, place the task's folds (module doc)."""
-        unknown = self._unplaced_wait(chosen)
-        if unknown is not None:
-            self.blocked.setdefault(unknown, []).append((index, chosen))
-            return
-        task, fetch, earliest = self.tasks[chosen], self.fetches[chosen], self.waits.ready(chosen)
-        first = self.clocks[index].start is None  # the slice's first task: its first fold waits the latency
+    def _place(self, index: int, chosen: int, now: float) -> None:
+        """Put the task's folds on the slice's clock, after its transfer (module doc)."""
+        clock, task = self.clocks[index], self.tasks[chosen]
+        earliest, pace = self.waits.ready(chosen), 0
+        dram, fetch = self.dram, self.fetches[chosen]
+        first = clock.start is None  # the slice's first task follows no fold of its own
         total = fetch + self.streams[chosen] - (self.written if first else 0.0)
-        if total <= 0 or self.dram is None:
-            self._place(index, chosen, earliest)
-            return
-        dram = self.dram
-
-        # the folds are paced by their shares in whole cycles, as each fold of one array is
-        own, moved = dram.cycles(fetch / task.fold_count), dram.cycles(total / task.fold_count)
-        pace = fold_pace(own, moved, dram.latency)
-
-        def begun() -> None:  # a slice's first fold follows nothing: all of it, and the latency
-            arrive = self.env.now + (moved + dram.latency if first else pace)
-            self._place(index, chosen, max(earliest, arrive), pace)
-
-        dram.serve(dram.cycles(total), begun)  # one transfer: its bytes in whole cycles, not each fold's share
-
-    def _place(self, index: int, chosen: int, earliest: float, pace: float = 0.0) -> None:
-        """Put the task's folds on the slice's clock; the slice comes back when its last
-        fold starts (its other buffer half is then free)."""
-        clock = self.clocks[index]
-        clock.issue_task(self.tasks[chosen].folds, earliest, pace)
+        if dram is not None and total > 0:
+            key = (fetch, total, task.fold_count, first)
+            if key not in self._paced:  # few byte signatures per phase: their cycles are worked out once
+                # the folds are paced by their shares in whole cycles, as each fold of one array is
+                own, moved = dram.cycles(fetch / task.fold_count), dram.cycles(total / task.fold_count)
+                pace = fold_pace(own, moved, dram.latency)
+                # one transfer: its bytes in whole cycles, not each fold's share
+                self._paced[key] = dram.cycles(total), pace, (moved + dram.latency if first else pace)
+            cycles, pace, arrive = self._paced[key]
+            earliest = max(earliest, dram.begin(now, cycles) + arrive)
+        clock.issue_task(task.folds, earliest, pace)
         self.waits.ended(chosen, clock.end)
-        if self.dram is None:  # nothing else can happen before the slice comes back: no event needed
-            heapq.heappush(self.available, (clock.take, 1, index))
-        else:
-            self.returning[index] = clock.take
-            self.env.timeout(max(0.0, clock.take - self.env.now)).callbacks.append(lambda _event: self._back(index))
-        self.placed[chosen] = True
-        number = self.tasks[chosen].window
-        self.unplaced[number] -= 1
-        self._release(("task", chosen))
-        if not self.unplaced[number]:
-            self._release(("window", number))
-            if not any(self.unplaced):
-                self.all_placed.succeed()
-
-    def _release(self, key: tuple[str, int]) -> None:
-        for index, chosen in self.blocked.pop(key, ()):
-            self._start(index, chosen)
-
-    def _back(self, index: int) -> None:
-        del self.returning[index]
-        heapq.heappush(self.available, (self.clocks[index].take, 1, index))
-        if self.wake:
-            self.wake.pop().succeed()
 
 
 def dispatch(tasks: Sequence, config, start: float = 0.0) -> Dispatch:
     """The tasks of one phase on the config's slices with an ideal memory: the stall-free
     timing of :class:`QueueMachine`."""
-    env = simpy.Environment(initial_time=start)
-    machine = QueueMachine(env, tasks, config)
-    return env.run(env.process(machine.run()))
+    return QueueMachine(tasks, config, start).run()

@@ -1,26 +1,23 @@
-"""The memory system the slices are timed against, as discrete-event components.
+"""The memory system the slices are timed against.
 
-A component lives in a SimPy environment and answers one question: when may a transfer begin?
+A component answers one question: when may a transfer begin?
 
-* :class:`DramChannel` — one DRAM channel of ``bandwidth`` bytes per cycle, a
-  :class:`simpy.Resource` of capacity one: transfers are served one at a time in the order
-  they are asked for, each holding the channel for whole cycles (:func:`transfer_cycles`).
-  Who waits for whom is decided by the resource's queue.
+* :class:`DramChannel` — one DRAM channel of ``bandwidth`` bytes per cycle: transfers are
+  served one at a time in the order they are asked for, each holding the channel for whole
+  cycles (:func:`transfer_cycles`).
 * ``None`` stands for an ideal memory: nothing waits, as with unbounded bandwidth.
 
 A transfer moves ``bandwidth`` bytes a cycle and never shares a cycle with the next one; the
 bytes moved in a cycle arrive ``latency`` cycles after it. What a fold waits for is
 :func:`fold_pace`, the one rule of one array (:mod:`accelsim.engine`) and of the slices
-(:mod:`accelsim.arch.machine`). SRAM banks and ports belong here as further components with
-the same interface.
+(:mod:`accelsim.arch.machine`). ``accelsim.reference.memory`` and ``accelsim.reference.slices``
+step the same channel cycle by cycle. SRAM banks and ports belong here as further components
+with the same interface: asked for at a cycle, they answer when the access begins.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-
-import simpy
 
 
 #: relative slack for bytes that are a share of a whole (a fraction), so that a share computed
@@ -46,34 +43,25 @@ def fold_pace(own: int, moved: int, latency: int) -> int:
 
 
 class DramChannel:
-    """One DRAM channel: FIFO, ``bandwidth`` bytes per cycle, ``latency`` cycles to the data."""
+    """One DRAM channel: ``bandwidth`` bytes per cycle, ``latency`` cycles to the data,
+    transfers served one at a time in the order they are asked for (FIFO), each holding the
+    channel for whole cycles (:func:`transfer_cycles`). ``free`` is the first cycle at which
+    it has nothing left to do."""
 
-    def __init__(self, env: simpy.Environment, bandwidth: float, latency: float) -> None:
+    def __init__(self, bandwidth: float, latency: int) -> None:
         if not bandwidth > 0 or math.isinf(bandwidth):
             raise ValueError(f"a DRAM channel needs a finite positive bandwidth, got {bandwidth}")
-        self.env, self.bandwidth, self.latency = env, bandwidth, latency
-        self._port = simpy.Resource(env, capacity=1)
+        self.bandwidth, self.latency = bandwidth, latency
+        self.free = 0
 
     def cycles(self, size: float) -> int:
         """Cycles ``size`` bytes hold the channel."""
         return transfer_cycles(size, self.bandwidth)
 
-    def serve(self, cycles: int, then: Callable[[], None] | None = None) -> simpy.Event:
-        """Queue a transfer that holds the channel ``cycles`` cycles; call ``then()`` when the
-        channel begins it. Returns an event that succeeds when the transfer has ended."""
-        request, ended = self._port.request(), self.env.event()
-
-        def end(_event) -> None:
-            self._port.release(request)
-            ended.succeed()
-
-        def begin(_event=None) -> None:
-            self.env.timeout(cycles).callbacks.append(end)
-            if then is not None:
-                then()
-
-        if request.triggered:  # the channel is idle: the transfer begins now, before anything else
-            begin()
-        else:
-            request.callbacks.append(begin)
-        return ended
+    def begin(self, asked: float, cycles: int) -> float:
+        """Queue a transfer asked for at cycle ``asked`` that holds the channel ``cycles``
+        cycles; returns the cycle the channel begins it. Transfers are asked for in the order
+        of ``asked``, so first come is first served."""
+        start = max(asked, self.free)
+        self.free = start + cycles
+        return start

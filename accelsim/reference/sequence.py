@@ -130,7 +130,7 @@ class _Stream:
 
 
 def controller_schedule(dataflow: str | Dataflow, steps, rows: int, cols: int,
-                        spacing: str = "pipelined", earliest=None) -> tuple[list[int], list[int]]:
+                        spacing: str = "pipelined", earliest=None, gaps=None) -> tuple[list[int], list[int]]:
     """When the controller of an R×C machine loads and starts each fold of a sequence whose
     folds stream ``steps`` (one T per fold, in issue order): ``(loads, starts)``, cycles from
     the sequence's first. ``loads`` is empty for output-stationary machines, which load no tile.
@@ -140,18 +140,21 @@ def controller_schedule(dataflow: str | Dataflow, steps, rows: int, cols: int,
     ``s[0] = R``. ``physical``: each fold starts (OS) or loads its tile (WS/IS) when the
     previous one would have drained alone. ``earliest`` (one cycle per fold, optional): a fold
     starts (OS) or loads its tile (WS/IS) no earlier, as when it waits for its inputs.
+    ``gaps`` (one per fold, optional): a fold starts at least that long after the one before,
+    as when its operands arrive one fold at a time.
     """
     steps = [int(t) for t in steps]
     if not steps:
         return [], []
     wait = [0] * len(steps) if earliest is None else [int(e) for e in earliest]
+    gap = [0] * len(steps) if gaps is None else [int(g) for g in gaps]
     if get_dataflow(dataflow).drains_accumulators:
         starts = [wait[0]]
         for j in range(1, len(steps)):
             if spacing == "physical":  # one fold after another: load, stream, skew and drain alone
-                starts.append(max(starts[-1] + 2 * rows + cols + steps[j - 1] - 2, wait[j]))
+                starts.append(max(starts[-1] + 2 * rows + cols + steps[j - 1] - 2, wait[j], starts[-1] + gap[j]))
             else:
-                starts.append(max(starts[-1] + steps[j - 1] + max(0, rows - steps[j]), wait[j]))
+                starts.append(max(starts[-1] + steps[j - 1] + max(0, rows - steps[j]), wait[j], starts[-1] + gap[j]))
         return [], starts
     loads = [wait[0]]
     starts = [loads[0] + rows]
@@ -160,15 +163,15 @@ def controller_schedule(dataflow: str | Dataflow, steps, rows: int, cols: int,
             loads.append(max(starts[-1] + steps[j - 1] + rows + cols - 2, wait[j]))
         else:
             loads.append(max(loads[-1] + rows, starts[-1], wait[j]))
-        starts.append(max(starts[-1] + steps[j - 1], loads[-1] + rows))
+        starts.append(max(starts[-1] + steps[j - 1], loads[-1] + rows, starts[-1] + gap[j]))
     return loads, starts
 
 
 def controller_starts(dataflow: str | Dataflow, steps, rows: int, cols: int,
-                      spacing: str = "pipelined", earliest=None) -> list[int]:
+                      spacing: str = "pipelined", earliest=None, gaps=None) -> list[int]:
     """The cycle at which each fold of a sequence starts streaming (see :func:`controller_schedule`):
     its first step enters the array's first lane then, its last ``T − 1`` cycles later."""
-    return controller_schedule(dataflow, steps, rows, cols, spacing, earliest)[1]
+    return controller_schedule(dataflow, steps, rows, cols, spacing, earliest, gaps)[1]
 
 
 def _lane_schedule(starts: list[int], steps: list[int], lanes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 
@@ -192,10 +191,11 @@ class Task:
     folds: tuple[tuple[int, int], ...] = ()  #: ``(count, steps)`` of its non-empty runs, for the clocks
     after: int = -1  #: the task of its phase whose decisions it needs (its set's base task), or −1
     window: int = 0  #: the window of pixels it belongs to (base tasks of window w ≥ 2 wait for window w − 2)
+    fold_count: int = -1  #: its folds in all (−1: counted from ``folds``)
 
-    @cached_property  # read for every task the machine times, on its hot path
-    def fold_count(self) -> int:
-        return sum(count for count, _ in self.folds)
+    def __post_init__(self) -> None:
+        if self.fold_count < 0:
+            object.__setattr__(self, "fold_count", sum(count for count, _ in self.folds))
 
 
 @dataclass(frozen=True, eq=False)
