@@ -44,3 +44,7 @@ class ConfigError(AccelsimError, ValueError):
 class TraceError(AccelsimError, ValueError):
     """A gate trace is malformed or disagrees with the network; the message names the file
     and the field."""
+
+
+class SweepError(AccelsimError):
+    """A sweep cannot run or write its results; the message names the folder or file."""

@@ -33,7 +33,7 @@ def run_record(command: Sequence[str], network: Network, config: HardwareConfig,
                images: range | None = None, calibration: range | None = None, batch: int = 1) -> dict[str, Any]:
     """The contents of ``run.json`` (see the module's docstring)."""
     from accelsim import __version__
-    from accelsim.sweep import file_digest, network_digest
+    from accelsim.sweep_store import file_digest, network_digest
 
     def source(path: str | None) -> dict[str, str] | None:
         return None if path is None else {"path": str(Path(path).resolve()), "sha256": file_digest(path)}

@@ -16,8 +16,8 @@ from accelsim.engine import simulate
 from accelsim.errors import TraceError
 from accelsim.report import layer_rows, layer_table, summary_table
 from accelsim.schedule import LayerGates, get_scheduler
-from accelsim.trace.format import GateTrace, open_trace
 from accelsim.trace.network import match_trace
+from accelsim.trace.reader import GateTrace, open_trace
 from accelsim.workload.layer import Network
 
 IMAGE_CHUNK = 16

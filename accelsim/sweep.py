@@ -13,7 +13,8 @@ altered. The key hashes every config field, the network's layers, the trace's by
 schedulers, the image and calibration ranges and the accelsim version, so a resumed sweep never
 mixes in results of another setup. The tables of all points, ``OUT/results.csv`` (one row per
 point, layer, image and scheduler) and ``OUT/summary.csv`` (one row per point and scheduler),
-are rebuilt from the point files.
+are rebuilt from the point files (:mod:`accelsim.sweep_store` writes and checks them, and locks
+the folder).
 
 A sweep holds an exclusive lock on ``OUT/.lock`` while it runs (a second sweep into the same
 folder is refused; the lock dies with the process), local workers die with the sweep even when
@@ -23,14 +24,11 @@ it is killed, and a grid of more than :data:`MAX_POINTS` points is refused befor
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import io
 import itertools
-import json
 import math
 import multiprocessing
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -45,27 +43,19 @@ from typing import Any
 
 import pandas as pd
 
-from accelsim.atomic import write_bytes_atomically, write_files_atomically
+from accelsim.atomic import write_files_atomically
 from accelsim.config import FIELD_NAMES, HardwareConfig, config_from_dict, parse_array
 from accelsim.energy.table import energy_table
-from accelsim.errors import AccelsimError, ConfigError
+from accelsim.errors import ConfigError, SweepError
 from accelsim.report import add_config_columns, table_files
 from accelsim.simulate import _image_range, calibration_window, plan_key, run_configs
-from accelsim.trace.format import open_trace
+from accelsim.sweep_store import SweepFolder, file_digest, network_digest, point_key, read_point, write_point
+from accelsim.trace.reader import open_trace
 from accelsim.workload.layer import Network
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: sweeps run unlocked
-    fcntl = None  # type: ignore[assignment]
 
 #: Most points a sweep runs unless the caller raises the limit (``--max-points``): each point
 #: costs two files and a task, and a typo in a list can multiply a grid by thousands.
 MAX_POINTS = 100_000
-
-
-class SweepError(AccelsimError):
-    """A sweep cannot run or write its results; the message names the folder or file."""
 
 #: Columns added to every row: the point's key and memory parameters; any other config field
 #: that varies over the sweep (and is not already a column) follows them.
@@ -173,32 +163,6 @@ def load_grid(path: str | Path, base: HardwareConfig, max_points: int = MAX_POIN
     return [config for _, config in places]
 
 
-def file_digest(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def network_digest(network: Network) -> str:
-    """A digest of the network's name and every field of every layer."""
-    return hashlib.sha256(repr(network).encode()).hexdigest()
-
-
-def point_key(config: HardwareConfig, trace_digest: str, schedulers: Sequence[str], images: range,
-              calibration: range, network: str) -> str:
-    """The name of a point's files: a hash of everything its result depends on (``network``
-    is :func:`network_digest`)."""
-    from accelsim import __version__
-
-    fields = repr([(name, getattr(config, name)) for name in FIELD_NAMES])
-    text = "\n".join([fields, network, trace_digest, ",".join(schedulers), f"{images.start}:{images.stop}",
-                      f"{calibration.start}:{calibration.stop}", __version__])
-    # the letter keeps a reader of the tables from taking a key of digits (and an "e") for a number
-    return "p" + hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 @dataclass(frozen=True)
 class _Task:
     network: Network
@@ -254,94 +218,6 @@ def _local_pool(workers: int) -> ProcessPoolExecutor:
                                initargs=(parent,))
 
 
-def _write(path: Path, data: bytes) -> None:
-    """``data`` to ``path``, whole or not at all (:mod:`accelsim.atomic`)."""
-    try:
-        write_bytes_atomically(path, data)
-    except OSError as error:
-        raise SweepError(f"{path}: cannot write ({error.strerror or error})") from None
-
-
-def _write_point(points: Path, key: str, layers: pd.DataFrame, summary: pd.DataFrame) -> None:
-    """The point's two tables, then the record of their digests that marks the point done."""
-    record = {"point": key}
-    for name, table, path in (("summary", summary, points / f"{key}.summary.csv"),
-                              ("layers", layers, points / f"{key}.csv")):
-        data = table.to_csv(index=False).encode()
-        _write(path, data)
-        record[name] = {"sha256": hashlib.sha256(data).hexdigest(), "rows": len(table)}
-    _write(points / f"{key}.done", json.dumps(record).encode())
-
-
-def _read_point(points: Path, key: str) -> tuple[bytes, bytes] | None:
-    """The bytes of a finished point's layer and summary files, or None unless both exist and
-    match their record (a cut, emptied or altered file must be recomputed, never read)."""
-    try:
-        record = json.loads((points / f"{key}.done").read_bytes())
-        files = [(points / f"{key}.csv").read_bytes(), (points / f"{key}.summary.csv").read_bytes()]
-        expected = [record["layers"]["sha256"], record["summary"]["sha256"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if record.get("point") != key or [hashlib.sha256(data).hexdigest() for data in files] != expected:
-        return None
-    return files[0], files[1]
-
-
-class _Folder:
-    """The output folder of a sweep: created only when the sweep starts, locked while it runs,
-    and removed again if the sweep fails before writing a point."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.created: list[Path] = []
-        self.lock = None
-
-    def __enter__(self) -> _Folder:
-        missing = []
-        for folder in (self.out / "points", self.out, *self.out.parents):
-            if folder.is_dir():
-                break
-            if folder.exists() or folder.is_symlink():
-                raise SweepError(f"{folder}: exists and is not a folder; give --out a folder")
-            missing.append(folder)
-        try:
-            for folder in reversed(missing):
-                folder.mkdir()
-                self.created.append(folder)
-            self._lock()
-        except OSError as error:
-            self._remove()
-            raise SweepError(f"{self.out}: cannot write the sweep folder ({error.strerror or error})") from None
-        except BaseException:
-            self._remove()
-            raise
-        return self
-
-    def _lock(self) -> None:
-        self.lock = open(self.out / ".lock", "a")
-        if fcntl is None:
-            return
-        try:
-            fcntl.flock(self.lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.lock.close()
-            self.lock = None
-            raise SweepError(f"{self.out}: another sweep is writing to this folder; wait for it to "
-                             "finish or give another --out") from None
-
-    def _remove(self) -> None:
-        """Remove the folders this sweep created: while it held the lock, all they hold is its own."""
-        if self.created:
-            shutil.rmtree(self.created[0], ignore_errors=True)
-        self.created = []
-
-    def __exit__(self, kind, error, traceback) -> None:
-        if kind is not None and not any((self.out / "points").glob("*.done")):
-            self._remove()
-        if self.lock is not None:
-            self.lock.close()  # releases the lock
-
-
 def run_sweep(network: Network, trace: str | Path | None, configs: Sequence[HardwareConfig], out_dir: str | Path,
               schedulers: Sequence[str] = ("dense",), images: slice = slice(None), resume: bool = False,
               executor: Executor | None = None, workers: int = 2,
@@ -376,10 +252,10 @@ def run_sweep(network: Network, trace: str | Path | None, configs: Sequence[Hard
     if len(set(keys)) != len(keys):
         raise ConfigError("sweep: the grid holds the same point twice")
     columns = swept_fields(configs)
-    with _Folder(out):
+    with SweepFolder(out):
         groups: dict[tuple, list[int]] = {}
         for index, (config, key) in enumerate(zip(configs, keys)):
-            if not (resume and _read_point(points, key) is not None):
+            if not (resume and read_point(points, key) is not None):
                 groups.setdefault(plan_key(config), []).append(index)
         # share plans within a group, but cut it so that every worker has work and a kill loses little
         chunks = [members[start:start + size] for members in groups.values()
@@ -397,7 +273,7 @@ def run_sweep(network: Network, trace: str | Path | None, configs: Sequence[Hard
                 futures = [pool.submit(_simulate, task) for task in tasks]
                 for future in as_completed(futures):
                     for key, layers, summary in future.result():
-                        _write_point(points, key, layers, summary)
+                        write_point(points, key, layers, summary)
                         done += 1
                         if progress is not None:
                             progress(done, len(configs))
@@ -409,7 +285,7 @@ def run_sweep(network: Network, trace: str | Path | None, configs: Sequence[Hard
                     pool.shutdown(cancel_futures=True)
         tables: list[tuple[pd.DataFrame, pd.DataFrame]] = []
         for key in keys:
-            files = _read_point(points, key)
+            files = read_point(points, key)
             if files is None:
                 raise SweepError(f"{points / key}.csv: changed while the sweep ran; rerun with --resume")
             tables.append((pd.read_csv(io.BytesIO(files[0])), pd.read_csv(io.BytesIO(files[1]))))

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from accelsim import limits
-from accelsim.config import DEFAULT_CONFIG, HardwareConfig, load_config, load_scalesim_config
+from accelsim.config import DEFAULT_CONFIG, HardwareConfig, load_config
 from accelsim.energy.table import energy_table
 from accelsim.errors import ConfigError, TopologyError, TraceError, WorkloadError
+from accelsim.scalesim_config import load_scalesim_config
 from accelsim.trace import open_trace
-from accelsim.trace.format import parse_manifest
+from accelsim.trace.manifest import parse_manifest
 from accelsim.trace.synth import check_synth_size, synthesize
 from accelsim.trace.network import as_trace_layer, gateable_layers
 from accelsim.workload import Layer, Network, get_network, load_topology

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim.arch import dense_gemm_cycles, fold_grid, sequence_cycles
-from accelsim.reference.sequence import gemm_folds, run_sequence
+from accelsim.reference.folds import gemm_folds
+from accelsim.reference.sequence import run_sequence
 from tiers import examples
 
 DATAFLOWS = ["os", "ws", "is"]

@@ -15,7 +15,7 @@ from accelsim.schedule import (PHASE_BASE, SCHEDULERS, GateGeometry, LayerGates,
                                get_scheduler)
 from accelsim.schedule.plan import gemm_runs
 from accelsim.trace import TraceInfo, as_trace_layer, open_trace, write_trace
-from accelsim.trace.format import manifest_dict
+from accelsim.trace.manifest import manifest_dict
 from accelsim.trace.synth import gated_trace_layers, synthesize
 from accelsim.engine import simulate as time_plans
 from tiers import examples

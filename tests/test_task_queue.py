@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from accelsim import DEFAULT_CONFIG, Layer, engine, get_network, open_trace, run
 from accelsim.arch import fold_cycles, sequence_cycles
-from accelsim.reference.sequence import controller_starts
+from accelsim.reference.controller import controller_starts
 from accelsim.config import DISPATCH_POLICIES
 from accelsim.report import LOST_COLUMNS, layer_rows
 from accelsim.reference import execute_on_reference

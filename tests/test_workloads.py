@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from accelsim.trace.format import open_trace  # noqa: E402
+from accelsim.trace.reader import open_trace  # noqa: E402
 from accelsim.workload.networks import get_network  # noqa: E402
 from workloads.data import DatasetMissing, _read_idx, augment, load_fashion_mnist  # noqa: E402
 from workloads.export import ExportError, capture_decisions, export_trace, float64_copy  # noqa: E402

@@ -43,8 +43,9 @@ import torch
 from torch import nn
 
 from accelsim.errors import TraceError
-from accelsim.sweep import file_digest
-from accelsim.trace.format import BASE_LAYOUTS, TraceInfo, TraceLayer, TraceWriter, pack_masks
+from accelsim.sweep_store import file_digest
+from accelsim.trace.format import BASE_LAYOUTS, TraceInfo, TraceLayer
+from accelsim.trace.writer import TraceWriter, pack_masks
 
 REQUIRED = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "gate_groups",
             "base_fraction")

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 from accelsim.arch.dataflow import DATAFLOWS
 from accelsim.arch.timing import TIMINGS
 from accelsim.config import (DEFAULT_CONFIG, DISPATCH_POLICIES, FALLBACKS, FIELD_NAMES, HardwareConfig, load_config,
-                             load_scalesim_config, parse_array)
+                             parse_array)
 from accelsim.energy.table import PROFILES, energy_table
 from accelsim.errors import AccelsimError, ConfigError
+from accelsim.scalesim_config import load_scalesim_config
 
 if TYPE_CHECKING:
     from accelsim.workload.layer import Network

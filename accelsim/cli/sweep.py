@@ -12,8 +12,9 @@ from accelsim.cli.common import (ENERGY_FIELDS, FIELDS, IMAGES_HELP, INTEGER_KIN
                                  image_slice, network_names, noting_warnings, nonempty, option_error,
                                  positive_int, print_notes, progress_bar, resolve_network, scheduler_names,
                                  schedulers_given, trace_network)
-from accelsim.config import DEFAULT_CONFIG, HardwareConfig, load_config, load_scalesim_config, parse_array
+from accelsim.config import DEFAULT_CONFIG, HardwareConfig, load_config, parse_array
 from accelsim.errors import ConfigError, TraceError
+from accelsim.scalesim_config import load_scalesim_config
 
 HELP = "a grid of hardware configs over one trace (or a network, dense), resumable"
 

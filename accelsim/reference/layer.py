@@ -9,8 +9,9 @@ import numpy as np
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.arch.timing import get_timing
 from accelsim.reference.array import simulate_gemm
+from accelsim.reference.folds import gemm_folds
 from accelsim.reference.outputs import apply_result, renumbered
-from accelsim.reference.sequence import gemm_folds, run_sequence
+from accelsim.reference.sequence import run_sequence
 from accelsim.reference.sliced import execute_sliced_on_reference
 from accelsim.schedule.plan import PHASE_CONDITIONAL, PHASE_ONE_PASS, LayerPlan, sequences
 

@@ -1,11 +1,13 @@
 """Per-cycle reference of the ``pipelined`` convention: one machine runs a whole sequence of
-folds back to back, with shadow registers, and optionally gates its PEs in one pass.
+folds back to back, with shadow registers, and optionally gates its PEs in one pass. A GEMM's
+folds (:class:`~accelsim.reference.folds.SequenceFold`) are cut by
+:func:`~accelsim.reference.folds.gemm_folds`.
 
 Like :mod:`accelsim.reference.array`, every cycle every register takes its neighbour's value
 and each PE acts on the operands it holds; the cycle count is read off the machine's state
 when the last result has left. The controller issues folds by the rule of the hardware it
-models (documented in ``docs/timing.md``; :func:`controller_schedule`), and the machine
-asserts, cycle by cycle, that no register is overwritten before it has been used:
+models (documented in ``docs/timing.md``; :func:`~accelsim.reference.controller.controller_schedule`),
+and the machine asserts, cycle by cycle, that no register is overwritten before it has been used:
 
 * **output-stationary**: a PE that has taken the last step of a fold hands its accumulator to
   its shadow register in the next cycle, and starts the next fold from zero; each column's
@@ -37,26 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from accelsim.arch.dataflow import Dataflow, get_dataflow
-from accelsim.reference.array import pad_tile, shift_down, shift_right
-
-
-@dataclass(frozen=True)
-class SequenceFold:
-    """One fold of a sequence, in the machine's own layout.
-
-    OS: ``first`` is the left operand R×T (row i enters array row i), ``second`` the top
-    operand T×C. WS/IS: ``first`` is the stationary tile R×C, ``second`` the stream T×R.
-    ``first_real``/``second_real`` mark real data (the rest is zero padding). ``outputs``
-    names the global output each result belongs to (OS: R×C; WS/IS: T×C; −1: padding).
-    ``base`` (T×R×C, optional) tags the MAC of step t in PE (r, c) as a base MAC.
-    """
-
-    first: np.ndarray
-    second: np.ndarray
-    first_real: np.ndarray
-    second_real: np.ndarray
-    outputs: np.ndarray
-    base: np.ndarray | None = None
+from accelsim.reference.array import shift_down, shift_right
+from accelsim.reference.controller import controller_schedule
+from accelsim.reference.folds import SequenceFold
 
 
 @dataclass(frozen=True)
@@ -127,51 +112,6 @@ class _Stream:
 
     def is_base(self, g: np.ndarray, rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
         return self.base[g, rr, cc] if self.tagged else np.ones(len(g), dtype=bool)
-
-
-def controller_schedule(dataflow: str | Dataflow, steps, rows: int, cols: int,
-                        spacing: str = "pipelined", earliest=None, gaps=None) -> tuple[list[int], list[int]]:
-    """When the controller of an R×C machine loads and starts each fold of a sequence whose
-    folds stream ``steps`` (one T per fold, in issue order): ``(loads, starts)``, cycles from
-    the sequence's first. ``loads`` is empty for output-stationary machines, which load no tile.
-
-    ``pipelined``: OS ``s[j+1] = s[j] + T[j] + max(0, R − T[j+1])``; WS/IS ``L[j+1] =
-    max(L[j] + R, s[j])``, ``s[j+1] = max(s[j] + T[j], L[j+1] + R)`` from ``L[0] = 0``,
-    ``s[0] = R``. ``physical``: each fold starts (OS) or loads its tile (WS/IS) when the
-    previous one would have drained alone. ``earliest`` (one cycle per fold, optional): a fold
-    starts (OS) or loads its tile (WS/IS) no earlier, as when it waits for its inputs.
-    ``gaps`` (one per fold, optional): a fold starts at least that long after the one before,
-    as when its operands arrive one fold at a time.
-    """
-    steps = [int(t) for t in steps]
-    if not steps:
-        return [], []
-    wait = [0] * len(steps) if earliest is None else [int(e) for e in earliest]
-    gap = [0] * len(steps) if gaps is None else [int(g) for g in gaps]
-    if get_dataflow(dataflow).drains_accumulators:
-        starts = [wait[0]]
-        for j in range(1, len(steps)):
-            if spacing == "physical":  # one fold after another: load, stream, skew and drain alone
-                starts.append(max(starts[-1] + 2 * rows + cols + steps[j - 1] - 2, wait[j], starts[-1] + gap[j]))
-            else:
-                starts.append(max(starts[-1] + steps[j - 1] + max(0, rows - steps[j]), wait[j], starts[-1] + gap[j]))
-        return [], starts
-    loads = [wait[0]]
-    starts = [loads[0] + rows]
-    for j in range(1, len(steps)):
-        if spacing == "physical":  # the next tile loads when this fold has drained
-            loads.append(max(starts[-1] + steps[j - 1] + rows + cols - 2, wait[j]))
-        else:
-            loads.append(max(loads[-1] + rows, starts[-1], wait[j]))
-        starts.append(max(starts[-1] + steps[j - 1], loads[-1] + rows, starts[-1] + gap[j]))
-    return loads, starts
-
-
-def controller_starts(dataflow: str | Dataflow, steps, rows: int, cols: int,
-                      spacing: str = "pipelined", earliest=None, gaps=None) -> list[int]:
-    """The cycle at which each fold of a sequence starts streaming (see :func:`controller_schedule`):
-    its first step enters the array's first lane then, its last ``T − 1`` cycles later."""
-    return controller_schedule(dataflow, steps, rows, cols, spacing, earliest, gaps)[1]
 
 
 def _lane_schedule(starts: list[int], steps: list[int], lanes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -392,65 +332,12 @@ def stationary_operand_sequence(folds: list[SequenceFold], rows: int, cols: int,
     return SequenceResult(base_sum, cond_sum, last_out + 1, pe_macs, useful, gated_macs)
 
 
-def gemm_folds(a: np.ndarray, w: np.ndarray, dataflow: str | Dataflow, rows: int, cols: int,
-               k_order=None, base: np.ndarray | None = None) -> list[SequenceFold]:
-    """The folds of ``a @ w`` (A is M×K, W is K×N), column fold outside, row fold inside.
-
-    ``k_order(columns)`` gives the order of the reduction indices for the fold column tile
-    whose GEMM columns are ``columns`` (default: natural order). ``base`` (K×N bool) tags the
-    base MACs. Outputs are numbered ``m·N + n``.
-    """
-    flow = get_dataflow(dataflow)
-    m, k = a.shape
-    n = w.shape[1]
-    extent = {"M": m, "N": n, "K": k}
-    folds = []
-    ids = np.arange(m * n).reshape(m, n)
-    for c0 in range(0, extent[flow.cols_dim], cols):
-        columns = np.arange(c0, min(c0 + cols, extent[flow.cols_dim]))
-        order = np.arange(k) if k_order is None else np.asarray(k_order(columns))
-        if flow.drains_accumulators:  # OS: rows are pixels, columns channels, K streams
-            for r0 in range(0, m, rows):
-                pixels = np.arange(r0, min(r0 + rows, m))
-                left, left_real = pad_tile(a[np.ix_(pixels, order)], (rows, k))
-                top, top_real = pad_tile(w[np.ix_(order, columns)], (k, cols))
-                out = np.full((rows, cols), -1, dtype=np.int64)
-                out[: len(pixels), : len(columns)] = ids[np.ix_(pixels, columns)]
-                tag = None
-                if base is not None:
-                    tag = np.zeros((k, rows, cols), dtype=bool)
-                    tag[:, : len(pixels), : len(columns)] = base[np.ix_(order, columns)][:, None, :]
-                folds.append(SequenceFold(left, top, left_real, top_real, out, tag))
-            continue
-        for r0 in range(0, k, rows):
-            ks = order[r0:r0 + rows]
-            if flow.cols_dim == "N":  # WS: W tile stationary, pixels stream
-                tile, tile_real = pad_tile(w[np.ix_(ks, columns)], (rows, cols))
-                stream, stream_real = pad_tile(a[:, ks], (m, rows))
-                out = np.full((m, cols), -1, dtype=np.int64)
-                out[:, : len(columns)] = ids[:, columns]
-                tag_of = None if base is None else base[np.ix_(ks, columns)][None, :, :].repeat(m, 0)
-            else:  # IS: A tile stationary (K × pixels), channels stream
-                tile, tile_real = pad_tile(a[np.ix_(columns, ks)].T, (rows, cols))
-                stream, stream_real = pad_tile(w[ks, :].T, (n, rows))
-                out = np.full((n, cols), -1, dtype=np.int64)
-                out[:, : len(columns)] = ids[columns, :].T
-                tag_of = None if base is None else np.broadcast_to(
-                    base[ks, :].T[:, :, None], (n, len(ks), len(columns)))
-            tag = None
-            if tag_of is not None:
-                tag = np.zeros((stream.shape[0], rows, cols), dtype=bool)
-                tag[:, : len(ks), : len(columns)] = tag_of
-            folds.append(SequenceFold(tile, stream, tile_real, stream_real, out, tag))
-    return folds
-
-
 def run_sequence(folds: list[SequenceFold], dataflow: str | Dataflow, rows: int, cols: int, outputs: int,
                  decisions: np.ndarray | None = None, base_needed: np.ndarray | None = None,
                  gate_latency: int = 0, spacing: str = "pipelined", earliest=None) -> SequenceResult:
     """Run ``folds`` as one sequence on the machine of ``dataflow``; ``spacing = "physical"``
     spaces them as the ``physical`` convention does (to check what happens inside folds);
-    ``earliest`` holds folds back (:func:`controller_schedule`)."""
+    ``earliest`` holds folds back (:func:`~accelsim.reference.controller.controller_schedule`)."""
     machine = (output_stationary_sequence if get_dataflow(dataflow).drains_accumulators
                else stationary_operand_sequence)
     return machine(folds, rows, cols, outputs, decisions, base_needed, gate_latency, spacing, earliest)

@@ -13,7 +13,7 @@ the longest of the tasks that wait for it besides (``longest-first``, the oldest
 equals). All slices may take a task when the phase starts; a slice may take its next one when
 the last fold it holds starts (the other half of its operand buffers is then free): ``s``,
 the fold's start under the machine's controller rule
-(:func:`accelsim.reference.sequence.controller_starts`, folds held back to when their task may
+(:func:`accelsim.reference.controller.controller_starts`, folds held back to when their task may
 start) on the slice's folds so far, or under the other timings when its earlier tasks, run
 fold by fold alone, leave it. A task's last result leaves when the machine run on its slice's
 tasks up to it has finished. Among slices that may take at the same cycle, one that holds no
@@ -35,7 +35,9 @@ import numpy as np
 
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.reference.array import simulate_gemm
-from accelsim.reference.sequence import controller_starts, gemm_folds, run_sequence
+from accelsim.reference.controller import controller_starts
+from accelsim.reference.folds import gemm_folds
+from accelsim.reference.sequence import run_sequence
 from accelsim.arch.timing import get_timing
 from accelsim.reference.outputs import apply_result, renumbered
 from accelsim.schedule.plan import LayerPlan, WorkItem

@@ -30,8 +30,9 @@ import numpy as np
 
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.arch.timing import get_timing
+from accelsim.reference.controller import controller_starts
+from accelsim.reference.folds import gemm_folds
 from accelsim.reference.memory import _Transfer
-from accelsim.reference.sequence import controller_starts, gemm_folds
 from accelsim.reference.sliced import queue_order
 from accelsim.schedule.plan import LayerPlan
 

@@ -16,7 +16,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from accelsim.trace.format import GateTrace, TraceLayer
+from accelsim.trace.format import TraceLayer
+from accelsim.trace.reader import GateTrace
 from accelsim.trace.stats import STATISTICS, mask_statistics
 from accelsim.trace.synth import LayerGenerator, SynthKnobs
 

@@ -39,7 +39,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from accelsim.trace.format import GateTrace, TraceLayer
+from accelsim.trace.format import TraceLayer
+from accelsim.trace.reader import GateTrace
 from accelsim.workload.layer import Network
 
 CORRELATION_IMAGES = 64

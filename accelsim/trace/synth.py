@@ -36,8 +36,9 @@ import numpy as np
 
 from accelsim.errors import TraceError
 from accelsim.limits import MAX_SYNTH_BYTES, MAX_SYNTH_IMAGE_DECISIONS, MAX_SYNTH_IMAGES
-from accelsim.trace.format import TraceInfo, TraceLayer, TraceWriter, pack_masks
+from accelsim.trace.format import TraceInfo, TraceLayer
 from accelsim.trace.network import as_trace_layer, gateable_layers
+from accelsim.trace.writer import TraceWriter, pack_masks
 from accelsim.workload.layer import Network
 
 CHUNK_IMAGES = 16
