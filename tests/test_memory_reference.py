@@ -149,3 +149,12 @@ def test_the_slice_machine_equals_the_stepped_channel(dataflow, case, bandwidth,
     reference = stepped_sliced_cycles(plan, config, fetches, streamed, written)
     timing = simulate([plan], config)[0]
     assert timing.cycles_total == max(reference, plan.cycles)
+
+
+def test_the_channel_refuses_a_transfer_asked_for_out_of_order():
+    """First come, first served holds only for transfers asked for in time order."""
+    from accelsim.arch.memory import DramChannel
+    channel = DramChannel(4.0, 0)
+    assert channel.begin(5, 3) == 5 and channel.begin(6, 2) == 8
+    with pytest.raises(ValueError, match="asked for at cycle 4"):
+        channel.begin(4, 1)

@@ -53,6 +53,7 @@ class DramChannel:
             raise ValueError(f"a DRAM channel needs a finite positive bandwidth, got {bandwidth}")
         self.bandwidth, self.latency = bandwidth, latency
         self.free = 0
+        self._asked = 0  # when the last transfer was asked for
 
     def cycles(self, size: float) -> int:
         """Cycles ``size`` bytes hold the channel."""
@@ -62,6 +63,9 @@ class DramChannel:
         """Queue a transfer asked for at cycle ``asked`` that holds the channel ``cycles``
         cycles; returns the cycle the channel begins it. Transfers are asked for in the order
         of ``asked``, so first come is first served."""
+        if asked < self._asked:  # out of order, the queue would not be first come, first served
+            raise ValueError(f"a transfer asked for at cycle {asked} after one asked for at {self._asked}")
+        self._asked = asked
         start = max(asked, self.free)
         self.free = start + cycles
         return start

@@ -128,7 +128,5 @@ def stepped_sliced_cycles(plan: LayerPlan, config, fetches: Sequence[Sequence[fl
         used = [taken for taken in assignment if taken]
         origin = max((end_of(taken[-1]) for taken in used), default=origin)
         owed += written * len(used)
-    end = channel.serve(origin, owed)
-    if owed > 0:
-        end = channel.free
-    return end + get_timing(config.timing).layer_offset_cycles
+    channel.serve(origin, owed)  # the channel is free once it has written them
+    return channel.free + get_timing(config.timing).layer_offset_cycles
