@@ -1,8 +1,8 @@
 """The discrete-event model: the array, its double-buffered SRAMs and the DRAM behind them.
 
-A SimPy process issues each layer's folds run by run: an event per run of identical folds
-(never per cycle), whose duration the memory state below gives in closed form. The memory
-system decides when a fold may start:
+A SimPy process runs the layers in order, an event per layer; within a layer the slice
+machine issues the folds task by task, a run of identical folds at a time (never per cycle),
+and the memory system below decides when a fold may start:
 
 * **SRAMs** (ifmap, filter, ofmap) are double-buffered: while fold *i* computes, the operands
   of fold *i + 1* are fetched into the other half.
@@ -35,18 +35,21 @@ system decides when a fold may start:
   go to DRAM and each conditional output tile reads its share back once. Decision bits (one
   per output) are written to and read from SRAM.
 
-Fold *k + 1* with own fetch o = ⌈own bytes / bandwidth⌉ and whole transfer m cycles thus
-starts ``max(c_k, m, o + latency)`` cycles after fold *k* (``max(c_k, m)`` without a fetch of
-its own; :func:`accelsim.arch.memory.fold_pace`), the same rule for every fold, however folds
-are grouped into runs; with unbounded bandwidth, ``c_k``. The cycles beyond the folds' own
-are the stall cycles. ``accelsim.reference.memory`` steps the same channel cycle by cycle.
-
-**A sliced array** (a plan with ``sliced`` work, ``docs/architecture.md``) is timed by the
-slice machine (:mod:`accelsim.arch.machine`): the slices take tasks from the queue, each
-task's transfer queues on the DRAM channel (:mod:`accelsim.arch.memory`, first come first
-served) as it is taken and paces the task's folds one fold ahead as above; the outputs of
-each slice's last fold are written at the end. ``accelsim.reference.slices`` steps the same
-slices and channel cycle by cycle.
+**Timing.** Every layer is timed by the slice machine (:mod:`accelsim.arch.machine`): one
+array is its P = 1 case, a slice taking the plan's runs in order as tasks
+(:attr:`~accelsim.schedule.plan.LayerPlan.array_tasks`: the layer's first fold alone, then a
+task per run; a conditional pass waits for the decisions of the work before it, and the gate
+latency). A sliced plan's tasks go to its P slices through the task queue. Each task's
+transfer queues on the DRAM channel (:class:`~accelsim.arch.memory.DramChannel`, first come
+first served) as its slice takes it, when the slice's last fold starts; fold *k + 1* with own
+fetch o = ⌈own bytes / bandwidth⌉ and whole share m cycles starts no sooner than
+``max(m, o + latency)`` after fold *k* (m without a fetch of its own;
+:func:`accelsim.arch.memory.fold_pace`), nor before the controller's rule lets it; the
+outputs of each slice's last fold are written at the end. With unbounded bandwidth this is
+the plan's stall-free cycles (for one array, the plan's closed form; tested equal). The
+cycles beyond those are the stall cycles. ``accelsim.reference.slices`` (pipelined) and
+``accelsim.reference.memory`` (each fold alone) step the same slices and channel cycle by
+cycle.
 """
 
 from __future__ import annotations
@@ -54,13 +57,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import simpy
 
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.arch.machine import QueueMachine
-from accelsim.arch.memory import DramChannel, fold_pace, transfer_cycles
+from accelsim.arch.memory import DramChannel
 from accelsim.arch.timing import get_timing
 from accelsim.config import HardwareConfig
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, LayerPlan, inner_dim
@@ -175,55 +179,55 @@ def layer_traffic(plan: LayerPlan, config: HardwareConfig) -> LayerTraffic:
     })
 
 
-def _array_runs(plan: LayerPlan, traffic: LayerTraffic, config: HardwareConfig):
-    """One array's folds, run by run, in the layer's frame: yields when each run's last fold
-    ends, then returns the layer's cycles. Fold *k + 1*'s transfer (its own fetch and its
-    share of what the layer streams) is issued as fold *k* starts, on a channel that is idle
-    then (fold *k* waited for its own); fold *k + 1* starts :func:`fold_pace` after that, and
-    not before fold *k* ends. The layer's first fold follows nothing: it waits for all of its
-    transfer and the latency. The last fold's outputs are written after the layer's offset."""
-    runs, bandwidth, latency = plan.runs, config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
-    ideal = math.isinf(bandwidth)
-    reads, writes = traffic.streamed(int(runs["count"].sum()))
-    start, cycles = None, 0  # the last fold's start and cycles
-    for count, run_cycles, fetch in zip(runs["count"].tolist(), runs["cycles"].tolist(), traffic.per_fold.tolist()):
-        if count == 0:
-            continue
-        pace = 0 if ideal else fold_pace(transfer_cycles(fetch, bandwidth),
-                                         transfer_cycles(fetch + reads + writes, bandwidth), latency)
-        if start is None:  # the layer's first fold carries its share of resident operands, no outputs yet
-            moved = 0 if ideal else transfer_cycles(fetch + reads, bandwidth)
-            start = moved + latency if moved else 0
-        else:
-            start += max(cycles, pace)
-        start += (count - 1) * max(run_cycles, pace)  # one closed form per run of identical folds
-        cycles = run_cycles
-        yield start + cycles
-    end = (0 if start is None else start + cycles) + plan.offset_cycles  # fill and drain, gate latency, scalesim's −1
-    return end + (0 if ideal else transfer_cycles(writes, bandwidth))
+def task_fetches(phases: Sequence[Sequence], per_fold: np.ndarray, counts: np.ndarray) -> list[list[float]]:
+    """Per phase and task, the bytes its folds fetch for themselves: the tasks take the plan's
+    folds in order, ``per_fold[r]`` bytes each in run ``r`` of ``counts[r]`` folds."""
+    counts, per_fold = counts.tolist(), per_fold.tolist()
+    run, left, fetches = -1, 0, []
+    for tasks in phases:
+        fetches.append([])
+        for task in tasks:
+            need, total = task.fold_count, 0.0
+            while need:
+                while not left:
+                    run += 1
+                    left = counts[run]
+                take = min(need, left)
+                total += take * per_fold[run]
+                need, left = need - take, left - take
+            fetches[-1].append(total)
+    return fetches
 
 
-def _sliced_cycles(plan: LayerPlan, traffic: LayerTraffic, config: HardwareConfig) -> float:
-    """A sliced plan's cycles in its own frame: each phase's tasks on the slice machine, with
-    what the layer streams shared among them, then the last share of its outputs."""
+@lru_cache(maxsize=16)
+def one_array(config: HardwareConfig) -> HardwareConfig:
+    """The config's array as the slice machine's one slice, taking its tasks in order."""
+    return config.replace(array_slices=1, slice_rows=0, queue_depth_tasks=1, dispatch="in-order")
+
+
+def _layer_cycles(plan: LayerPlan, traffic: LayerTraffic, config: HardwareConfig, stall_free: int) -> float:
+    """A plan's cycles in its own frame: each phase's tasks on the slice machine (one array:
+    its one slice, :attr:`LayerPlan.array_tasks`), with what the layer streams shared among
+    them, then the last share of its outputs; ``stall_free`` is the plan's cycles."""
+    if plan.sliced is None:
+        phases, machine = (plan.array_tasks,), one_array(config)
+        makespans = (stall_free - get_timing(config.timing).layer_offset_cycles,)
+    else:
+        phases, makespans, machine = plan.sliced.phases, plan.sliced.makespans, config
     bandwidth = config.dram_bandwidth_bytes_per_cycle
     dram = None if math.isinf(bandwidth) else DramChannel(bandwidth, config.dram_latency_cycles)
-    reads, writes = traffic.streamed(int(plan.runs["count"].sum()))
-    per_run = traffic.per_fold * plan.runs["count"]
-    now, position, owed = 0, 0, 0.0  # owed: the outputs of each slice's last fold, written at the end
-    for tasks, makespan in zip(plan.sliced.phases, plan.sliced.makespans):
-        fetches, streams = [], []
-        for task in tasks:
-            fetches.append(float(per_run[position:position + len(task.runs)].sum()))
-            streams.append((reads + writes) * task.fold_count)
-            position += len(task.runs)
-        if dram is None or not any(fetches) and not any(streams):
+    reads, writes = traffic.streamed(plan.folds)
+    fetches = task_fetches(phases, traffic.per_fold, plan.runs["count"]) if dram is not None else None
+    now, owed = 0, 0.0  # owed: the outputs of each slice's last fold, written at the end
+    for number, (tasks, makespan) in enumerate(zip(phases, makespans)):
+        if dram is None or not any(fetches[number]) and not (reads + writes):
             now += makespan  # nothing waits for the DRAM: the machine's run with an ideal memory
             continue
-        done = QueueMachine(tasks, config, now, dram, fetches, streams, writes).run()
+        streams = [(reads + writes) * task.fold_count for task in tasks]
+        done = QueueMachine(tasks, machine, now, dram, fetches[number], streams, writes).run()
         now += done.makespan
         owed += writes * done.slices_used
-    if dram is not None:  # as on one array, the last folds' outputs leave at the end, after what is queued
+    if dram is not None:  # the last folds' outputs leave at the end, after what is queued
         cycles = dram.cycles(owed)
         now = dram.begin(now, cycles) + cycles
     return now + get_timing(config.timing).layer_offset_cycles  # the offset, once, at the end
@@ -237,24 +241,12 @@ def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: H
         # array and the DRAM idle. Each layer is timed in its own frame, from 0, so that its
         # cycles depend on its plan alone, to the last bit, wherever it starts
         traffic = layer_traffic(plan, config)
-        if plan.sliced is not None:
-            local = _sliced_cycles(plan, traffic, config)
-            # never less than the stall-free closed form: the layer's cycles and where the next
-            # layer starts agree even if a stalled schedule were to finish sooner
-            elapsed = max(math.ceil(local - 1e-9), plan.cycles)
-            yield env.timeout(max(0.0, begin + elapsed - env.now))
-            timeline.append(LayerTiming(plan.layer.name, begin, plan.cycles, max(0, elapsed - plan.cycles),
-                                        traffic.counters))
-            continue
-        layer = _array_runs(plan, traffic, config)
-        try:
-            while True:  # one event per run of identical folds
-                yield env.timeout(max(0.0, begin + next(layer) - env.now))
-        except StopIteration as done:
-            elapsed = done.value
+        # never less than the stall-free closed form: the layer's cycles and where the next
+        # layer starts agree even if a stalled schedule were to finish sooner
+        stall_free = plan.cycles
+        elapsed = max(math.ceil(_layer_cycles(plan, traffic, config, stall_free) - 1e-9), stall_free)
         yield env.timeout(max(0.0, begin + elapsed - env.now))
-        timeline.append(LayerTiming(plan.layer.name, begin, plan.cycles, max(0, elapsed - plan.cycles),
-                                    traffic.counters))
+        timeline.append(LayerTiming(plan.layer.name, begin, stall_free, elapsed - stall_free, traffic.counters))
 
 
 def simulate(plans: Sequence[LayerPlan], config: HardwareConfig) -> list[LayerTiming]:

@@ -5,8 +5,8 @@ One process per scheduler and, per image, three threads (tracks):
 
 * ``array``: one complete event per layer, from its ``start_cycle`` for its ``cycles_compute``;
 * ``DRAM``: per layer, the DRAM's busy time, ``(dram_read_bytes + dram_write_bytes) / bandwidth``,
-  as one event from the layer's start. The engine times transfers in closed form per run of
-  folds and reports only their totals, so this is an aggregate: how long the DRAM was busy
+  as one event from the layer's start. The engine times transfers task by task (a run of
+  folds at a time) and reports only their totals, so this is an aggregate: how long the DRAM was busy
   during the layer, not when each transfer took place. Ideal memory (infinite bandwidth) has
   no DRAM events;
 * ``stalls``: the layer's ``cycles_stall``, as one event right after its compute.

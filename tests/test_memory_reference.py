@@ -10,11 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim import DEFAULT_CONFIG, Layer
-from accelsim.engine import layer_traffic, simulate
+from accelsim.arch.machine import dispatch
+from accelsim.arch.timing import get_timing
+from accelsim.engine import layer_traffic, one_array, simulate
 from accelsim.reference import stepped_layer_cycles
 from accelsim.reference.slices import stepped_sliced_cycles
 from accelsim.schedule import SCHEDULERS, LayerGates, get_scheduler
-from accelsim.schedule.plan import LayerPlan, gemm_runs
+from accelsim.schedule.plan import PHASE_CONDITIONAL, LayerPlan, gemm_runs
 from accelsim.trace import as_trace_layer
 from test_task_queue import make_plan, sliced_cases, uneven_cases
 from tiers import examples
@@ -22,22 +24,35 @@ from tiers import examples
 ONE_ARRAY = [name for name in SCHEDULERS.names() if name != "task-queue"]
 
 
-def fold_sequence(plan: LayerPlan, config):
-    """Per fold, in the order the array runs them: cycles, own bytes, bytes moved; and what
-    the last fold leaves to write."""
+def per_fold_bytes(plan: LayerPlan, config):
+    """Per fold, in the order the array runs them: the bytes it fetches for itself; and what
+    each fold streams besides, and of that its outputs."""
     traffic = layer_traffic(plan, config)
-    counts = plan.runs["count"]
-    cycles = np.repeat(plan.runs["cycles"], counts).tolist()
-    own = np.repeat(traffic.per_fold, counts).tolist()
-    reads, writes = traffic.streamed(len(cycles))
-    moved = [fetch + reads + (writes if position else 0) for position, fetch in enumerate(own)]
-    return cycles, own, moved, writes
+    own = np.repeat(traffic.per_fold, plan.runs["count"]).tolist()
+    reads, writes = traffic.streamed(len(own))
+    return own, reads + writes, writes
 
 
 def stepped(plan: LayerPlan, config) -> int:
-    cycles, own, moved, writes = fold_sequence(plan, config)
-    return stepped_layer_cycles(cycles, own, moved, writes, plan.offset_cycles,
-                                config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles)
+    """The reference's cycles of a plan for one array: pipelined, its runs as the tasks of one
+    slice on the stepped slices and channel; otherwise fold by fold, each fold alone, a
+    conditional pass a gate latency after the work before it."""
+    own, streamed, writes = per_fold_bytes(plan, config)
+    bandwidth, latency = config.dram_bandwidth_bytes_per_cycle, config.dram_latency_cycles
+    if get_timing(config.timing).pipelined:
+        tasks, fetches, first = plan.array_tasks, [], 0
+        for task in tasks:
+            fetches.append(sum(own[first:first + task.fold_count]))
+            first += task.fold_count
+        return stepped_sliced_cycles((tasks,), one_array(config), [fetches], streamed, writes)
+    runs = plan.runs[plan.runs["count"] > 0]
+    phases = np.repeat(runs["phase"], runs["count"])
+    gaps = [config.gate_latency_cycles if k and phase == PHASE_CONDITIONAL and phases[k - 1] != PHASE_CONDITIONAL
+            else 0 for k, phase in enumerate(phases)]
+    cycles = np.repeat(runs["cycles"], runs["count"]).tolist()
+    moved = [fetch + streamed - (0 if position else writes) for position, fetch in enumerate(own)]
+    return stepped_layer_cycles(cycles, own, moved, writes, get_timing(config.timing).layer_offset_cycles,
+                                bandwidth, latency, gaps)
 
 
 @st.composite
@@ -73,8 +88,11 @@ def test_engine_equals_the_stepped_channel(case):
                            rng.random((2, *shape)) < rate)
     plan = get_scheduler(scheduler if gates else "dense", timer=simulate).plan(layer, config, gates)
     assert plan.sliced is None
+    # the machine's one slice with an ideal memory gives the plan's stall-free cycles
+    assert dispatch(plan.array_tasks, one_array(config)).makespan \
+        == plan.cycles - get_timing(config.timing).layer_offset_cycles
     timing = simulate([plan], config)[0]
-    assert timing.cycles_total == stepped(plan, config)
+    assert timing.cycles_total == max(stepped(plan, config), plan.cycles)
     assert timing.cycles_compute == plan.cycles
 
 
@@ -146,7 +164,7 @@ def test_the_slice_machine_equals_the_stepped_channel(dataflow, case, bandwidth,
                                       dram_latency_cycles=latency, ifmap_sram_kib=sram, filter_sram_kib=sram,
                                       ofmap_sram_kib=sram)
     fetches, streamed, written = task_bytes(plan, config)
-    reference = stepped_sliced_cycles(plan, config, fetches, streamed, written)
+    reference = stepped_sliced_cycles(plan.sliced.phases, config, fetches, streamed, written)
     timing = simulate([plan], config)[0]
     assert timing.cycles_total == max(reference, plan.cycles)
 

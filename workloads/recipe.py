@@ -68,6 +68,8 @@ class Plan:
     #: rounds of polishing, each ``polish_epochs`` long and warm-started from the round before
     #: (stages ``<stage>-polish``, ``<stage>-polish2``, …), so that a finished round is kept
     polish_rounds: int = 1
+    #: the first this many training images are the polish epochs' training set (None: ``train_images``)
+    polish_images: int | None = None
 
     @property
     def checkpoint(self) -> Path:
@@ -83,7 +85,7 @@ PLANS = {
                      thresholds=(0.5,)),
     "resnet18": Plan("resnet18", pretrain_epochs=3, finetune_epochs=2, finetune_lr=0.02,
                      thresholds=(0.8,), train_images=20000, compact_bits=8, polish_epochs=1,
-                     polish_rounds=1),
+                     polish_rounds=1, polish_images=60000),
 }
 ACCURACY_MARGIN = 1.5
 # The ResNet-20's figures, under the names earlier code and docs use.
@@ -112,7 +114,8 @@ def stages(runs: Path, plan: Plan = PLANS["resnet20"]) -> dict[str, Recipe]:
                                              warm_start=warm, teacher=warm, **common)
     if plan.polish_epochs:
         twin = str(runs / "dense-twin" / "model.pt")
-        polish = {"epochs": plan.polish_epochs, "lr": plan.polish_lr, **common}
+        polish = {"epochs": plan.polish_epochs, "lr": plan.polish_lr, **common,
+                  "train_images": plan.polish_images or plan.train_images}
         for name in [name for name in recipes if name != "pretrain"]:
             fine, previous = recipes[name], name
             for round_ in range(1, plan.polish_rounds + 1):

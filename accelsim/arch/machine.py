@@ -34,6 +34,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -53,15 +54,13 @@ class SliceClock:
     has streamed its last step; :attr:`end` when its last result has left.
     """
 
-    def __init__(self, config, start: float = 0.0) -> None:
-        self.rows, self.cols = config.rows_per_slice, config.slice_cols
-        self.dataflow, self.timing = config.dataflow, config.timing
-        self.pipelined = get_timing(config.timing).pipelined
-        self.stationary = not get_dataflow(config.dataflow).drains_accumulators
+    def __init__(self, config, start: float = 0.0, count_waits: bool = True) -> None:
+        self.rows, self.cols, self.dataflow, self.timing, self.pipelined, self.stationary = _slice_shape(config)
         self.origin = start
         self.start = self.load = self.steps = None  # the last fold's: none yet
         self.free = self.end = start
-        self.waited = 0.0  # cycles the first folds of tasks waited for ``ready`` alone
+        self.count_waits = count_waits
+        self.waited = 0.0  # cycles the first folds of tasks waited for ``ready`` alone (if counted)
 
     @property
     def take(self) -> float:
@@ -74,7 +73,7 @@ class SliceClock:
         if count <= 0:
             return
         load, first = self._first(steps, ready, pace)
-        if ready > self.origin:  # what waiting for ``ready`` cost, beside the controller's rule
+        if self.count_waits and ready > self.origin:  # what waiting cost, beside the controller's rule
             self.waited += first - self._first(steps, self.origin, pace)[1]
         if not self.pipelined:
             cycles = int(fold_cycles(self.dataflow, self.rows, self.cols, steps, self.timing))
@@ -114,6 +113,13 @@ class SliceClock:
         return None, max(self.start + self.steps + max(0, rows - steps), ready, after)
 
 
+@lru_cache(maxsize=16)
+def _slice_shape(config) -> tuple[int, int, str, str, bool, bool]:
+    """A slice's rows, columns, dataflow, timing, and whether it is pipelined and stationary."""
+    return (config.rows_per_slice, config.slice_cols, config.dataflow, config.timing,
+            get_timing(config.timing).pipelined, not get_dataflow(config.dataflow).drains_accumulators)
+
+
 def priorities(tasks: Sequence) -> list[int]:
     """What ``longest-first`` compares: a task's stall-free cycles, and a base task's the
     longest of the conditional tasks that wait for it besides (the work it holds up)."""
@@ -139,7 +145,9 @@ class TaskWaits:
         self.free = [after < 0 and freed < 0 for after, freed in zip(self.after, self.freed)]
         self.ends = [0.0] * len(tasks)
         self.taken = [False] * len(tasks)
-        self.left = np.bincount(self.window, minlength=max(self.window, default=0) + 1).tolist()
+        self.left = [0] * (max(self.window, default=0) + 1)  # tasks of each window not yet taken
+        for window in self.window:
+            self.left[window] += 1
         self.window_end = [0.0] * len(self.left)
 
     def eligible(self, index: int) -> bool:
@@ -196,7 +204,8 @@ class QueueMachine:
         self.fetches = fetches if fetches is not None else [0.0] * len(tasks)
         self.streams = streams if streams is not None else [0.0] * len(tasks)
         self.written = written
-        self.clocks = [SliceClock(config, start) for _ in range(config.array_slices)]
+        # waits for the DRAM are stalls, not what the plan's attribution counts
+        self.clocks = [SliceClock(config, start, dram is None) for _ in range(config.array_slices)]
         self.waits = TaskWaits(tasks, config.gate_latency_cycles)
         self._paced: dict[tuple, tuple[int, int, int]] = {}
 
@@ -204,6 +213,11 @@ class QueueMachine:
         """The dispatcher: slices take tasks in the order they can (when, whether they hold
         one yet, index), each task's transfer asked of the channel as it is taken."""
         tasks, clocks, waits = self.tasks, self.clocks, self.waits
+        if len(clocks) == 1 and self.config.queue_depth_tasks == 1:  # one array: its tasks in order
+            for chosen in range(len(tasks)):
+                waits.take(chosen)
+                self._place(0, chosen, clocks[0].take)
+            return Dispatch([list(range(len(tasks)))], clocks)
         assignment: list[list[int]] = [[] for _ in clocks]
         available = [(self.start, 0, index) for index in range(len(clocks))]
         lengths = priorities(tasks) if self.config.dispatch == "longest-first" else None
@@ -260,14 +274,17 @@ class QueueMachine:
         first = clock.start is None  # the slice's first task follows no fold of its own
         total = fetch + self.streams[chosen] - (self.written if first else 0.0)
         if dram is not None and total > 0:
-            key = (fetch, total, task.fold_count, first)
-            if key not in self._paced:  # few byte signatures per phase: their cycles are worked out once
+            folds = task.fold_count
+            key = (fetch, total, folds, first)
+            paced = self._paced.get(key)
+            if paced is None:  # few byte signatures per phase: their cycles are worked out once
                 # the folds are paced by their shares in whole cycles, as each fold of one array is
-                own, moved = dram.cycles(fetch / task.fold_count), dram.cycles(total / task.fold_count)
-                pace = fold_pace(own, moved, dram.latency)
+                cycles_of, latency = dram.cycles, dram.latency
+                own, moved = cycles_of(fetch / folds), cycles_of(total / folds)
+                pace = fold_pace(own, moved, latency)
                 # one transfer: its bytes in whole cycles, not each fold's share
-                self._paced[key] = dram.cycles(total), pace, (moved + dram.latency if first else pace)
-            cycles, pace, arrive = self._paced[key]
+                paced = self._paced[key] = cycles_of(total), pace, (moved + latency if first else pace)
+            cycles, pace, arrive = paced
             earliest = max(earliest, dram.begin(now, cycles) + arrive)
         clock.issue_task(task.folds, earliest, pace)
         self.waits.ended(chosen, clock.end)

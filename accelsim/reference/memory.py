@@ -53,11 +53,13 @@ def _idle(issued: int, size: float, needed: float) -> _Transfer:
 
 
 def stepped_layer_cycles(fold_cycles: Sequence[int], own: Sequence[float], moved: Sequence[float],
-                         written: float, offset: int, bandwidth: float, latency: int) -> int:
+                         written: float, offset: int, bandwidth: float, latency: int,
+                         gaps: Sequence[int] | None = None) -> int:
     """Cycles of one layer whose fold k computes ``fold_cycles[k]`` cycles and whose transfer
-    moves ``moved[k]`` bytes, the first ``own[k]`` of them its own operands; ``written`` bytes
-    of outputs leave after the last fold and ``offset`` (the plan's fill, drain or gate
-    latency) ends the layer. Stepped one cycle at a time (module doc)."""
+    moves ``moved[k]`` bytes, the first ``own[k]`` of them its own operands; fold k starts
+    no sooner than ``gaps[k]`` cycles after the fold before has finished (a gate latency);
+    ``written`` bytes of outputs leave after the last fold and ``offset`` ends the layer.
+    Stepped one cycle at a time (module doc)."""
     count = len(fold_cycles)
     if count == 0:
         return offset
@@ -65,7 +67,7 @@ def stepped_layer_cycles(fold_cycles: Sequence[int], own: Sequence[float], moved
     transfer = _idle(0, moved[0], moved[0])  # the first fold needs all of it
     last_start = 0
     while started < count:
-        if cycle >= busy_until and transfer.ready(cycle):
+        if cycle >= busy_until + (gaps[started] if gaps else 0) and transfer.ready(cycle):
             last_start, busy_until = cycle, cycle + fold_cycles[started]
             started += 1
             if started < count:  # the next fold's transfer, into the half just freed

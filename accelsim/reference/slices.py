@@ -34,7 +34,7 @@ from accelsim.reference.controller import controller_starts
 from accelsim.reference.folds import gemm_folds
 from accelsim.reference.memory import _Transfer
 from accelsim.reference.sliced import queue_order
-from accelsim.schedule.plan import LayerPlan
+from accelsim.schedule.plan import Task
 
 
 class _SteppedChannel:
@@ -64,11 +64,13 @@ def _pace(size: float, needed: float, bandwidth: float, latency: int) -> int:
         transfer.step(cycle, bandwidth, latency)
 
 
-def stepped_sliced_cycles(plan: LayerPlan, config, fetches: Sequence[Sequence[float]], streamed: float,
-                          written: float) -> int:
-    """Cycles of a sliced plan on ``config``'s slices and DRAM (module doc): ``fetches[p][i]``
-    are the bytes task ``i`` of phase ``p`` fetches for itself; each fold streams
-    ``streamed`` bytes besides, ``written`` of them outputs."""
+def stepped_sliced_cycles(phases: Sequence[Sequence[Task]], config, fetches: Sequence[Sequence[float]],
+                          streamed: float, written: float) -> int:
+    """Cycles of the tasks of a plan's ``phases`` on ``config``'s slices and DRAM (module doc):
+    ``fetches[p][i]`` are the bytes task ``i`` of phase ``p`` fetches for itself; each fold
+    streams ``streamed`` bytes besides, ``written`` of them outputs. A task with a work item
+    is tiled here (:func:`~accelsim.reference.folds.gemm_folds`); one without (one array's
+    run, :attr:`~accelsim.schedule.plan.LayerPlan.array_tasks`) streams its folds' steps."""
     if not get_timing(config.timing).pipelined:
         raise ValueError("the sliced DRAM reference runs the pipelined timing")
     rows, width, slices = config.rows_per_slice, config.slice_cols, config.array_slices
@@ -77,10 +79,13 @@ def stepped_sliced_cycles(plan: LayerPlan, config, fetches: Sequence[Sequence[fl
     drain = rows + width - (1 if get_dataflow(dataflow).drains_accumulators else 2)
     channel = _SteppedChannel(bandwidth)
     origin, owed = 0, 0.0
-    for tasks, phase_fetches in zip(plan.sliced.phases, fetches):
+    for tasks, phase_fetches in zip(phases, fetches):
         steps = []
         for task in tasks:
             item = task.item
+            if item is None:
+                steps.append([steps_ for count, steps_ in task.folds for _ in range(count)])
+                continue
             a = np.zeros((len(item.pixels), len(item.k_index)), dtype=np.int64)
             w = np.zeros((len(item.k_index), len(item.channels)), dtype=np.int64)
             steps.append([fold.second.shape[0] for fold in gemm_folds(a, w, dataflow, rows, width)])

@@ -168,6 +168,34 @@ class LayerPlan:
         return int((self.runs["count"] * self.runs["cycles"]).sum()) + self.offset_cycles
 
     @property
+    def array_tasks(self) -> tuple[Task, ...]:
+        """The folds of a plan for one array as the tasks of one slice of the slice machine
+        (:mod:`accelsim.arch.machine`, its P = 1 case), in issue order: the layer's first
+        fold alone (it follows no fold, so it waits for all of its transfer), then a task per
+        run; each run of a conditional pass waits for the decisions of the last run before
+        its pass."""
+        runs = self.runs
+        tasks: list[Task] = []
+        decided = -1  # the task whose last result a conditional pass waits for
+        columns = zip(runs["count"].tolist(), runs["time_steps"].tolist(), runs["cycles"].tolist(),
+                      runs["phase"].tolist())
+        for index, (count, steps, cycles, phase) in enumerate(columns):
+            if not count:
+                continue
+            if phase == PHASE_CONDITIONAL and tasks and decided < 0:
+                decided = len(tasks) - 1
+            elif phase != PHASE_CONDITIONAL:
+                decided = -1
+            if tasks or count == 1:
+                tasks.append(Task(None, runs[index:index + 1], count * cycles, ((count, steps),), decided, 0, count))
+                continue
+            for part in (1, count - 1):  # the layer's first fold alone
+                run = runs[index:index + 1].copy()
+                run["count"] = part
+                tasks.append(Task(None, run, part * cycles, ((part, steps),), decided, 0, part))
+        return tuple(tasks)
+
+    @property
     def macs(self) -> int:
         """MACs the array performs on real operands (padded lanes of edge folds excluded);
         in a conditional pass this includes the outputs that are off but share a fold."""
@@ -185,7 +213,7 @@ class LayerPlan:
 class Task:
     """One task: a work item's folds on one slice, in issue order."""
 
-    item: WorkItem
+    item: WorkItem | None  #: None for one array's run (:attr:`LayerPlan.array_tasks`)
     runs: np.ndarray  #: RUN_DTYPE rows of the item tiled onto one slice
     periods: int  #: stall-free cycles of its folds back to back (its length for dispatch)
     folds: tuple[tuple[int, int], ...] = ()  #: ``(count, steps)`` of its non-empty runs, for the clocks
