@@ -81,6 +81,13 @@ class HardwareConfig:
         "filter SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE, stage="plan"))
     ofmap_sram_kib: float = field(default=64.0, metadata=_describe(
         "output/partial-sum SRAM, KiB (both halves of the double buffer)", "positive", bounds=SRAM_KIB_RANGE, stage="plan"))
+    ifmap_sram_banks: int = field(default=0, metadata=_describe(
+        "banks of the input feature-map SRAM, each with one sram_port_bits read port; the P slices "
+        "share the ports evenly (time-division), so a slice streams at most banks · sram_port_bits / P "
+        "bits a cycle from it and a fold that needs more streams longer; 0: as many as the streams "
+        "need (no limit in cycles)", "count", stage="memory"))
+    filter_sram_banks: int = field(default=0, metadata=_describe(
+        "banks of the filter SRAM, as ifmap_sram_banks", "count", stage="memory"))
     dram_bandwidth_bytes_per_cycle: float = field(default=16.0, metadata=_describe(
         "DRAM bandwidth, bytes per array cycle (inf: never a stall)", "positive", allow_inf=True,
         bounds=BANDWIDTH_RANGE, stage="memory"))
@@ -99,7 +106,8 @@ class HardwareConfig:
         "technology node, nm: scales logic energy (and selects the SRAM table column)", "bits", stage="account"))
     dram_type: str = field(default="LPDDR4", metadata=_describe(
         "DRAM type for pJ/bit: LPDDR4, HBM2, GDDR5, HMC, LPDDR, DDR3", "text", stage="account"))
-    sram_port_bits: int = field(default=64, metadata=_describe("SRAM port width, bits per access", "bits", stage="account"))
+    sram_port_bits: int = field(default=64, metadata=_describe(
+        "SRAM port width, bits per access (per bank where the SRAM has banks)", "bits", stage="memory"))
     energy_overrides: tuple[tuple[str, float], ...] = field(default=(), metadata=_describe(
         "[energy] table: entry = value, overriding any energy table entry", "overrides", stage="account"))
 

@@ -64,7 +64,7 @@ import simpy
 
 from accelsim.arch.dataflow import get_dataflow
 from accelsim.arch.machine import QueueMachine
-from accelsim.arch.memory import DramChannel
+from accelsim.arch.memory import DramChannel, SramPorts
 from accelsim.arch.timing import get_timing
 from accelsim.config import HardwareConfig
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, LayerPlan, inner_dim
@@ -81,8 +81,9 @@ class LayerTiming:
     layer: str
     start_cycle: int
     cycles_compute: int  #: cycles the array spent on the layer's folds
-    cycles_stall: int  #: cycles the array waited for operands
+    cycles_stall: int  #: cycles the array waited for operands (DRAM and SRAM ports)
     traffic: dict[str, int] = field(default_factory=dict)  #: bytes per TRAFFIC_FIELDS entry
+    cycles_sram: int = 0  #: of ``cycles_stall``, what the SRAM ports alone cost (streams stretched)
 
     @property
     def cycles_total(self) -> int:
@@ -205,26 +206,36 @@ def one_array(config: HardwareConfig) -> HardwareConfig:
     return config.replace(array_slices=1, slice_rows=0, queue_depth_tasks=1, dispatch="in-order")
 
 
-def _layer_cycles(plan: LayerPlan, traffic: LayerTraffic, config: HardwareConfig, stall_free: int) -> float:
+@lru_cache(maxsize=16)
+def _sram_ports(config: HardwareConfig) -> SramPorts | None:
+    return SramPorts.of(config)
+
+
+def _layer_cycles(plan: LayerPlan, traffic: LayerTraffic, config: HardwareConfig, stall_free: int,
+                  dram_limited: bool = True) -> float:
     """A plan's cycles in its own frame: each phase's tasks on the slice machine (one array:
-    its one slice, :attr:`LayerPlan.array_tasks`), with what the layer streams shared among
-    them, then the last share of its outputs; ``stall_free`` is the plan's cycles."""
+    its one slice, :attr:`LayerPlan.array_tasks`) at the SRAM ports, with what the layer
+    streams from DRAM shared among them (not with ``dram_limited`` False), then the last
+    share of its outputs; ``stall_free`` is the plan's cycles."""
     if plan.sliced is None:
         phases, machine = (plan.array_tasks,), one_array(config)
         makespans = (stall_free - get_timing(config.timing).layer_offset_cycles,)
     else:
         phases, makespans, machine = plan.sliced.phases, plan.sliced.makespans, config
-    bandwidth = config.dram_bandwidth_bytes_per_cycle
-    dram = None if math.isinf(bandwidth) else DramChannel(bandwidth, config.dram_latency_cycles)
+    bandwidth, ports = config.dram_bandwidth_bytes_per_cycle, _sram_ports(machine)
+    dram = None if math.isinf(bandwidth) or not dram_limited else DramChannel(bandwidth, config.dram_latency_cycles)
     reads, writes = traffic.streamed(plan.folds)
     fetches = task_fetches(phases, traffic.per_fold, plan.runs["count"]) if dram is not None else None
     now, owed = 0, 0.0  # owed: the outputs of each slice's last fold, written at the end
     for number, (tasks, makespan) in enumerate(zip(phases, makespans)):
-        if dram is None or not any(fetches[number]) and not (reads + writes):
-            now += makespan  # nothing waits for the DRAM: the machine's run with an ideal memory
+        if ports is None and (dram is None or not any(fetches[number]) and not (reads + writes)):
+            now += makespan  # nothing waits for memory: the machine's run with an ideal memory
             continue
-        streams = [(reads + writes) * task.fold_count for task in tasks]
-        done = QueueMachine(tasks, machine, now, dram, fetches[number], streams, writes).run()
+        if dram is None:
+            done = QueueMachine(tasks, machine, now, ports=ports).run()
+        else:
+            streams = [(reads + writes) * task.fold_count for task in tasks]
+            done = QueueMachine(tasks, machine, now, dram, fetches[number], streams, writes, ports).run()
         now += done.makespan
         owed += writes * done.slices_used
     if dram is not None:  # the last folds' outputs leave at the end, after what is queued
@@ -245,8 +256,13 @@ def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: H
         # layer starts agree even if a stalled schedule were to finish sooner
         stall_free = plan.cycles
         elapsed = max(math.ceil(_layer_cycles(plan, traffic, config, stall_free) - 1e-9), stall_free)
+        sram = 0
+        if _sram_ports(config if plan.sliced is not None else one_array(config)) is not None:
+            # what the SRAM ports alone cost: the same machine with an ideal DRAM
+            alone = math.ceil(_layer_cycles(plan, traffic, config, stall_free, dram_limited=False) - 1e-9)
+            sram = min(max(0, alone - stall_free), elapsed - stall_free)
         yield env.timeout(max(0.0, begin + elapsed - env.now))
-        timeline.append(LayerTiming(plan.layer.name, begin, stall_free, elapsed - stall_free, traffic.counters))
+        timeline.append(LayerTiming(plan.layer.name, begin, stall_free, elapsed - stall_free, traffic.counters, sram))
 
 
 def simulate(plans: Sequence[LayerPlan], config: HardwareConfig) -> list[LayerTiming]:

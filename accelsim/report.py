@@ -28,7 +28,7 @@ from accelsim.engine import TRAFFIC_FIELDS, LayerTiming
 from accelsim.schedule.plan import PHASE_BASE, PHASE_CONDITIONAL, PHASE_DENSE, LayerPlan
 
 LOST_COLUMNS = ("lost_fill_drain", "lost_partial_tiles", "lost_group_boundary", "lost_granularity",
-                "lost_gated_idle", "lost_imbalance", "lost_stall")
+                "lost_gated_idle", "lost_imbalance", "lost_sram", "lost_stall")
 LAYER_COLUMNS = tuple(column.name for column in columns.LAYERS)
 SUMMARY_COLUMNS = tuple(column.name for column in columns.SUMMARY)
 
@@ -65,7 +65,8 @@ def _sliced_lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareCo
         "lost_granularity": (unavoidable - plan.needed_macs) / pes,
         "lost_gated_idle": (mapped - unavoidable) / pes,
         "lost_imbalance": plan.cycles - plan.offset_cycles - busy,
-        "lost_stall": float(timing.cycles_stall),
+        "lost_sram": float(timing.cycles_sram),
+        "lost_stall": float(timing.cycles_stall - timing.cycles_sram),
     }
 
 
@@ -106,7 +107,8 @@ def lost_cycles(plan: LayerPlan, timing: LayerTiming, config: HardwareConfig) ->
         "lost_granularity": (unavoidable - plan.needed_macs) / pes,
         "lost_gated_idle": (mapped - unavoidable) / pes,
         "lost_imbalance": 0.0,
-        "lost_stall": float(timing.cycles_stall),
+        "lost_sram": float(timing.cycles_sram),
+        "lost_stall": float(timing.cycles_stall - timing.cycles_sram),
     }
 
 
@@ -150,7 +152,7 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
             "macs_needed": plan.needed_macs, "macs_executed": plan.macs_executed, "path": plan.path,
             "macs_granular": plan.needed_macs if plan.granular_macs is None else plan.granular_macs,
             "start_cycle": timing.start_cycle, "cycles_compute": timing.cycles_compute,
-            "cycles_stall": timing.cycles_stall,
+            "cycles_stall": timing.cycles_stall, "cycles_sram": timing.cycles_sram,
             "cycles_total": timing.cycles_total, "cycles_ideal": plan.needed_macs / pes,
             **lost_cycles(plan, timing, config),
             "pe_utilization": _ratio(plan.macs_executed, timing.cycles_total * pes),
@@ -187,10 +189,12 @@ HELD_BACK = 0.5
 
 
 def held_back_by(layers: pd.DataFrame) -> pd.Series:
-    """Per row, what holds the layer back (the ``held_back_by`` column): ``dram``, ``mapping`` or ``none``."""
-    stalled = layers["cycles_stall"] > HELD_BACK * layers["cycles_total"]
+    """Per row, what holds the layer back (the ``held_back_by`` column): ``dram``, ``sram``,
+    ``mapping`` or ``none``."""
+    stalled = layers["lost_stall"] > HELD_BACK * layers["cycles_total"]
+    ported = layers["lost_sram"] > HELD_BACK * layers["cycles_total"]
     mapped = layers["mapping_efficiency"].fillna(1.0) < HELD_BACK
-    return pd.Series(np.select([stalled, mapped], ["dram", "mapping"], "none"), index=layers.index)
+    return pd.Series(np.select([stalled, ported, mapped], ["dram", "sram", "mapping"], "none"), index=layers.index)
 
 
 def format_held_back(layers: pd.DataFrame) -> str | None:
@@ -199,15 +203,18 @@ def format_held_back(layers: pd.DataFrame) -> str | None:
     dense = layers[layers["scheduler"] == "dense"]
     total = dense["cycles_total"].sum()
     parts = []
+    what_they_do = {"dram": "wait for DRAM more than half their cycles",
+                    "sram": "stream slower than their folds for more than half their cycles (SRAM ports)",
+                    "mapping": "use less than half the PEs of their folds"}
     for cause, remedy in (("dram", "more DRAM bandwidth or larger SRAMs"),
+                          ("sram", "more SRAM banks or wider ports"),
                           ("mapping", "an array shape that fits them, or another dataflow")):
         rows = dense[dense["held_back_by"] == cause]
         if rows.empty:
             continue
         names = list(dict.fromkeys(rows["layer"]))
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        what = ("wait for DRAM more than half their cycles" if cause == "dram"
-                else "use less than half the PEs of their folds")
+        what = what_they_do[cause]
         share = rows["cycles_total"].sum() / total
         parts.append(f"{len(names)} layer(s) {what} ({shown}: {f'{share:.0%}' if share >= 0.01 else 'under 1 %'} "
                      f"of dense's cycles; {remedy})")
@@ -223,7 +230,7 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
         per_run = group.groupby("image")["cycles_total"].sum() / config.clock_mhz / 1e3  # ms per batch
         sums = {column: group[column].sum() for column in
                 ("folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed", "cycles_compute",
-                 "cycles_stall", "cycles_total", "cycles_ideal", *LOST_COLUMNS, *TRAFFIC_FIELDS,
+                 "cycles_stall", "cycles_sram", "cycles_total", "cycles_ideal", *LOST_COLUMNS, *TRAFFIC_FIELDS,
                  "crossbar_bytes", *ENERGY_COLUMNS)}
         mapped = (group["mapping_efficiency"].fillna(0) * group["folds"]).sum()
         batch = int(group["batch"].iloc[0])
@@ -286,7 +293,7 @@ def format_summary(summary: pd.DataFrame) -> str:
     })
     for column, label in zip(("cycles_ideal", *LOST_COLUMNS),
                              ("ideal", "fill/drain", "partial", "group", "granularity", "sched idle",
-                              "imbalance", "stall")):
+                              "imbalance", "sram", "stall")):
         shown[label] = (summary[column] / summary["cycles_total"]).map(lambda v: f"{v:.1%}")
     return shown.to_string(index=False)
 

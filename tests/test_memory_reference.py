@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from accelsim import DEFAULT_CONFIG, Layer
 from accelsim.arch.machine import dispatch
-from accelsim.arch.timing import get_timing
+from accelsim.arch.timing import fold_cycles, get_timing
 from accelsim.engine import layer_traffic, one_array, simulate
 from accelsim.reference import stepped_layer_cycles
+from accelsim.reference.memory import port_demands, stepped_load_cycles, stepped_stream_cycles, tile_demand
 from accelsim.reference.slices import stepped_sliced_cycles
 from accelsim.schedule import SCHEDULERS, LayerGates, get_scheduler
 from accelsim.schedule.plan import PHASE_CONDITIONAL, LayerPlan, gemm_runs
@@ -49,10 +50,27 @@ def stepped(plan: LayerPlan, config) -> int:
     phases = np.repeat(runs["phase"], runs["count"])
     gaps = [config.gate_latency_cycles if k and phase == PHASE_CONDITIONAL and phases[k - 1] != PHASE_CONDITIONAL
             else 0 for k, phase in enumerate(phases)]
-    cycles = np.repeat(runs["cycles"], runs["count"]).tolist()
+    flow_rows, flow_cols = config.array_rows, config.array_cols
+    stationary = config.dataflow != "os"
+    cycles = [fold_cycles(config.dataflow, flow_rows, flow_cols,
+                          stepped_stream_cycles(int(run["time_steps"]),
+                                                port_demands(config, int(run["rows_used"]), int(run["cols_used"]))),
+                          config.timing)
+              + (stepped_load_cycles(flow_rows, int(run["rows_used"] * run["cols_used"]), tile_demand(config))
+                 - flow_rows if stationary else 0)
+              for run in runs for _ in range(int(run["count"]))]
     moved = [fetch + streamed - (0 if position else writes) for position, fetch in enumerate(own)]
     return stepped_layer_cycles(cycles, own, moved, writes, get_timing(config.timing).layer_offset_cycles,
                                 bandwidth, latency, gaps)
+
+
+def assert_within_the_ports(timing, config):
+    """What the layer read from the ifmap and filter SRAMs, per cycle of the layer, is at most
+    what their banks' ports deliver (the tables' own figures)."""
+    for sram in ("ifmap", "filter"):
+        banks = getattr(config, f"{sram}_sram_banks")
+        if banks:
+            assert timing.traffic[f"{sram}_sram_read_bytes"] * 8 <= timing.cycles_total * banks * config.sram_port_bits
 
 
 @st.composite
@@ -70,7 +88,9 @@ def cases(draw):
         dram_latency_cycles=draw(st.sampled_from([0, 1, 7, 50])),
         ifmap_sram_kib=draw(st.sampled_from([0.0625, 0.25, 64.0])),
         filter_sram_kib=draw(st.sampled_from([0.0625, 0.25, 64.0])),
-        ofmap_sram_kib=draw(st.sampled_from([0.0625, 64.0])))
+        ofmap_sram_kib=draw(st.sampled_from([0.0625, 64.0])),
+        ifmap_sram_banks=draw(st.sampled_from([0, 0, 1, 2, 3])), filter_sram_banks=draw(st.sampled_from([0, 0, 1, 5])),
+        sram_port_bits=draw(st.sampled_from([8, 24, 64])))
     rate = draw(st.sampled_from([0.0, 0.3, 1.0]))
     scheduler = draw(st.sampled_from(ONE_ARRAY))
     return layer, groups, config, rate, scheduler, draw(st.integers(0, 2**32 - 1))
@@ -94,6 +114,8 @@ def test_engine_equals_the_stepped_channel(case):
     timing = simulate([plan], config)[0]
     assert timing.cycles_total == max(stepped(plan, config), plan.cycles)
     assert timing.cycles_compute == plan.cycles
+    assert 0 <= timing.cycles_sram <= timing.cycles_stall
+    assert_within_the_ports(timing, config)
 
 
 def test_grouping_identical_folds_into_runs_changes_nothing():
@@ -156,17 +178,21 @@ def task_bytes(plan, config):
 @settings(max_examples=examples(100), deadline=None)
 @given(case=st.one_of(sliced_cases(), uneven_cases()),
        bandwidth=st.sampled_from([0.5, 2.0, 7.5, 64.0]), latency=st.sampled_from([0, 3, 40]),
-       sram=st.sampled_from([0.0625, 1.0, 64.0]))
-def test_the_slice_machine_equals_the_stepped_channel(dataflow, case, bandwidth, latency, sram):
-    """Slices taking tasks from the queue, their transfers contending for one DRAM channel:
-    the engine's layer cycles are the stepped reference's (never fewer than the plan's)."""
+       sram=st.sampled_from([0.0625, 1.0, 64.0]), banks=st.sampled_from([(0, 0), (1, 0), (0, 2), (3, 1), (16, 16)]))
+def test_the_slice_machine_equals_the_stepped_channel(dataflow, case, bandwidth, latency, sram, banks):
+    """Slices taking tasks from the queue, their transfers contending for one DRAM channel and
+    their streams for their shares of the SRAM ports: the engine's layer cycles are the
+    stepped reference's (never fewer than the plan's)."""
     plan, _, _, _, config = make_plan(case, dataflow, dram_bandwidth_bytes_per_cycle=bandwidth,
                                       dram_latency_cycles=latency, ifmap_sram_kib=sram, filter_sram_kib=sram,
-                                      ofmap_sram_kib=sram)
+                                      ofmap_sram_kib=sram, ifmap_sram_banks=banks[0], filter_sram_banks=banks[1],
+                                      sram_port_bits=16)
     fetches, streamed, written = task_bytes(plan, config)
     reference = stepped_sliced_cycles(plan.sliced.phases, config, fetches, streamed, written)
     timing = simulate([plan], config)[0]
     assert timing.cycles_total == max(reference, plan.cycles)
+    assert 0 <= timing.cycles_sram <= timing.cycles_stall
+    assert_within_the_ports(timing, config)
 
 
 def test_the_channel_refuses_a_transfer_asked_for_out_of_order():

@@ -39,7 +39,7 @@ from functools import lru_cache
 import numpy as np
 
 from accelsim.arch.dataflow import get_dataflow
-from accelsim.arch.memory import DramChannel, fold_pace
+from accelsim.arch.memory import DramChannel, SramPorts, fold_pace
 from accelsim.arch.timing import fold_cycles, get_timing
 
 
@@ -58,6 +58,7 @@ class SliceClock:
         self.rows, self.cols, self.dataflow, self.timing, self.pipelined, self.stationary = _slice_shape(config)
         self.origin = start
         self.start = self.load = self.steps = None  # the last fold's: none yet
+        self.loading = self.rows  # cycles the last fold's tile took to load (WS/IS)
         self.free = self.end = start
         self.count_waits = count_waits
         self.waited = 0.0  # cycles the first folds of tasks waited for ``ready`` alone (if counted)
@@ -66,51 +67,57 @@ class SliceClock:
     def take(self) -> float:
         return self.origin if self.start is None else self.start
 
-    def issue(self, count: int, steps: int, ready: float = 0.0, pace: float = 0.0) -> None:
+    def issue(self, count: int, steps: int, ready: float = 0.0, pace: float = 0.0, load: int = 0) -> None:
         """``count`` identical folds of ``steps`` steps, the first not before ``ready``; with a
         ``pace``, each starts at least that long after the fold before it (operands that
-        arrive one fold at a time)."""
+        arrive one fold at a time); WS/IS load each tile in ``load`` cycles (at least R)."""
         if count <= 0:
             return
-        load, first = self._first(steps, ready, pace)
+        load = max(load, self.rows)
+        tile, first = self._first(steps, ready, pace, load)
         if self.count_waits and ready > self.origin:  # what waiting cost, beside the controller's rule
-            self.waited += first - self._first(steps, self.origin, pace)[1]
+            self.waited += first - self._first(steps, self.origin, pace, load)[1]
         if not self.pipelined:
             cycles = int(fold_cycles(self.dataflow, self.rows, self.cols, steps, self.timing))
+            if self.stationary:
+                cycles += load - self.rows
             self.start, self.steps = first + (count - 1) * max(cycles, pace), steps
             self.free = self.end = self.start + cycles
             return
-        period = max(steps, self.rows, pace)
+        period = max(steps, load, pace)
         if self.stationary:  # later folds of the run: each tile loads as its predecessor streams
-            self.load = load if count == 1 else first + (count - 2) * period
+            self.load = tile if count == 1 else first + (count - 2) * period
+            self.loading = load
         self.start, self.steps = first + (count - 1) * period, steps
         self.free = self.start + steps
         self.end = self.free + self.rows + self.cols - (2 if self.stationary else 1)
 
-    def issue_task(self, folds: Sequence[tuple[int, int]], ready: float, pace: float = 0.0) -> None:
-        """A task's folds, ``(count, steps)`` run by run, the first not before ``ready``."""
-        (count, steps), rest = folds[0], folds[1:]
-        self.issue(1, steps, ready)
-        if count > 1:
-            self.issue(count - 1, steps, 0.0, pace)
-        for count, steps in rest:
-            self.issue(count, steps, 0.0, pace)
+    def issue_task(self, folds: Sequence[tuple[int, ...]], ready: float, pace: float = 0.0) -> None:
+        """A task's folds, ``(count, steps)`` or ``(count, steps, load cycles)`` run by run, the
+        first not before ``ready``."""
+        for position, fold in enumerate(folds):
+            count, steps, load = fold[0], fold[1], (fold[2] if len(fold) > 2 else 0)
+            if position:
+                self.issue(count, steps, 0.0, pace, load)
+                continue
+            self.issue(1, steps, ready, 0.0, load)
+            if count > 1:
+                self.issue(count - 1, steps, 0.0, pace, load)
 
-    def _first(self, steps: int, ready: float, pace: float) -> tuple[float | None, float]:
-        """When the next fold of ``steps`` steps loads its tile (WS/IS) and starts."""
-        rows = self.rows
+    def _first(self, steps: int, ready: float, pace: float, load: int) -> tuple[float | None, float]:
+        """When the next fold of ``steps`` steps loads its tile (WS/IS, in ``load`` cycles) and starts."""
         after = -np.inf if self.start is None else self.start + pace
         if not self.pipelined:
             return None, max(self.end, ready, after)
         if self.stationary:
             if self.start is None:
-                load = max(self.origin, ready)
-                return load, load + rows
-            load = max(self.load + rows, self.start, ready)
-            return load, max(self.start + self.steps, load + rows, after)
+                tile = max(self.origin, ready)
+                return tile, tile + load
+            tile = max(self.load + self.loading, self.start, ready)
+            return tile, max(self.start + self.steps, tile + load, after)
         if self.start is None:
             return None, max(self.origin, ready)
-        return None, max(self.start + self.steps + max(0, rows - steps), ready, after)
+        return None, max(self.start + self.steps + max(0, self.rows - steps), ready, after)
 
 
 @lru_cache(maxsize=16)
@@ -199,8 +206,10 @@ class QueueMachine:
 
     def __init__(self, tasks: Sequence, config, start: float = 0.0, dram: DramChannel | None = None,
                  fetches: Sequence[float] | None = None, streams: Sequence[float] | None = None,
-                 written: float = 0.0) -> None:
+                 written: float = 0.0, ports: SramPorts | None = None) -> None:
         self.tasks, self.config, self.dram, self.start = tasks, config, dram, start
+        self.ports = ports
+        self._streamed: dict[tuple, tuple[tuple[int, int], ...]] = {}
         self.fetches = fetches if fetches is not None else [0.0] * len(tasks)
         self.streams = streams if streams is not None else [0.0] * len(tasks)
         self.written = written
@@ -286,8 +295,20 @@ class QueueMachine:
                 paced = self._paced[key] = cycles_of(total), pace, (moved + latency if first else pace)
             cycles, pace, arrive = paced
             earliest = max(earliest, dram.begin(now, cycles) + arrive)
-        clock.issue_task(task.folds, earliest, pace)
+        clock.issue_task(task.folds if self.ports is None else self._stream(task), earliest, pace)
         self.waits.ended(chosen, clock.end)
+
+    def _stream(self, task) -> tuple[tuple[int, int, int], ...]:
+        """The task's ``(count, cycles its stream takes, cycles its tile takes to load)`` at the
+        slice's share of the SRAM ports."""
+        key = (task.folds, task.lanes)
+        folds = self._streamed.get(key)
+        if folds is None:
+            ports, rows_per_slice = self.ports, self.clocks[0].rows
+            folds = self._streamed[key] = tuple(
+                (count, ports.steps(length, rows, cols), ports.load(rows_per_slice, rows, cols))
+                for (count, length), (rows, cols) in zip(task.folds, task.lanes))
+        return folds
 
 
 def dispatch(tasks: Sequence, config, start: float = 0.0) -> Dispatch:

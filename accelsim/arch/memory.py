@@ -11,13 +11,23 @@ A transfer moves ``bandwidth`` bytes a cycle and never shares a cycle with the n
 bytes moved in a cycle arrive ``latency`` cycles after it. What a fold waits for is
 :func:`fold_pace`, the one rule of one array (:mod:`accelsim.engine`) and of the slices
 (:mod:`accelsim.arch.machine`). ``accelsim.reference.memory`` and ``accelsim.reference.slices``
-step the same channel cycle by cycle. SRAM banks and ports belong here as further components
-with the same interface: asked for at a cycle, they answer when the access begins.
+step the same channel cycle by cycle.
+
+* :class:`SramPorts` — the read ports of the ifmap and filter SRAMs: ``banks`` banks, each one
+  ``sram_port_bits`` port, shared evenly by the P slices (a time-division crossbar: in each
+  cycle a bank serves one slice, in turn, so no two slices ever want a bank in the same cycle;
+  what an idle slice's turn could have served is lost). A fold streams one operand per lane
+  and step from each SRAM it streams from; where that is more than the slice's share of the
+  ports, its stream stretches to the cycles the share needs (:meth:`SramPorts.steps`), and
+  the controller's rule runs the longer stream.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+from accelsim.arch.dataflow import get_dataflow
 
 
 #: relative slack for bytes that are a share of a whole (a fraction), so that a share computed
@@ -69,3 +79,49 @@ class DramChannel:
         start = max(asked, self.free)
         self.free = start + cycles
         return start
+
+
+@dataclass(frozen=True)
+class SramPorts:
+    """What one slice may read per cycle from the ifmap and filter SRAMs (module doc), kept in
+    integers so that cycles are exact: per operand that streams under the dataflow, the fold
+    side its lanes lie on and ``(operand bits · P, port bits of its SRAM)``; the same for the
+    stationary operand (WS: weights, IS: inputs), whose tile a fold loads before it streams."""
+
+    streams: tuple[tuple[str, int, int], ...]  #: (``rows`` or ``cols``, bits · P, port bits)
+    tile: tuple[int, int] | None  #: (bits · P, port bits) of the stationary operand, if limited
+
+    @classmethod
+    def of(cls, config) -> SramPorts | None:
+        """The config's ports, or None where neither SRAM limits a fold (0 banks)."""
+        flow = get_dataflow(config.dataflow)
+        streams, tile = [], None
+        for operand, dims, banks in (("ifmap", ("M", "K"), config.ifmap_sram_banks),
+                                     ("filter", ("K", "N"), config.filter_sram_banks)):
+            if not banks:
+                continue
+            share = (config.operand_bits * config.array_slices, banks * config.sram_port_bits)
+            if flow.time_dim not in dims:
+                tile = share
+                continue
+            other = dims[0] if dims[1] == flow.time_dim else dims[1]
+            streams.append(("rows" if other == flow.rows_dim else "cols", *share))
+        return cls(tuple(streams), tile) if streams or tile else None
+
+    def steps(self, steps: int, rows: int, cols: int) -> int:
+        """Cycles a fold of ``rows`` × ``cols`` PEs in use streams ``steps`` steps for: each
+        step takes one operand per lane of each streamed operand, and a slice's share of an
+        SRAM's ports delivers ``port bits / P`` bits a cycle."""
+        longest = steps
+        for side, bits, port in self.streams:
+            lanes = rows if side == "rows" else cols
+            longest = max(longest, -(-steps * lanes * bits // port))
+        return longest
+
+    def load(self, load: int, rows: int, cols: int) -> int:
+        """Cycles a fold takes to load its stationary tile of ``rows`` × ``cols`` operands,
+        at least ``load`` (the array's rows, one shift a cycle)."""
+        if self.tile is None:
+            return load
+        bits, port = self.tile
+        return max(load, -(-rows * cols * bits // port))

@@ -25,13 +25,14 @@ LOSS_LABELS = {"lost_fill_drain": "fill and drain", "lost_partial_tiles": "parti
                "lost_group_boundary": "group boundary",
                "lost_granularity": "off outputs no fold can leave out (trace's limit)",
                "lost_gated_idle": "other off outputs in running folds",
-               "lost_imbalance": "slices waiting for the slowest", "lost_stall": "DRAM stalls"}
+               "lost_imbalance": "slices waiting for the slowest", "lost_sram": "streams slowed by SRAM ports",
+               "lost_stall": "DRAM stalls"}
 #: where the cycles go, bottom up: the ideal, then every kind of loss
 ATTRIBUTION = (("cycles_ideal", "ideal (needed MACs / PEs)"),
                *((column, LOSS_LABELS.get(column, column.removeprefix("lost_").replace("_", " ")))
                  for column in LOST_COLUMNS))
 #: columns that tables written before them lack; read as 0
-_ZERO_IF_ABSENT = ("lost_imbalance", "energy_crossbar_pj")
+_ZERO_IF_ABSENT = ("lost_imbalance", "energy_crossbar_pj", "lost_sram", "cycles_sram")
 
 
 def _colours(names: Sequence[str]) -> dict[str, tuple]:

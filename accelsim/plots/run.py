@@ -65,7 +65,7 @@ def _attribution_colours() -> dict[str, tuple]:
     set2, spare = plt.get_cmap("Set2"), plt.get_cmap("tab20b")
     fixed = {"cycles_ideal": set2(0), "lost_fill_drain": set2(1), "lost_partial_tiles": set2(2),
              "lost_group_boundary": set2(3), "lost_granularity": set2(4), "lost_gated_idle": set2(5),
-             "lost_imbalance": "#7570b3", "lost_stall": set2(6)}
+             "lost_imbalance": "#7570b3", "lost_sram": "#e7298a", "lost_stall": set2(6)}
     others = [column for column, _ in ATTRIBUTION if column not in fixed]
     return {**fixed, **{column: spare(index % 20) for index, column in enumerate(others)}}
 

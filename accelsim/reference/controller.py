@@ -11,7 +11,8 @@ from accelsim.arch.dataflow import Dataflow, get_dataflow
 
 
 def controller_schedule(dataflow: str | Dataflow, steps, rows: int, cols: int,
-                        spacing: str = "pipelined", earliest=None, gaps=None) -> tuple[list[int], list[int]]:
+                        spacing: str = "pipelined", earliest=None, gaps=None,
+                        loading=None) -> tuple[list[int], list[int]]:
     """When the controller of an R×C machine loads and starts each fold of a sequence whose
     folds stream ``steps`` (one T per fold, in issue order): ``(loads, starts)``, cycles from
     the sequence's first. ``loads`` is empty for output-stationary machines, which load no tile.
@@ -22,7 +23,8 @@ def controller_schedule(dataflow: str | Dataflow, steps, rows: int, cols: int,
     previous one would have drained alone. ``earliest`` (one cycle per fold, optional): a fold
     starts (OS) or loads its tile (WS/IS) no earlier, as when it waits for its inputs.
     ``gaps`` (one per fold, optional): a fold starts at least that long after the one before,
-    as when its operands arrive one fold at a time.
+    as when its operands arrive one fold at a time. ``loading`` (one per fold, optional; WS/IS):
+    the cycles each tile takes to load, in place of R, as when the SRAM's ports are short.
     """
     steps = [int(t) for t in steps]
     if not steps:
@@ -37,19 +39,20 @@ def controller_schedule(dataflow: str | Dataflow, steps, rows: int, cols: int,
             else:
                 starts.append(max(starts[-1] + steps[j - 1] + max(0, rows - steps[j]), wait[j], starts[-1] + gap[j]))
         return [], starts
+    load = [rows] * len(steps) if loading is None else [int(cycles) for cycles in loading]
     loads = [wait[0]]
-    starts = [loads[0] + rows]
+    starts = [loads[0] + load[0]]
     for j in range(1, len(steps)):
         if spacing == "physical":  # the next tile loads when this fold has drained
             loads.append(max(starts[-1] + steps[j - 1] + rows + cols - 2, wait[j]))
         else:
-            loads.append(max(loads[-1] + rows, starts[-1], wait[j]))
-        starts.append(max(starts[-1] + steps[j - 1], loads[-1] + rows, starts[-1] + gap[j]))
+            loads.append(max(loads[-1] + load[j - 1], starts[-1], wait[j]))
+        starts.append(max(starts[-1] + steps[j - 1], loads[-1] + load[j], starts[-1] + gap[j]))
     return loads, starts
 
 
 def controller_starts(dataflow: str | Dataflow, steps, rows: int, cols: int,
-                      spacing: str = "pipelined", earliest=None, gaps=None) -> list[int]:
+                      spacing: str = "pipelined", earliest=None, gaps=None, loading=None) -> list[int]:
     """The cycle at which each fold of a sequence starts streaming (see :func:`controller_schedule`):
     its first step enters the array's first lane then, its last ``T − 1`` cycles later."""
-    return controller_schedule(dataflow, steps, rows, cols, spacing, earliest, gaps)[1]
+    return controller_schedule(dataflow, steps, rows, cols, spacing, earliest, gaps, loading)[1]

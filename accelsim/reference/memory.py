@@ -82,3 +82,48 @@ def stepped_layer_cycles(fold_cycles: Sequence[int], own: Sequence[float], moved
         write.step(cycle, bandwidth, latency)
         cycle += 1
     return write.done
+
+
+def stepped_stream_cycles(steps: int, demands: Sequence[tuple[int, int]]) -> int:
+    """Cycles a fold takes to stream ``steps`` steps through SRAM ports, stepped one cycle at a
+    time: per streamed operand ``(need, port)``, its port adds ``port`` bits of credit every
+    cycle and a step takes ``need`` bits from each; at most one step a cycle."""
+    credit = [0] * len(demands)
+    cycle = done = 0
+    while done < steps:
+        credit = [have + port for have, (_, port) in zip(credit, demands)]
+        if all(have >= need for have, (need, _) in zip(credit, demands)):
+            credit = [have - need for have, (need, _) in zip(credit, demands)]
+            done += 1
+        cycle += 1
+    return cycle
+
+
+def port_demands(config, rows: int, cols: int) -> list[tuple[int, int]]:
+    """Per SRAM a fold of ``rows`` × ``cols`` PEs in use streams from (ifmap under OS and WS,
+    filter under OS and IS), ``(bits a step needs · P, port bits of the SRAM)``: the slice's
+    share of the ports is a P-th of them. An SRAM of 0 banks limits nothing."""
+    name = config.dataflow
+    streamed = {"os": (("ifmap", rows), ("filter", cols)), "ws": (("ifmap", rows),), "is": (("filter", rows),)}[name]
+    return [(lanes * config.operand_bits * config.array_slices, banks * config.sram_port_bits)
+            for sram, lanes in streamed if (banks := getattr(config, f"{sram}_sram_banks"))]
+
+
+def stepped_load_cycles(rows: int, operands: int, demand: tuple[int, int] | None) -> int:
+    """Cycles a stationary tile of ``operands`` operands takes to load, stepped one cycle at a
+    time: one shift a cycle for the array's ``rows``, and with ``demand = (need, port)`` the
+    port adds ``port`` bits of credit a cycle until the tile's ``need`` bits per operand are in."""
+    cycle, credit = 0, 0
+    need = operands * demand[0] if demand else 0
+    while cycle < rows or credit < need:
+        credit += demand[1] if demand else 0
+        cycle += 1
+    return cycle
+
+
+def tile_demand(config) -> tuple[int, int] | None:
+    """``(bits an operand needs · P, port bits)`` of the SRAM a WS/IS fold loads its stationary
+    tile from (WS: filter, IS: ifmap); None under OS or where that SRAM has 0 banks."""
+    sram = {"ws": "filter", "is": "ifmap"}.get(config.dataflow)
+    banks = getattr(config, f"{sram}_sram_banks") if sram else 0
+    return (config.operand_bits * config.array_slices, banks * config.sram_port_bits) if banks else None

@@ -32,7 +32,8 @@ from accelsim.arch.dataflow import get_dataflow
 from accelsim.arch.timing import get_timing
 from accelsim.reference.controller import controller_starts
 from accelsim.reference.folds import gemm_folds
-from accelsim.reference.memory import _Transfer
+from accelsim.reference.memory import (_Transfer, port_demands, stepped_load_cycles, stepped_stream_cycles,
+                                       tile_demand)
 from accelsim.reference.sliced import queue_order
 from accelsim.schedule.plan import Task
 
@@ -52,6 +53,14 @@ class _SteppedChannel:
             cycle += 1
         self.free = transfer.done if size > 0 else begin
         return begin
+
+
+def _lanes(fold, dataflow: str) -> tuple[int, int]:
+    """The rows and columns of PEs a fold holds real data in: OS, the left operand's rows and the
+    top operand's columns; WS/IS, the stationary tile's."""
+    if dataflow == "os":
+        return int(fold.first_real.any(axis=1).sum()), int(fold.second_real.any(axis=0).sum())
+    return int(fold.first_real.any(axis=1).sum()), int(fold.first_real.any(axis=0).sum())
 
 
 def _pace(size: float, needed: float, bandwidth: float, latency: int) -> int:
@@ -80,31 +89,38 @@ def stepped_sliced_cycles(phases: Sequence[Sequence[Task]], config, fetches: Seq
     channel = _SteppedChannel(bandwidth)
     origin, owed = 0, 0.0
     for tasks, phase_fetches in zip(phases, fetches):
-        steps = []
+        # per task: its folds' stream and tile-load cycles; its stall-free length (longest-first)
+        steps, loading, lengths = [], [], []
+        tile = tile_demand(config)
         for task in tasks:
             item = task.item
             if item is None:
-                steps.append([steps_ for count, steps_ in task.folds for _ in range(count)])
-                continue
-            a = np.zeros((len(item.pixels), len(item.k_index)), dtype=np.int64)
-            w = np.zeros((len(item.k_index), len(item.channels)), dtype=np.int64)
-            steps.append([fold.second.shape[0] for fold in gemm_folds(a, w, dataflow, rows, width)])
+                shapes = [(length, lanes) for (count, length), lanes in zip(task.folds, task.lanes)
+                          for _ in range(count)]
+                lengths.append(sum(count * max(length, rows) for count, length in task.folds))
+            else:
+                a = np.zeros((len(item.pixels), len(item.k_index)), dtype=np.int64)
+                w = np.zeros((len(item.k_index), len(item.channels)), dtype=np.int64)
+                tiles = gemm_folds(a, w, dataflow, rows, width)
+                shapes = [(fold.second.shape[0], _lanes(fold, dataflow)) for fold in tiles]
+                lengths.append(sum(max(length, rows) for length, _ in shapes))
+            steps.append([stepped_stream_cycles(length, port_demands(config, *lanes)) for length, lanes in shapes])
+            loading.append([stepped_load_cycles(rows, lanes[0] * lanes[1], tile) for _, lanes in shapes])
         needs = [task.after for task in tasks]
         members: dict[int, list[int]] = {}
         for index, task in enumerate(tasks):
             members.setdefault(task.window, []).append(index)
         freeing = [members[task.window - 2] if task.after < 0 and task.window >= 2 else [] for task in tasks]
-        lengths = [sum(max(t, rows) for t in task_steps) for task_steps in steps]
         # per slice: its folds' steps, earliest starts and gaps; per task: its slice and last fold
-        folds = [([], [], []) for _ in range(slices)]
+        folds = [([], [], [], []) for _ in range(slices)]
         last_fold: dict[int, tuple[int, int]] = {}
         now = [origin] * slices  # when each slice takes next
 
         def end_of(task: int) -> int:
             index, fold = last_fold[task]
-            step_list, earliest, gaps = (values[:fold + 1] for values in folds[index])
-            return controller_starts(dataflow, step_list, rows, width, earliest=earliest, gaps=gaps)[-1] \
-                + step_list[-1] + drain
+            step_list, earliest, gaps, loads = (values[:fold + 1] for values in folds[index])
+            return controller_starts(dataflow, step_list, rows, width, earliest=earliest, gaps=gaps,
+                                     loading=loads)[-1] + step_list[-1] + drain
 
         def ready_time(task: int) -> int:
             decided = end_of(needs[task]) + gate if needs[task] >= 0 else 0
@@ -120,12 +136,14 @@ def stepped_sliced_cycles(phases: Sequence[Sequence[Task]], config, fetches: Seq
                 own, moved = phase_fetches[task] / share, total / share
                 gap = _pace(moved, own, bandwidth, latency)
                 earliest = max(earliest, begin + (_pace(moved, moved, bandwidth, latency) if first else gap))
-            step_list, earliest_list, gaps = folds[index]
+            step_list, earliest_list, gaps, loads = folds[index]
             step_list += steps[task]
+            loads += loading[task]
             earliest_list += [earliest] + [0] * (share - 1)
             gaps += [0] + [gap] * (share - 1)
             last_fold[task] = (index, len(step_list) - 1)
-            now[index] = controller_starts(dataflow, step_list, rows, width, earliest=earliest_list, gaps=gaps)[-1]
+            now[index] = controller_starts(dataflow, step_list, rows, width, earliest=earliest_list, gaps=gaps,
+                                           loading=loads)[-1]
             return now[index] - origin
 
         assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time,

@@ -178,8 +178,8 @@ class LayerPlan:
         tasks: list[Task] = []
         decided = -1  # the task whose last result a conditional pass waits for
         columns = zip(runs["count"].tolist(), runs["time_steps"].tolist(), runs["cycles"].tolist(),
-                      runs["phase"].tolist())
-        for index, (count, steps, cycles, phase) in enumerate(columns):
+                      runs["phase"].tolist(), runs["rows_used"].tolist(), runs["cols_used"].tolist())
+        for index, (count, steps, cycles, phase, rows, cols) in enumerate(columns):
             if not count:
                 continue
             if phase == PHASE_CONDITIONAL and tasks and decided < 0:
@@ -187,12 +187,13 @@ class LayerPlan:
             elif phase != PHASE_CONDITIONAL:
                 decided = -1
             if tasks or count == 1:
-                tasks.append(Task(None, runs[index:index + 1], count * cycles, ((count, steps),), decided, 0, count))
+                tasks.append(Task(None, runs[index:index + 1], count * cycles, ((count, steps),), decided, 0, count,
+                                  ((rows, cols),)))
                 continue
             for part in (1, count - 1):  # the layer's first fold alone
                 run = runs[index:index + 1].copy()
                 run["count"] = part
-                tasks.append(Task(None, run, part * cycles, ((part, steps),), decided, 0, part))
+                tasks.append(Task(None, run, part * cycles, ((part, steps),), decided, 0, part, ((rows, cols),)))
         return tuple(tasks)
 
     @property
@@ -220,6 +221,8 @@ class Task:
     after: int = -1  #: the task of its phase whose decisions it needs (its set's base task), or −1
     window: int = 0  #: the window of pixels it belongs to (base tasks of window w ≥ 2 wait for window w − 2)
     fold_count: int = -1  #: its folds in all (−1: counted from ``folds``)
+    #: ``(rows, cols)`` of the PEs in use, one per entry of ``folds`` (what its folds stream on)
+    lanes: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.fold_count < 0:

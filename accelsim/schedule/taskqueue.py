@@ -59,20 +59,22 @@ def slice_config(config: HardwareConfig) -> HardwareConfig:
 
 @lru_cache(maxsize=4096)
 def _task_runs(shape: tuple[int, int, int], rows: int, cols: int, dataflow: str, timing: str,
-               phase: int) -> tuple[np.ndarray, int, tuple[tuple[int, int], ...], int]:
+               phase: int) -> tuple[np.ndarray, int, tuple[tuple[int, int], ...], int, tuple[tuple[int, int], ...]]:
     """The folds of a task's GEMM on one slice, their stall-free cycles back to back, their
-    ``(count, steps)`` and their number (cached: the tasks of a layer share few shapes). The
-    array is read-only."""
+    ``(count, steps)``, their number and the PEs they use (cached: the tasks of a layer share
+    few shapes). The array is read-only."""
     runs = gemm_runs(*shape, rows, cols, dataflow, timing, phase)
     runs.flags.writeable = False
-    folds = tuple((int(run["count"]), int(run["time_steps"])) for run in runs if run["count"])
-    return runs, int((runs["count"] * runs["cycles"]).sum()), folds, sum(count for count, _ in folds)
+    used = [run for run in runs if run["count"]]
+    folds = tuple((int(run["count"]), int(run["time_steps"])) for run in used)
+    lanes = tuple((int(run["rows_used"]), int(run["cols_used"])) for run in used)
+    return runs, int((runs["count"] * runs["cycles"]).sum()), folds, sum(count for count, _ in folds), lanes
 
 
 def make_task(item: WorkItem, config: HardwareConfig, after: int = -1, window: int = 0) -> Task:
-    runs, periods, folds, fold_count = _task_runs(item.shape, config.rows_per_slice, config.slice_cols,
-                                                  config.dataflow, config.timing, item.phase)
-    return Task(item, runs, periods, folds, after, window, fold_count)
+    runs, periods, folds, fold_count, lanes = _task_runs(item.shape, config.rows_per_slice, config.slice_cols,
+                                                         config.dataflow, config.timing, item.phase)
+    return Task(item, runs, periods, folds, after, window, fold_count, lanes)
 
 
 def _stacked_runs(parts: list[np.ndarray]) -> np.ndarray:
