@@ -402,6 +402,23 @@ stages = layers.pivot_table(index="stage", columns="scheduler", values=["cycles_
                             aggfunc="sum", sort=False) / 2  # per image
 stages[("speedup", "task-queue")] = stages[("cycles_total", "dense")] / stages[("cycles_total", "task-queue")]
 stages.drop(columns=("dram_cycles", "dense")).round(2)"""),
+        ("md", """\
+**SRAM ports, charged in cycles.** Above, the SRAMs have no banks set: any slice streams as fast
+as its folds need. With `ifmap_sram_banks` (and `filter_sram_banks`) set, each SRAM has that many
+banks of one `sram_port_bits` port, shared evenly by the slices (time division, so no bank
+conflicts, but an idle slice's turn is lost): a fold whose stream needs more than its slice's
+share takes longer, and `lost_sram` counts what that costs. Here the best point with the ifmap
+SRAM in 128 down to 32 banks of 64 bits (1,024 to 256 B/cycle), the filter SRAM in 8 (a 16 × 1
+slice streams one weight a step, 64 B/cycle for 64 slices)."""),
+        ("code", """\
+best_point = points["P = 64, 16-row slices"]
+rows = [study(network, trace, best_point.replace(ifmap_sram_banks=banks, filter_sram_banks=8 if banks else 0),
+              ["task-queue"], slice(2, 4), slice(0, 2), ifmap_banks=banks,
+              ifmap_bytes_per_cycle=banks * best_point.sram_port_bits / 8 if banks else float("inf"))
+        for banks in (0, 128, 96, 64, 48, 32)]
+ports = pd.concat(rows, ignore_index=True)
+ports[ports["scheduler"] == "task-queue"][["ifmap_banks", "ifmap_bytes_per_cycle", "speedup_vs_dense", "lost_sram",
+                                           "lost_stall", "cycles_total", "input_bytes_per_cycle"]]"""),
         ("code", """\
 # the shipped ResNet-20 trace (real gates, 2.09x) on the default accelerator
 shipped = accelsim.open_trace(DEFAULT_TRACE)

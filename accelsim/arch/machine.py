@@ -26,7 +26,8 @@ are asked for (in one cycle, in the order the slices take), each holding it for 
 whole cycles. Its first fold starts
 :func:`~accelsim.arch.memory.fold_pace` after the channel begins it (on a slice's first task,
 which follows no fold of its own: the whole share and the latency); each later fold at
-least that long after the one before.
+least that long after the one before. With SRAM ports (:class:`~accelsim.arch.memory.SramPorts`),
+each fold streams, and loads its tile, for as long as the slice's share of the ports needs.
 """
 
 from __future__ import annotations
@@ -95,14 +96,13 @@ class SliceClock:
     def issue_task(self, folds: Sequence[tuple[int, ...]], ready: float, pace: float = 0.0) -> None:
         """A task's folds, ``(count, steps)`` or ``(count, steps, load cycles)`` run by run, the
         first not before ``ready``."""
-        for position, fold in enumerate(folds):
-            count, steps, load = fold[0], fold[1], (fold[2] if len(fold) > 2 else 0)
-            if position:
-                self.issue(count, steps, 0.0, pace, load)
-                continue
-            self.issue(1, steps, ready, 0.0, load)
-            if count > 1:
-                self.issue(count - 1, steps, 0.0, pace, load)
+        fold = folds[0]
+        count, steps, load = fold[0], fold[1], (fold[2] if len(fold) > 2 else 0)
+        self.issue(1, steps, ready, 0.0, load)
+        if count > 1:
+            self.issue(count - 1, steps, 0.0, pace, load)
+        for fold in folds[1:]:
+            self.issue(fold[0], fold[1], 0.0, pace, fold[2] if len(fold) > 2 else 0)
 
     def _first(self, steps: int, ready: float, pace: float, load: int) -> tuple[float | None, float]:
         """When the next fold of ``steps`` steps loads its tile (WS/IS, in ``load`` cycles) and starts."""
