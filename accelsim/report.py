@@ -165,6 +165,9 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
             **{name: timing.traffic.get(name, 0) for name in TRAFFIC_FIELDS},
             # on a sliced array every input read from the ifmap SRAM's banks crosses the crossbar
             "crossbar_bytes": timing.traffic.get("ifmap_sram_read_bytes", 0) if config.array_slices > 1 else 0,
+            # and every weight into a slice, every partial sum and output between a slice and the ofmap SRAM
+            "network_bytes": sum(timing.traffic.get(name, 0) for name in (
+                "filter_sram_read_bytes", "ofmap_sram_read_bytes", "ofmap_sram_write_bytes")) if config.array_slices > 1 else 0,
             **array_counters(plan, config),
         })
     return rows
@@ -231,7 +234,7 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
         sums = {column: group[column].sum() for column in
                 ("folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed", "cycles_compute",
                  "cycles_stall", "cycles_sram", "cycles_total", "cycles_ideal", *LOST_COLUMNS, *TRAFFIC_FIELDS,
-                 "crossbar_bytes", *ENERGY_COLUMNS)}
+                 "crossbar_bytes", "network_bytes", *ENERGY_COLUMNS)}
         mapped = (group["mapping_efficiency"].fillna(0) * group["folds"]).sum()
         batch = int(group["batch"].iloc[0])
         rows.append({

@@ -69,12 +69,15 @@ def test_small_case_by_hand():
         "gated_mac": 0.0,
         "idle": (6 * 4 - 8) * idle_pe,  # 24 PE-cycles, 8 of them MACs
         "register": 8 * 32 * 0.009,
-        # left: 2 rows × 2 steps × 2 hops × 8 bits; top: 2 × 2 × 2 × 8; drain: 4 results × 2 hops × 32
-        "pe_to_pe": (64 + 64 + 256) * 0.009,
+        # left: 2 rows × 2 steps × 2 hops × 8 bits; top: 2 × 2 × 2 × 8; drain: 4 results × 2 hops × 32;
+        # a hop: a register bit and 0.04 mm of wire at 0.325 pJ/bit/mm
+        "pe_to_pe": (64 + 64 + 256) * (0.009 + 0.325 * 0.04),
         # reads: 4 bytes of A, 4 of W; fills: the 4-byte ifmap, the 4-byte filters; 64-bit accesses
         "sram_ifmap": 4 / 8 * 25.9 + 4 / 8 * 28.49,
         "sram_filter": 4 / 8 * 25.9 + 4 / 8 * 28.49,
         "sram_ofmap": 16 / 8 * 28.49,  # 4 results × 4 bytes written, none read back
+        "crossbar": 0.0,  # one array: no crossbar and no networks
+        "networks": 0.0,
         "decision": 0.0,
         "gate": 0.0,
         "dram": (8 + 4) * 8 * 8.0,  # 8 bytes read, 4 written, 8 pJ/bit
@@ -173,8 +176,11 @@ def test_crossbar_bit_scales_with_slices_pitch_and_node():
 
     mux = 0.018 / 32
     wire = 0.325 * 64 * 0.1  # a 64-column array at 0.1 mm: 6.4 mm
-    assert bit(array_cols=64, array_slices=4) == pytest.approx(2 * mux)
-    assert bit(array_cols=64, array_slices=16) == pytest.approx(4 * mux)
+    unpitched = {"energy_overrides": {"pe_pitch_mm": 0.0}}
+    assert bit(array_cols=64, array_slices=4, **unpitched) == pytest.approx(2 * mux)
+    assert bit(array_cols=64, array_slices=16, **unpitched) == pytest.approx(4 * mux)
+    # the default pitch, 0.04 mm: a 64-column array is 2.56 mm wide
+    assert bit(array_cols=64, array_slices=4) == pytest.approx(0.325 * 2.56 * 3 / 4 + 2 * mux)
     pitched = {"energy_overrides": {"pe_pitch_mm": 0.1}}
     assert bit(array_cols=64, array_slices=2, **pitched) == pytest.approx(wire / 2 + mux)
     assert bit(array_cols=64, array_slices=64, **pitched) == pytest.approx(wire * 63 / 64 + 6 * mux)

@@ -80,13 +80,19 @@ COMPONENTS: tuple[Component, ...] = (
               "sum passed to the next PE, not charged twice)", "#ff7f0e",
               lambda c: c.layers["macs_executed"] * c.config.accumulator_bits * c.table["register_bit"]),
     Component("pe_to_pe", "`pe_hop_bits`", "operand bits moved between PEs, and OS results drained, × hop_bit: a token entering a "
-              "side crosses the whole array (an upper bound for drains). A hop is a register write: 0.072 pJ "
-              "per 8-bit word, well below Eyeriss's 2× a MAC, unless `pe_pitch_mm` adds wire energy", "#9467bd",
+              "side crosses the whole array (an upper bound for drains). A hop is a register write and a wire "
+              "of one PE pitch: 0.176 pJ per 8-bit word at the default 0.04 mm (0.072 pJ without the wire), "
+              "below Eyeriss's 2× a MAC", "#9467bd",
               lambda c: c.layers["pe_hop_bits"] * c.table["hop_bit"]),
     Component("crossbar", "`crossbar_bytes` through the slices' crossbar (0 when `array_slices` = 1)",
               "`crossbar_bytes` · 8 × crossbar_bit: input operands read from the ifmap SRAM's banks "
               "into the slices (0 on one array)", "#98df8a",
               lambda c: c.layers["crossbar_bytes"] * 8 * c.table["crossbar_bit"]),
+    Component("networks", "`network_bytes` through the slices' weight and output networks (0 when `array_slices` = 1)",
+              "`network_bytes` · 8 × crossbar_bit: weights from the filter SRAM into the slices, partial sums "
+              "and outputs between the slices and the ofmap SRAM, each over a line and select like the "
+              "crossbar's (0 on one array)", "#c5b0d5",
+              lambda c: c.layers["network_bytes"] * 8 * c.table["crossbar_bit"]),
     *(Component(f"sram_{buffer}", f"reads and writes of the {buffer} SRAM"
                 + (" (at one of `array_slices` banks)" if buffer == "ifmap" else ""),
                 f"reads and writes of the {buffer} SRAM in port-width accesses × sram_{buffer}_read, "

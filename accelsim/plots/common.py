@@ -32,7 +32,8 @@ ATTRIBUTION = (("cycles_ideal", "ideal (needed MACs / PEs)"),
                *((column, LOSS_LABELS.get(column, column.removeprefix("lost_").replace("_", " ")))
                  for column in LOST_COLUMNS))
 #: columns that tables written before them lack; read as 0
-_ZERO_IF_ABSENT = ("lost_imbalance", "energy_crossbar_pj", "lost_sram", "cycles_sram")
+_ZERO_IF_ABSENT = ("lost_imbalance", "energy_crossbar_pj", "lost_sram", "cycles_sram", "energy_networks_pj",
+                   "network_bytes")
 
 
 def _colours(names: Sequence[str]) -> dict[str, tuple]:
