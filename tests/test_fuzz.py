@@ -667,3 +667,36 @@ def test_errors_escape_what_is_not_printable():
     assert str(ConfigError("a\nb\x1b × c")) == "a\\nb\\x1b × c"
     assert str(UnknownNameError("unknown network 'x\ny'")) == "unknown network 'x\\ny'"
     assert str(ConfigError("plain")) == "plain"
+
+
+@pytest.mark.heavy
+def test_plotting_a_whole_default_run_fits_in_one_and_a_half_gigabytes(tmp_path):
+    """`accelsim plot` of the default run's tables (240 images, every scheduler) under an
+    address-space limit of 1.5 GB: Arrow's default pool alone would reserve a GiB."""
+    from accelsim.cli import main
+
+    assert main(["run", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
+
+    env = {**os.environ, "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env.pop("ARROW_DEFAULT_MEMORY_POOL", None)
+    result = subprocess.run([*CLI, "plot", str(tmp_path / "run"), "--out", str(tmp_path / "figures")],
+                            capture_output=True, timeout=120, stdin=subprocess.DEVNULL, preexec_fn=limit, env=env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert (tmp_path / "figures" / "timeline.png").is_file()
+
+
+def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
+    import accelsim.cli as cli
+    import accelsim.cli.networks as networks
+
+    def exhausted(args):
+        raise MemoryError
+
+    monkeypatch.setattr(networks, "command", exhausted)
+    assert cli.main(["networks"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("accelsim: error: out of memory")

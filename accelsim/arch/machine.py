@@ -253,27 +253,36 @@ class QueueMachine:
         free, after_of, freed_of, taken, left = waits.free, waits.after, waits.freed, waits.taken, waits.left
         ends, window_end, gate = waits.ends, waits.window_end, waits.gate
         # inlined, a loop per policy: this is the machine's hot path
-        best, best_ready, best_length = None, False, -1
-        for position, task in enumerate(window):
-            if free[task]:
-                is_ready = True
-            else:
+        if lengths is None:
+            first = None  # the oldest eligible, if none is ready
+            for position, task in enumerate(window):
+                if free[task]:
+                    return position  # the oldest ready: nothing later ranks higher
                 after, freed = after_of[task], freed_of[task]
                 if after >= 0 and not taken[after] or freed >= 0 and left[freed]:
                     continue  # not eligible
-                is_ready = (after < 0 or ends[after] + gate <= now) and (freed < 0 or window_end[freed] <= now)
-            if lengths is None:
-                if is_ready:
-                    return position  # the oldest ready: nothing later ranks higher
-                if best is None:
-                    best = position
-            elif is_ready:
-                length = lengths[task]
+                if (after < 0 or ends[after] + gate <= now) and (freed < 0 or window_end[freed] <= now):
+                    return position
+                if first is None:
+                    first = position
+            return first if first is not None else 0
+        best, best_ready, best_length = 0, False, -1
+        for position, task in enumerate(window):
+            length = lengths[task]
+            if free[task]:
                 if not best_ready or length > best_length:  # the oldest wins ties
                     best, best_ready, best_length = position, True, length
-            elif not best_ready and lengths[task] > best_length:
-                best, best_length = position, lengths[task]
-        return best if best is not None else 0
+                continue
+            if best_ready and length <= best_length:
+                continue  # cannot rank higher, ready or not
+            after, freed = after_of[task], freed_of[task]
+            if after >= 0 and not taken[after] or freed >= 0 and left[freed]:
+                continue  # not eligible
+            if (after < 0 or ends[after] + gate <= now) and (freed < 0 or window_end[freed] <= now):
+                best, best_ready, best_length = position, True, length
+            elif not best_ready and length > best_length:
+                best, best_length = position, length
+        return best
 
     def _place(self, index: int, chosen: int, now: float) -> None:
         """Put the task's folds on the slice's clock, after its transfer (module doc)."""

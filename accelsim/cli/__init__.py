@@ -65,6 +65,10 @@ def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentPa
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``accelsim`` command; returns the exit status."""
+    # pandas keeps strings in Arrow arrays, whose default pool reserves a GiB of address space
+    # on first use; the system allocator keeps every command within docs/limits.md (read when
+    # pyarrow loads, so before any command imports pandas)
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         # the command is one of the words given; the rest are listed but not built
@@ -77,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("accelsim: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:  # a limit on address space (ulimit -v) or a machine too small for the run
+        print("accelsim: error: out of memory (fewer images, a smaller network or a machine with more "
+              "memory; docs/limits.md)", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # the reader left (e.g. `accelsim run | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

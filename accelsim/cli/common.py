@@ -322,3 +322,4 @@ def progress_bar(unit: str, disable: bool = False):
     finally:
         for bar in bars:
             bar.close()
+
