@@ -108,6 +108,10 @@ class HardwareConfig:
         "DRAM type for pJ/bit: LPDDR4, HBM2, GDDR5, HMC, LPDDR, DDR3", "text", stage="account"))
     sram_port_bits: int = field(default=64, metadata=_describe(
         "SRAM port width, bits per access (per bank where the SRAM has banks)", "bits", stage="memory"))
+    costs: str = field(default="charged", metadata=_describe(
+        "charged: every cost the model has (SRAM ports where banks are set, wires at the profile's "
+        "PE pitch); ideal: the earlier, idealised model (no SRAM port limits, wires free), to "
+        "reproduce its figures beside the charged ones", "costs", stage="memory"))
     energy_overrides: tuple[tuple[str, float], ...] = field(default=(), metadata=_describe(
         "[energy] table: entry = value, overriding any energy table entry", "overrides", stage="account"))
 
@@ -218,6 +222,8 @@ def _overrides(name: str, value: Any, meta: Any) -> tuple[tuple[str, float], ...
 
 #: How a skipping scheduler may fall back to the one-pass path, per gated layer.
 FALLBACKS = ("calibrated", "off")
+#: Which costs a run charges: all of them, or the idealised model's (see ``costs``).
+COSTS = ("charged", "ideal")
 #: How the task queue hands tasks to free slices (:mod:`accelsim.schedule.taskqueue`).
 DISPATCH_POLICIES = ("in-order", "longest-first")
 
@@ -244,6 +250,7 @@ _VALIDATORS = {
     "latency": lambda name, value, meta: _integer(name, value, 0, 1 << 20),
     "fallback": _registered(FALLBACKS),
     "dispatch": _registered(DISPATCH_POLICIES),
+    "costs": _registered(COSTS),
 }
 
 

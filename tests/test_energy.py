@@ -254,3 +254,14 @@ def test_energy_table_command_lists_the_crossbar(capsys, tmp_path):
     assert "one of 4 banks of 64/4 KB" in ifmap
     bitwise = next(line for line in out.splitlines() if line.lstrip().startswith("bitwise"))
     assert "Aladdin" in bitwise and "[from accelergy45]" in bitwise
+
+
+def test_the_idealised_model_leaves_the_wires_out():
+    """``costs = "ideal"``: the earlier model, every wire free (an explicit pitch included)."""
+    charged = energy_table(DEFAULT_CONFIG.replace(array_slices=4))
+    ideal = energy_table(DEFAULT_CONFIG.replace(array_slices=4, costs="ideal",
+                                                energy_overrides={"pe_pitch_mm": 0.1}))
+    assert ideal["crossbar_bit"] == pytest.approx(2 * 0.018 / 32)  # the multiplexer stages alone
+    assert ideal["hop_bit"] == pytest.approx(0.009)
+    assert ideal["hop_bit"] < charged["hop_bit"]
+    assert charged["crossbar_bit"] > ideal["crossbar_bit"]

@@ -202,3 +202,16 @@ def test_the_channel_refuses_a_transfer_asked_for_out_of_order():
     assert channel.begin(5, 3) == 5 and channel.begin(6, 2) == 8
     with pytest.raises(ValueError, match="asked for at cycle 4"):
         channel.begin(4, 1)
+
+
+def test_the_idealised_model_has_no_port_limits():
+    """``costs = "ideal"`` times a layer as if its SRAMs had no banks, whatever they have."""
+    layer = Layer.conv("x", 32, 32, 8, 3, 1, 1)
+    starved = DEFAULT_CONFIG.replace(array_rows=8, array_cols=8, ifmap_sram_banks=1, filter_sram_banks=1,
+                                     sram_port_bits=8)
+    plan = get_scheduler("dense").plan(layer, starved)
+    charged, = simulate([plan], starved)
+    ideal, = simulate([plan], starved.replace(costs="ideal"))
+    unbanked, = simulate([plan], starved.replace(ifmap_sram_banks=0, filter_sram_banks=0))
+    assert charged.cycles_sram > 0 and charged.cycles_total > ideal.cycles_total
+    assert (ideal.cycles_total, ideal.cycles_sram) == (unbanked.cycles_total, 0)

@@ -26,7 +26,7 @@ OTHER_VALUES = {
     "ifmap_sram_kib": 0.0625, "dram_bandwidth_bytes_per_cycle": 0.5, "dram_latency_cycles": 500,
     "clock_mhz": 200.0, "word_bytes": 4, "energy_profile": "horowitz45", "technology_nm": 32,
     "dram_type": "HBM2", "sram_port_bits": 256, "energy_overrides": (("mac", 9.0),),
-    "ifmap_sram_banks": 1, "filter_sram_banks": 1,
+    "ifmap_sram_banks": 1, "filter_sram_banks": 1, "costs": "ideal",
 }
 LAYERS = (Layer.conv("a", 8, 16, 6, 3, 1, 1), Layer.conv("b", 16, 16, 5, 3, 2, 1), Layer.conv("c", 16, 8, 4, 1, 1, 0))
 #: small SRAMs, so that windows and spills happen; a sliced array, so that the task queue plans

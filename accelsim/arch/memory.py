@@ -93,7 +93,10 @@ class SramPorts:
 
     @classmethod
     def of(cls, config) -> SramPorts | None:
-        """The config's ports, or None where neither SRAM limits a fold (0 banks)."""
+        """The config's ports, or None where neither SRAM limits a fold (0 banks, or the
+        idealised model: ``costs = "ideal"``)."""
+        if config.costs == "ideal":
+            return None
         flow = get_dataflow(config.dataflow)
         streams, tile = [], None
         for operand, dims, banks in (("ifmap", ("M", "K"), config.ifmap_sram_banks),

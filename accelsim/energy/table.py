@@ -151,6 +151,8 @@ def _resolve(config) -> EnergyTable:
     raw = {key: entry["value"] for key, entry in profile["entries"].items()}
     overrides = dict(config.energy_overrides)
     raw.update({key: value for key, value in overrides.items() if key in raw})
+    if config.costs == "ideal":  # the idealised model: wires free
+        raw["pe_pitch_mm"] = 0.0
     node = config.technology_nm
     logic = _logic_scale(profile, node)
     n, a = config.operand_bits, config.accumulator_bits
