@@ -622,3 +622,35 @@ def test_work_that_is_not_a_layer_is_named_in_one_warning():
     # the gated network: the same, its gates' own normalization and sigmoid inside the gated convs
     with pytest.warns(UserWarning, match=r"not counted .*: 19 normalization, 19 activations, 9 additions, 1 pooling"):
         network_from_torch(resnet20("postact").eval(), torch.zeros(1, 1, 28, 28))
+
+
+def test_what_was_not_counted_is_said_again_on_every_run(tmp_path, capsys):
+    """The topology keeps what the importer did not count (a `# not counted:` line), and each
+    `accelsim run` of it says so in one line."""
+    source = tmp_path / "user_model.py"
+    source.write_text(USER_FILE)
+    out = tmp_path / "net.csv"
+    assert main(["topology", "--from-torch", f"{source}:build", "--input", "3x16x16", "--out", str(out)]) == 0
+    written = capsys.readouterr()
+    assert "not counted" in written.err
+    comment = next(line for line in out.read_text().splitlines() if line.startswith("# not counted:"))
+    with pytest.warns(UserWarning, match="not counted"):
+        network = load_topology(out)
+    assert network.uncounted and network.uncounted in comment
+    assert main(["run", "--topology", str(out), "--out", str(tmp_path / "results")]) == 0
+    ran = capsys.readouterr()
+    noted = [line for line in (ran.out + ran.err).splitlines() if "not counted" in line]
+    assert len(noted) == 1 and str(out) in noted[0] and network.uncounted in noted[0]
+
+
+def test_onnx_says_what_it_did_not_count(tmp_path):
+    pytest.importorskip("onnx")
+    from accelsim import network_from_onnx
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2)).eval()
+    path = tmp_path / "m.onnx"
+    with pytest.warns(Warning):
+        torch.onnx.export(model, (torch.zeros(1, 3, 8, 8),), str(path), dynamo=False)
+    with pytest.warns(UserWarning, match=r"not counted \(no layer of the array runs them\): .*Relu.*MaxPool"):
+        network = network_from_onnx(path, name="m")
+    assert "Relu" in network.uncounted and "MaxPool" in network.uncounted

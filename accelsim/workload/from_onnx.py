@@ -105,6 +105,7 @@ def network_from_onnx(source: str | Path | Any, name: str | None = None,
     constants = initializers | {output for node in graph.node if node.op_type == "Constant"
                                 for output in node.output}
     layers: list[Layer] = []
+    skipped: dict[str, int] = {}  # products of two computed tensors, by operator
     seen: dict[str, int] = {}
     passes: set[tuple] = set()  # (name, input, weight shape, attributes) of the convolutions read
     gated: set[str] = set()
@@ -120,6 +121,7 @@ def network_from_onnx(source: str | Path | Any, name: str | None = None,
         if node.op_type != "Conv" and weight not in constants:
             warnings.warn(f"{where}: a product of two computed tensors is not recorded "
                           "(accelsim layers have constant weights)", stacklevel=2)
+            skipped[node.op_type] = skipped.get(node.op_type, 0) + 1
             continue
         x, w = shapes.get(node.input[0]), shapes.get(weight)
         if x is None or w is None or None in x[1:] or None in w:
@@ -148,7 +150,23 @@ def network_from_onnx(source: str | Path | Any, name: str | None = None,
         warnings.warn(f"{len(gated)} module(s) run the same convolution twice on one input, as a gated "
                       f"convolution does (its base partial sum and its full pass): each recorded once, as "
                       f"one layer ({', '.join(sorted(gated)[:3])}{', …' if len(gated) > 3 else ''})", stacklevel=2)
-    return Network(name, tuple(layers))
+    other: dict[str, int] = {}
+    for node in graph.node:
+        if node.op_type not in _RECORDED and node.op_type not in _DATA_MOVEMENT:
+            other[node.op_type] = other.get(node.op_type, 0) + 1
+    uncounted = "; ".join(part for part in (
+        ", ".join(f"{count} {op}" for op, count in other.items()),
+        ", ".join(f"{count} × {op} of two computed tensors" for op, count in skipped.items())) if part)
+    if other:
+        warnings.warn(f"{name}: not counted (no layer of the array runs them): "
+                      + ", ".join(f"{count} {op}" for op, count in other.items()), stacklevel=2)
+    return Network(name, tuple(layers), uncounted)
+
+
+#: operators read as layers; and operators that only move or reshape data (nothing to count)
+_RECORDED = ("Conv", "Gemm", "MatMul")
+_DATA_MOVEMENT = ("Constant", "Identity", "Shape", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose",
+                  "Gather", "Concat", "Slice", "Split", "Cast", "Expand", "ConstantOfShape")
 
 
 def _conv(layer_name: str, node: Any, x: list, w: list) -> Layer:

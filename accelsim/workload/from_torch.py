@@ -304,11 +304,11 @@ def network_from_torch(model: Any, example_input: Any, name: str | None = None) 
             module.training = training
     if not recorded:
         raise WorkloadError(f"model {name!r}: no Conv2d or Linear module ran in its forward pass")
-    if operators.skipped:
-        warnings.warn(f"model {name!r}: not recorded as layers (no constant weights): "
-                      + ", ".join(f"{count} × {operator}" for operator, count in sorted(operators.skipped.items())),
-                      stacklevel=2)
-    if operators.other:
-        warnings.warn(f"model {name!r}: not counted (no layer of the array runs them): "
-                      + ", ".join(f"{count} {kind}" for kind, count in operators.other.items()), stacklevel=2)
-    return Network(name, tuple(recorded))
+    skipped = ", ".join(f"{count} × {operator}" for operator, count in sorted(operators.skipped.items()))
+    other = ", ".join(f"{count} {kind}" for kind, count in operators.other.items())
+    if skipped:
+        warnings.warn(f"model {name!r}: not recorded as layers (no constant weights): {skipped}", stacklevel=2)
+    if other:
+        warnings.warn(f"model {name!r}: not counted (no layer of the array runs them): {other}", stacklevel=2)
+    uncounted = "; ".join(part for part in (other, skipped and f"{skipped} (no constant weights)") if part)
+    return Network(name, tuple(recorded), uncounted)

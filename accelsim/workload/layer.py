@@ -195,6 +195,9 @@ class Network:
 
     name: str
     layers: tuple[Layer, ...]
+    #: what the model computes that no layer of the array runs, as an importer saw it (e.g.
+    #: "7 normalization, 5 activations"), or ""; not part of the network's identity
+    uncounted: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))

@@ -54,6 +54,8 @@ GEMM_COLUMNS = ("Layer", "M", "N", "K")
 NATIVE_COLUMNS = ("layer", "kind", "in_channels", "out_channels", "in_h", "in_w", "kernel_h",
                   "kernel_w", "stride", "pad_h", "pad_w", "groups")
 NAME_COMMENT = "# network:"
+#: what the model computes that no layer runs (:attr:`Network.uncounted`), kept with the topology
+UNCOUNTED_COMMENT = "# not counted:"
 
 
 def _strip_trailing(cells: list[str]) -> list[str]:
@@ -153,7 +155,7 @@ def load_topology(path: str | Path, name: str | None = None) -> Network:
     check_regular_file(path, TopologyError)
     try:
         with path.open(newline="") as handle:
-            layers, sparsity_seen, native, declared = _read_rows(path, csv.reader(_lines(path, handle)))
+            layers, sparsity_seen, native, declared, uncounted = _read_rows(path, csv.reader(_lines(path, handle)))
     except FileNotFoundError:
         raise TopologyError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -161,23 +163,28 @@ def load_topology(path: str | Path, name: str | None = None) -> Network:
     if sparsity_seen:
         warnings.warn(f"{path}: the Sparsity column is ignored: layers run dense "
                       "(static weight sparsity is not modelled)", stacklevel=2)
+    if uncounted:  # said again on every run of the file, not only when it was written
+        warnings.warn(f"{path}: not counted (no layer of the array runs them): {uncounted}", stacklevel=2)
     try:  # accelsim's own form holds names as the network has them: a repeat is an error
         return Network(name or declared or path.stem,
-                       tuple(layers if native else _unique_names(path, layers)))
+                       tuple(layers if native else _unique_names(path, layers)), uncounted)
     except WorkloadError as error:
         raise TopologyError(f"{path}: {error}") from None
 
 
-def _read_rows(path: Path, reader) -> tuple[list[Layer], bool, bool, str | None]:
+def _read_rows(path: Path, reader) -> tuple[list[Layer], bool, bool, str | None, str]:
     """The layers of every row after the header, whether a Sparsity field was seen, whether
-    the file is in accelsim's own form, and the name its ``# network:`` comment gives."""
-    header_line, header, declared = 0, [], None
+    the file is in accelsim's own form, the name its ``# network:`` comment gives and what its
+    ``# not counted:`` comment says."""
+    header_line, header, declared, uncounted = 0, [], None, ""
     try:
         for cells in reader:
             header = _strip_trailing(cells)
             if header and header[0].startswith("#"):
                 if header[0].startswith(NAME_COMMENT):  # a name with commas spans cells
                     declared = ",".join(header)[len(NAME_COMMENT):].strip() or None
+                elif header[0].startswith(UNCOUNTED_COMMENT):
+                    uncounted = ",".join(header)[len(UNCOUNTED_COMMENT):].strip()
                 header = []
                 continue
             if header:
@@ -232,7 +239,7 @@ def _read_rows(path: Path, reader) -> tuple[list[Layer], bool, bool, str | None]
             raise TopologyError(f"{path}:{number}: {error}") from None
     if not layers:
         raise TopologyError(f"{path}: no layers after the header row")
-    return layers, sparsity_seen, native, declared
+    return layers, sparsity_seen, native, declared, uncounted
 
 
 def _unique_names(path: Path, layers: list[Layer]) -> list[Layer]:
@@ -258,6 +265,8 @@ def dumps_topology(network: Network) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([f"{NAME_COMMENT} {network.name}"])
+    if network.uncounted:
+        writer.writerow([f"{UNCOUNTED_COMMENT} {network.uncounted}"])
     writer.writerow(NATIVE_COLUMNS)
     for layer in network:
         writer.writerow([layer.name, layer.kind, *(getattr(layer, column) for column in NATIVE_COLUMNS[2:])])
