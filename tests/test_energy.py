@@ -265,3 +265,13 @@ def test_the_idealised_model_leaves_the_wires_out():
     assert ideal["hop_bit"] == pytest.approx(0.009)
     assert ideal["hop_bit"] < charged["hop_bit"]
     assert charged["crossbar_bit"] > ideal["crossbar_bit"]
+
+
+def test_an_sram_with_banks_is_priced_at_one_bank():
+    """``ifmap_sram_banks`` / ``filter_sram_banks`` set the bank an access reads, in place of one
+    per slice (ifmap) or one in all (filter)."""
+    banked = energy_table(DEFAULT_CONFIG.replace(array_slices=4, ifmap_sram_banks=8, filter_sram_banks=2))
+    assert banked["sram_ifmap_read"] == pytest.approx(energy_table(DEFAULT_CONFIG.replace(ifmap_sram_kib=8))
+                                                      ["sram_ifmap_read"])  # 64 KiB / 8: the 8 KB point
+    assert banked["sram_ifmap_read"] == pytest.approx(6.14)
+    assert banked["sram_filter_read"] == pytest.approx(17.0)  # 64 KiB in two banks: the 32 KB point

@@ -2,9 +2,11 @@
 
 A profile (``profiles/<name>.toml``) lists raw entries, each with its value, unit and source;
 :func:`energy_table` resolves them for one hardware config into the energy of each action the
-energy account charges. On a sliced array (``array_slices`` = P > 1) the ifmap SRAM is P banks
-of a P-th of its capacity, one per slice's port, and ``crossbar_bit`` prices the crossbar between
-them and the slices (``docs/energy.md``). Any raw entry or resolved action can be overridden from
+energy account charges. An SRAM with banks (``ifmap_sram_banks``, ``filter_sram_banks``) is
+priced per access at one bank's capacity; without, on a sliced array (``array_slices`` = P > 1)
+the ifmap SRAM is P banks of a P-th of its capacity, one per slice's port, and ``crossbar_bit``
+prices the crossbar between them and the slices (``docs/energy.md``). The banks' routing across
+the macro is not charged. Any raw entry or resolved action can be overridden from
 the config's ``[energy]`` table; the printed table says which values were overridden.
 """
 
@@ -181,7 +183,8 @@ def _resolve(config) -> EnergyTable:
     ]
     for buffer in SRAM_BUFFERS:
         kib = getattr(config, f"{buffer}_sram_kib")
-        banks = config.array_slices if buffer == "ifmap" else 1  # one bank per slice's port
+        # the banks the config gives (ifmap, filter), else one per slice's port (ifmap) or one
+        banks = getattr(config, f"{buffer}_sram_banks", 0) or (config.array_slices if buffer == "ifmap" else 1)
         read, note = _sram_read(profile, raw, kib / banks, node)
         if banks > 1:
             note = f"one of {banks} banks of {kib:g}/{banks} KB: {note}"
