@@ -654,3 +654,44 @@ def test_onnx_says_what_it_did_not_count(tmp_path):
     with pytest.warns(UserWarning, match=r"not counted \(no layer of the array runs them\): .*Relu.*MaxPool"):
         network = network_from_onnx(path, name="m")
     assert "Relu" in network.uncounted and "MaxPool" in network.uncounted
+
+
+class _TransformerBlock(nn.Module):
+    """A pre-norm transformer block in plain PyTorch: fused QKV, multi-head attention by hand,
+    an output projection and a GELU MLP, with residuals."""
+
+    def __init__(self, width: int = 32, heads: int = 4):
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+
+    def forward(self, x):
+        batch, tokens, width = x.shape
+        q, k, v = (part.view(batch, tokens, self.heads, -1).transpose(1, 2)
+                   for part in self.qkv(self.norm1(x)).chunk(3, dim=-1))
+        weights = torch.softmax(q @ k.transpose(-2, -1) / (width // self.heads) ** 0.5, dim=-1)
+        x = x + self.proj((weights @ v).transpose(1, 2).reshape(batch, tokens, width))
+        return x + self.mlp(self.norm2(x))
+
+
+def test_a_transformer_block_gives_the_same_network_on_both_routes(tmp_path):
+    """Its four products with weights are layers on both routes, with the same names and
+    shapes; the two products of activations (scores, weighted values) are skipped on both, and
+    both say so."""
+    pytest.importorskip("onnx")
+    from accelsim import network_from_onnx
+
+    model, example = _TransformerBlock().eval(), torch.zeros(1, 16, 32)
+    path = tmp_path / "block.onnx"
+    with pytest.warns(Warning):
+        torch.onnx.export(model, (example,), str(path), dynamo=False)
+    with pytest.warns(UserWarning, match=r"no constant weights\): 2 × matmul"):
+        from_torch = network_from_torch(model, example, name="block")
+    with pytest.warns(UserWarning, match="a product of two computed tensors is not recorded"):
+        from_onnx = network_from_onnx(path, name="block")
+    assert from_onnx == from_torch
+    assert from_torch.layers == (Layer.gemm("qkv", 16, 96, 32), Layer.gemm("proj", 16, 32, 32),
+                                 Layer.gemm("mlp.0", 16, 128, 32), Layer.gemm("mlp.2", 16, 32, 128))
+    assert "2 × MatMul of two computed tensors" in from_onnx.uncounted
