@@ -72,6 +72,11 @@ class HardwareConfig:
         "size of a conditional task (task-queue): at most task_folds × (a slice's rows) of its channel set's "
         "active pixels (IS: of its pixel set's active channels), one row tile's worth under OS; "
         "finer tasks balance the slices; 0: one task per set", "count", stage="plan"))
+    dispatch_latency_cycles: int = field(default=1, metadata=_describe(
+        "cycles from a slice taking a task to the task's first fold (the dispatcher's select over "
+        "the queue and the task's descriptor latched into the slice: one register stage); a slice "
+        "takes its next task when its last fold starts, so this shows only where a slice waits for "
+        "work (ignored on one array, which has no queue)", "latency", stage="plan"))
     dispatch: str = field(default="longest-first", metadata=_describe(
         "task-queue dispatch policy: in-order (first queued first) or longest-first (the longest "
         "queued task first)", "dispatch", stage="plan"))

@@ -203,7 +203,8 @@ def task_fetches(phases: Sequence[Sequence], per_fold: np.ndarray, counts: np.nd
 @lru_cache(maxsize=16)
 def one_array(config: HardwareConfig) -> HardwareConfig:
     """The config's array as the slice machine's one slice, taking its tasks in order."""
-    return config.replace(array_slices=1, slice_rows=0, queue_depth_tasks=1, dispatch="in-order")
+    return config.replace(array_slices=1, slice_rows=0, queue_depth_tasks=1, dispatch="in-order",
+                          dispatch_latency_cycles=0)
 
 
 @lru_cache(maxsize=16)

@@ -178,15 +178,16 @@ def task_bytes(plan, config):
 @settings(max_examples=examples(100), deadline=None)
 @given(case=st.one_of(sliced_cases(), uneven_cases()),
        bandwidth=st.sampled_from([0.5, 2.0, 7.5, 64.0]), latency=st.sampled_from([0, 3, 40]),
-       sram=st.sampled_from([0.0625, 1.0, 64.0]), banks=st.sampled_from([(0, 0), (1, 0), (0, 2), (3, 1), (16, 16)]))
-def test_the_slice_machine_equals_the_stepped_channel(dataflow, case, bandwidth, latency, sram, banks):
+       sram=st.sampled_from([0.0625, 1.0, 64.0]), banks=st.sampled_from([(0, 0), (1, 0), (0, 2), (3, 1), (16, 16)]),
+       dispatch=st.sampled_from([0, 1, 6]))
+def test_the_slice_machine_equals_the_stepped_channel(dataflow, case, bandwidth, latency, sram, banks, dispatch):
     """Slices taking tasks from the queue, their transfers contending for one DRAM channel and
     their streams for their shares of the SRAM ports: the engine's layer cycles are the
     stepped reference's (never fewer than the plan's)."""
     plan, _, _, _, config = make_plan(case, dataflow, dram_bandwidth_bytes_per_cycle=bandwidth,
                                       dram_latency_cycles=latency, ifmap_sram_kib=sram, filter_sram_kib=sram,
                                       ofmap_sram_kib=sram, ifmap_sram_banks=banks[0], filter_sram_banks=banks[1],
-                                      sram_port_bits=16)
+                                      sram_port_bits=16, dispatch_latency_cycles=dispatch)
     fetches, streamed, written = task_bytes(plan, config)
     reference = stepped_sliced_cycles(plan.sliced.phases, config, fetches, streamed, written)
     timing = simulate([plan], config)[0]

@@ -256,7 +256,8 @@ def policy_cycles(dataflow, depth, policy):
     decisions[[3, 7]] = True
     decisions[:, 3, 3] = True
     config = DEFAULT_CONFIG.replace(array_rows=1, array_cols=2, array_slices=2, dataflow=dataflow, fallback="off",
-                                    queue_depth_tasks=depth, dispatch=policy, task_folds=0)
+                                    queue_depth_tasks=depth, dispatch=policy, task_folds=0,
+                                    dispatch_latency_cycles=0)  # the policy's effect alone: these tasks are tiny
     plan = get_scheduler("task-queue", timer=time_plans).plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
     lengths = [task.periods for task in plan.sliced.phases[0] if task.item.phase == PHASE_CONDITIONAL]
     assert max(lengths) >= 4 * min(lengths)
@@ -289,7 +290,8 @@ def test_a_conditional_task_waits_for_its_sets_decisions(dataflow):
     cycles = []
     for latency in (0, 37):
         config = DEFAULT_CONFIG.replace(array_rows=4, array_cols=2, array_slices=2, dataflow=dataflow,
-                                        fallback="off", gate_latency_cycles=latency, task_folds=0)
+                                        fallback="off", gate_latency_cycles=latency, task_folds=0,
+                                        dispatch_latency_cycles=0)  # the gate's latency alone
         plan = get_scheduler("task-queue", timer=time_plans).plan(layer, config, LayerGates(as_trace_layer(layer, 2), decisions))
         (phase,) = plan.sliced.phases
         waits = [(number, task.after) for number, task in enumerate(phase) if task.item.phase == PHASE_CONDITIONAL]

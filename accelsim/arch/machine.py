@@ -18,7 +18,8 @@ the last fold it holds starts, freeing the other half of its operand buffers; am
 one that holds no task yet, then the lowest index) it takes, among the tasks that may be
 handed out, one whose wait is over first, then the oldest (``in-order``) or the one with the
 most stall-free cycles, a base task counting its longest conditional task's besides
-(``longest-first``).
+(``longest-first``). The task's first fold starts no sooner than ``dispatch_latency_cycles``
+after the slice took it.
 
 **Memory.** A task's transfer (its own fetch, and its share of what the layer streams) is
 asked of the DRAM when the slice takes it; the channel serves transfers in the order they
@@ -216,6 +217,7 @@ class QueueMachine:
         # waits for the DRAM are stalls, not what the plan's attribution counts
         self.clocks = [SliceClock(config, start, dram is None) for _ in range(config.array_slices)]
         self.waits = TaskWaits(tasks, config.gate_latency_cycles)
+        self.latency = config.dispatch_latency_cycles
         self._paced: dict[tuple, tuple[int, int, int]] = {}
 
     def run(self) -> Dispatch:
@@ -287,7 +289,7 @@ class QueueMachine:
     def _place(self, index: int, chosen: int, now: float) -> None:
         """Put the task's folds on the slice's clock, after its transfer (module doc)."""
         clock, task = self.clocks[index], self.tasks[chosen]
-        earliest, pace = self.waits.ready(chosen), 0
+        earliest, pace = max(self.waits.ready(chosen), now + self.latency), 0
         dram, fetch = self.dram, self.fetches[chosen]
         first = clock.start is None  # the slice's first task follows no fold of its own
         total = fetch + self.streams[chosen] - (self.written if first else 0.0)

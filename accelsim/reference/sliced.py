@@ -107,6 +107,7 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
     work = plan.sliced
     rows, width, slices = config.rows_per_slice, config.slice_cols, config.array_slices
     dataflow, timing, gate = config.dataflow, get_timing(config.timing), config.gate_latency_cycles
+    latency = config.dispatch_latency_cycles  # from a slice taking a task to its first fold
     uncounted_drain = rows if get_dataflow(dataflow).drains_accumulators and not timing.counts_accumulator_drain else 0
     output = np.zeros((a.shape[0], w.shape[1]), dtype=np.result_type(a, w, np.int64))
     cycles, executed = timing.layer_offset_cycles, 0
@@ -128,6 +129,8 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
             lengths = [sum(max(t, rows) for t in item_steps) for item_steps in steps]
             held: dict[int, list[int]] = {}  # per task taken: its slice's tasks up to it
             ends: dict[int, int] = {}
+            taken_at: dict[int, int] = {}  # per task: when its slice took it
+            last_take = [0] * slices  # per slice: when it took its last task
 
             drain = rows + width - (1 if get_dataflow(dataflow).drains_accumulators else 2)
 
@@ -136,7 +139,7 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
                 step_list, earliest = [], []
                 for task in taken:
                     step_list += steps[task]
-                    earliest += [ready_time(task)] + [0] * (len(steps[task]) - 1)
+                    earliest += [max(ready_time(task), taken_at[task] + latency)] + [0] * (len(steps[task]) - 1)
                 return step_list, earliest
 
             def end_of(task: int, held=held, ends=ends) -> int:
@@ -154,10 +157,12 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
                 decided = end_of(needs[task]) + gate if needs[task] >= 0 else 0
                 return max([decided] + [end_of(other) for other in freeing[task]])
 
-            def take_time(index: int, taken: list[int], held=held) -> int:
+            def take_time(index: int, taken: list[int], held=held, taken_at=taken_at, last_take=last_take) -> int:
                 held[taken[-1]] = list(taken)
+                taken_at[taken[-1]] = last_take[index]
                 step_list, earliest = schedule_of(taken)
-                return controller_starts(dataflow, step_list, rows, width, earliest=earliest)[-1]
+                last_take[index] = controller_starts(dataflow, step_list, rows, width, earliest=earliest)[-1]
+                return last_take[index]
 
             assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time,
                                      needs, freeing, ready_time)
@@ -188,15 +193,18 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
                          for sub_a, sub_w in operands]
             lasts = [result.cycles - uncounted_drain for result in last_fold]
             finish: dict[int, int] = {}
+            took = [0] * slices  # per slice: when it took its last task
 
             def ready_time(task: int, finish=finish) -> int:
                 decided = finish[needs[task]] + gate if needs[task] >= 0 else 0
                 return max([decided] + [finish[other] for other in freeing[task]])
 
-            def take_time(index: int, taken: list[int], finish=finish, lengths=lengths, lasts=lasts) -> int:
+            def take_time(index: int, taken: list[int], finish=finish, lengths=lengths, lasts=lasts, took=took) -> int:
                 clock = finish[taken[-2]] if len(taken) > 1 else 0
-                finish[taken[-1]] = max(clock, ready_time(taken[-1])) + lengths[taken[-1]]
-                return finish[taken[-1]] - lasts[taken[-1]]
+                start = max(clock, ready_time(taken[-1]), took[index] + latency)
+                finish[taken[-1]] = start + lengths[taken[-1]]
+                took[index] = finish[taken[-1]] - lasts[taken[-1]]
+                return took[index]
 
             assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time,
                                      needs, freeing, ready_time)

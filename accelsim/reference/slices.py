@@ -130,7 +130,7 @@ def stepped_sliced_cycles(phases: Sequence[Sequence[Task]], config, fetches: Seq
             task = taken[-1]
             first, share = len(taken) == 1, len(steps[task])
             total = phase_fetches[task] + streamed * share - (written if first else 0.0)
-            earliest, gap = max(ready_time(task), origin), 0
+            earliest, gap = max(ready_time(task), origin, now[index] + config.dispatch_latency_cycles), 0
             if total > 0:
                 begin = channel.serve(now[index], total)
                 own, moved = phase_fetches[task] / share, total / share
