@@ -563,6 +563,10 @@ def damage(source: Path, target: Path, how) -> bool:
         members["manifest.npy"] = _manifest_member(manifest)
     elif kind == "layer":
         index, field, value = detail
+        truth = manifest["layers"][index].get(field, object())
+        if type(truth) is type(value) and truth == value:  # the "lie" is the truth (e.g. its own name)
+            target.write_bytes(source.read_bytes())
+            return False
         manifest["layers"][index][field] = value
         members["manifest.npy"] = _manifest_member(manifest)
     elif kind == "oversized":
