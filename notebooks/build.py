@@ -466,12 +466,13 @@ What drives the result:
   tasks (few MACs per weight fetched) run beside other sets' base tasks (many), not in a phase
   of their own. Where the early layers' 32-bit base partial sums do not fit half the ofmap
   SRAM, the layer runs in pixel windows that do (a spill would cross the DRAM twice).
-* **Energy**: more slices mean more input reads (`input_bytes_per_cycle`), but each read goes to
-  one of P banks of a P-th of the ifmap SRAM, which costs less per access (CACTI's capacity
-  curve, `docs/energy.md`); with the default PE pitch of 0 mm the crossbar's wires cost nothing
-  and only its multiplexers are charged. Set `pe_pitch_mm` in the energy table to charge the
-  wires: the saving then shrinks as P grows. Dense on the same sliced hardware gets the cheaper
-  banks too, so `energy_saving_vs_dense` compares like with like."""),
+* **Energy**: more slices mean more input reads (`input_bytes_per_cycle`), each to one of P
+  banks of a P-th of the ifmap SRAM, which costs less per access (CACTI's capacity curve,
+  `docs/energy.md`), but each also crosses the slices' crossbar, and every weight in and result
+  out crosses their networks, wires priced at the default PE pitch of 0.04 mm: past P = 16 the
+  slices spend more energy than dense (`costs = "ideal"` leaves the wires out, as the earlier
+  model did). Dense on the same sliced hardware gets the cheaper banks and pays the same
+  crossbar, so `energy_saving_vs_dense` compares like with like."""),
         ("md", """\
 ## Real gates at ResNet-18's widths
 
