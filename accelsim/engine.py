@@ -207,6 +207,11 @@ def one_array(config: HardwareConfig) -> HardwareConfig:
                           dispatch_latency_cycles=0)
 
 
+def _machine(plan: LayerPlan, config: HardwareConfig) -> HardwareConfig:
+    """The slice machine a plan runs on: the config's P slices, or one array's one slice."""
+    return config if plan.sliced is not None else one_array(config)
+
+
 @lru_cache(maxsize=16)
 def _sram_ports(config: HardwareConfig) -> SramPorts | None:
     return SramPorts.of(config)
@@ -218,11 +223,11 @@ def _layer_cycles(plan: LayerPlan, traffic: LayerTraffic, config: HardwareConfig
     its one slice, :attr:`LayerPlan.array_tasks`) at the SRAM ports, with what the layer
     streams from DRAM shared among them (not with ``dram_limited`` False), then the last
     share of its outputs; ``stall_free`` is the plan's cycles."""
+    machine = _machine(plan, config)
     if plan.sliced is None:
-        phases, machine = (plan.array_tasks,), one_array(config)
-        makespans = (stall_free - get_timing(config.timing).layer_offset_cycles,)
+        phases, makespans = (plan.array_tasks,), (stall_free - get_timing(config.timing).layer_offset_cycles,)
     else:
-        phases, makespans, machine = plan.sliced.phases, plan.sliced.makespans, config
+        phases, makespans = plan.sliced.phases, plan.sliced.makespans
     bandwidth, ports = config.dram_bandwidth_bytes_per_cycle, _sram_ports(machine)
     dram = None if math.isinf(bandwidth) or not dram_limited else DramChannel(bandwidth, config.dram_latency_cycles)
     reads, writes = traffic.streamed(plan.folds)
@@ -258,7 +263,7 @@ def _array_process(env: simpy.Environment, plans: Sequence[LayerPlan], config: H
         stall_free = plan.cycles
         elapsed = max(math.ceil(_layer_cycles(plan, traffic, config, stall_free) - 1e-9), stall_free)
         sram = 0
-        if _sram_ports(config if plan.sliced is not None else one_array(config)) is not None:
+        if _sram_ports(_machine(plan, config)) is not None:
             # what the SRAM ports alone cost: the same machine with an ideal DRAM
             alone = math.ceil(_layer_cycles(plan, traffic, config, stall_free, dram_limited=False) - 1e-9)
             sram = min(max(0, alone - stall_free), elapsed - stall_free)

@@ -30,13 +30,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from accelsim import DEFAULT_CONFIG, ConfigError, TraceError, get_network, load_config, load_scalesim_config
+from accelsim import DEFAULT_CONFIG, ConfigError, TraceError, load_config, load_scalesim_config
 from accelsim.cli import main
 from accelsim.config import parse_array
 from accelsim.sweep import SweepError, grid, load_grid
-from accelsim.trace import TraceInfo, TraceLayer, as_trace_layer, gateable_layers, synthesize, write_trace
+from accelsim.trace import TraceInfo, TraceLayer, write_trace
 from test_config import SCALESIM_CFG
-from test_failures import SWEEP, damage_binary, damage_cut_at_a_row, damage_cut_mid_row, damage_empty
+from test_failures import (  # noqa: F401 (trace, swept and run_results are fixtures)
+    SWEEP, damage_binary, damage_cut_at_a_row, damage_cut_mid_row, damage_empty, run_results, swept, trace)
 from test_trace_robustness import manifest_of, members_of, npy, read_everything, with_manifest, write_members
 from test_write_targets import SPECIAL_FILES, TOPOLOGY, WRITERS, target_of
 
@@ -63,7 +64,7 @@ class Ctx:
     @property
     def short(self) -> str:
         """A 2-image ResNet-20 trace: image ranges past 0:2 are refused."""
-        return str(self.fixture("short_trace"))
+        return str(self.fixture("trace"))
 
     def path(self, *parts: str) -> str:
         return str(self.tmp.joinpath(*parts))
@@ -75,32 +76,6 @@ class Ctx:
         else:
             path.write_text(text)
         return path
-
-
-@pytest.fixture(scope="module")
-def short_trace(tmp_path_factory):
-    network = get_network("resnet20")
-    layers = [as_trace_layer(layer, 4) for layer in gateable_layers(network)]
-    return synthesize(tmp_path_factory.mktemp("short") / "t.npz", network, layers, 2,
-                      {layer.name: 0.3 for layer in layers}, seed=3)
-
-
-@pytest.fixture(scope="module")
-def swept(short_trace, tmp_path_factory):
-    """A finished two-point sweep; rows copy it before damaging it."""
-    out = tmp_path_factory.mktemp("swept") / "out"
-    assert main(["sweep", str(short_trace), *SWEEP, "--out", str(out)]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def run_results(short_trace, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("run") / "out"
-    config = folder.parent / "slow.toml"
-    config.write_text("clock_mhz = 500.0\n")
-    assert main(["run", str(short_trace), "--config", str(config), "--array", "16x16", "--out", str(folder),
-                 "--quiet"]) == 0
-    return folder
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:

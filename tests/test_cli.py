@@ -184,3 +184,18 @@ def test_every_option_has_help():
                 missing.append(f"{name} {action.option_strings or action.dest}")
     walk(build_parser(), "accelsim")
     assert missing == []
+
+
+def test_a_sliced_run_says_what_it_leaves_free(tmp_path, capsys):
+    """Unbanked SRAMs (no port limits) or the idealised model are said beside the result; a
+    run that charges them, or one array, says nothing of it."""
+    base = ["run", "--network", "resnet20", "--out", str(tmp_path / "o")]
+    notes = {}
+    for name, extra in {"sliced": ["--slices", "4"], "banked": ["--slices", "4", "--ifmap-sram-banks", "8",
+                                                               "--filter-sram-banks", "8"],
+                        "ideal": ["--costs", "ideal"], "one array": []}.items():
+        assert main([*base, *extra]) == 0
+        notes[name] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("accelsim: note:")]
+    assert any("SRAM ports are not limited" in line for line in notes["sliced"])
+    assert any("costs = ideal" in line for line in notes["ideal"])
+    assert not any("SRAM ports" in line or "costs" in line for line in notes["banked"] + notes["one array"])

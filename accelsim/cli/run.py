@@ -66,6 +66,7 @@ def command(args: argparse.Namespace) -> int:
         raise UsageError("--parquet: give --out DIR for the tables")
     check_parquet(args)
     config = resolve_config(args, notes)
+    notes += free_costs(config)
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         # refused before the run, which could take minutes, rather than after it
         raise ConfigError(f"--out {args.out}: cannot write the results (not a folder)")
@@ -174,3 +175,13 @@ def _print_report(network: Network, config: HardwareConfig, result, args: argpar
               + (" (and .parquet)" if args.parquet else ""))
     if args.timeline is not None:
         print(f"wrote {args.timeline}: the timeline (open it in https://ui.perfetto.dev)")
+
+
+def free_costs(config) -> list[str]:
+    """What the config leaves free that a sliced array pays for, said beside the result."""
+    if config.costs == "ideal":
+        return ["costs = ideal: no SRAM port limits and free wires (the idealised model)"]
+    if config.array_slices > 1 and not (config.ifmap_sram_banks and config.filter_sram_banks):
+        return ["the slices' SRAM ports are not limited (ifmap_sram_banks or filter_sram_banks = 0): "
+                "set them to charge what the slices read per cycle"]
+    return []
