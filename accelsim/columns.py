@@ -140,6 +140,9 @@ SUMMARY: tuple[Column, ...] = (
     Column('energy_per_image_uj', 'µJ', '`energy_total_pj` / `images` / 10⁶'),
     Column('energy_saving_vs_dense', 'fraction', "1 − `energy_per_image_uj` / dense's"),
     Column('edp_uj_cycles', 'µJ·cycles', 'energy-delay product: `energy_per_image_uj` × `cycles_total` / `images`'),
+    Column('area_mm2', 'mm²', 'the design\'s area: PE array, SRAMs by capacity and banks, crossbar and networks, controllers, queue, gate unit (`accelsim energy-table` lists them with sources; wires are not charged area)'),
+    Column('area_vs_one_array', 'ratio', '`area_mm2` / the area of the same design on one array (`array_slices` = 1, its SRAMs banked for one array)'),
+    Column('speedup_per_area', 'ratio', '`speedup_vs_dense` / `area_vs_one_array`: the speedup each unit of area buys, against dense on one array of the same area'),
 )
 
 def _energy_table() -> str:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from accelsim.config import DEFAULT_CONFIG, HardwareConfig
 from accelsim.energy.account import add_energy, energy_summary
+from accelsim.energy.area import area_table
 from accelsim.engine import simulate
 from accelsim.errors import TraceError
 from accelsim.report import layer_rows, layer_table, summary_table
@@ -219,4 +220,8 @@ def _tables(layers: pd.DataFrame, config: HardwareConfig) -> RunResult:
     energy = energy_summary(layers)
     for column in energy.columns:
         summary[column] = summary["scheduler"].map(energy[column])
+    area = area_table(config).total_mm2
+    summary["area_mm2"] = area
+    summary["area_vs_one_array"] = area / area_table(config.replace(array_slices=1, slice_rows=0)).total_mm2
+    summary["speedup_per_area"] = summary["speedup_vs_dense"] / summary["area_vs_one_array"]
     return RunResult(layers, summary)

@@ -134,8 +134,8 @@ RUN_CASES = [
     cli("empty out", lambda c: ["run", "--out", ""], "argument --out: expected a non-empty value"),
     cli("out is a file", lambda c: ["run", "--quiet", "--out", str(c.write("taken", "x"))],
         "cannot write the results", check=lambda c: (c.tmp / "taken").read_text() == "x"),
-    cli("energy-table --dataflow", lambda c: ["energy-table", "--dataflow", "ws"],
-        "unrecognized arguments: --dataflow"),
+    cli("energy-table --timing", lambda c: ["energy-table", "--timing", "physical"],
+        "unrecognized arguments: --timing"),
 ]
 
 GENERATED_OPTION_CASES = [

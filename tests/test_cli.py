@@ -109,7 +109,7 @@ def test_every_config_field_is_an_option(command, capsys):
 def test_energy_table_takes_only_what_it_reads(capsys):
     text = _help("energy-table", capsys)
     assert all(option in text for option in field_options(ENERGY_FIELDS))
-    assert "--dataflow" not in text and "--fallback" not in text and "--bandwidth" not in text
+    assert "--timing" not in text and "--fallback" not in text and "--bandwidth" not in text
     assert main(["energy-table", "--dram-type", "HBM2", "--sram-port-bits", "128"]) == 0
     assert "128-bit SRAM ports" in capsys.readouterr().out
 

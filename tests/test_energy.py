@@ -22,23 +22,28 @@ def test_accelergy45_entries_by_hand():
     assert table["mac"] == pytest.approx(mac)
     assert table["gated_mac"] == pytest.approx(0.103 * mac / 2.2)
     assert table["idle_pe"] == pytest.approx(0.066 * mac / 2.2)
-    assert table["sram_ifmap_read"] == pytest.approx(25.9)  # CACTI 45 nm, 64 KB, 64-bit
-    assert table["sram_ofmap_write"] == pytest.approx(25.9 * 1.1)
+    # a 32-row array streams 32 bytes a cycle: 4 banks of 64 bits, CACTI's 64 KB macro of 4 banks
+    # against its one bank (22.263 / 25.869 pJ), times the one-bank table's 25.9
+    assert table["sram_ifmap_read"] == pytest.approx(25.9 * 22.263 / 25.869)
+    assert table["sram_ofmap_write"] == pytest.approx(25.9 * 1.1)  # one bank, CACTI 45 nm, 64 KB
     assert table["dram_bit"] == 8.0  # LPDDR4
     assert table["gate_compare"] == pytest.approx(0.029)
 
 
 def test_sram_interpolation_and_port_width():
-    table = energy_table(DEFAULT_CONFIG.replace(ifmap_sram_kib=96, sram_port_bits=128))
+    table = energy_table(DEFAULT_CONFIG.replace(ifmap_sram_kib=96, sram_port_bits=128, ifmap_sram_banks=1))
     t = math.log(96 / 64) / math.log(128 / 64)  # 96 KB between the 64 KB and 128 KB points
     expected = 25.9 ** (1 - t) * 32.3 ** t * (128 / 64) ** 0.5
     assert table["sram_ifmap_read"] == pytest.approx(expected)
 
 
 def test_other_profile_node_and_dram_type():
-    horowitz = energy_table(DEFAULT_CONFIG.replace(energy_profile="horowitz45"))
+    horowitz = energy_table(DEFAULT_CONFIG.replace(energy_profile="horowitz45", filter_sram_banks=1))
     assert horowitz["mac"] == pytest.approx(0.2 + 0.1)  # 8-bit multiply + 32-bit add
     assert horowitz["sram_filter_read"] == pytest.approx(10 * (64 / 8) ** 0.475)
+    # banked: Horowitz's figure times CACTI's banked / one-bank read (64 KB, 4 banks)
+    assert energy_table(DEFAULT_CONFIG.replace(energy_profile="horowitz45"))["sram_filter_read"] == pytest.approx(
+        10 * (64 / 8) ** 0.475 * 22.263 / 25.869)
     assert horowitz["dram_bit"] == 20.0
     small = energy_table(DEFAULT_CONFIG.replace(technology_nm=7, dram_type="HBM2"))
     assert small["mac"] == pytest.approx((8.63 / 16 + 0.0857) * 0.10)
@@ -189,18 +194,40 @@ def test_crossbar_bit_scales_with_slices_pitch_and_node():
     assert bit(array_slices=4, technology_nm=7, **pitched) == pytest.approx(0.325 * 3.2 * 3 / 4 + 2 * mux * 0.10)
 
 
-def test_ifmap_sram_is_banked_per_slice():
+def test_a_banked_sram_is_priced_as_cacti_s_banked_macro():
+    """Each access pays one bank and the H-tree to it across the macro: CACTI's read of the
+    banked macro, against its one-bank read, times the one-bank table; the banks are the ones
+    the slices need (0) or the config's."""
     sliced = energy_table(DEFAULT_CONFIG.replace(array_slices=4))
     one = energy_table(DEFAULT_CONFIG)
-    # four banks of 16 KB: halfway in log-log between CACTI's 8 KB (6.14) and 32 KB (17.0) points
-    assert sliced["sram_ifmap_read"] == pytest.approx(math.sqrt(6.14 * 17.0))
-    assert sliced["sram_ifmap_read"] == pytest.approx(energy_table(DEFAULT_CONFIG.replace(ifmap_sram_kib=16))
-                                                      ["sram_ifmap_read"])
-    assert sliced["sram_ifmap_write"] == pytest.approx(math.sqrt(6.14 * 17.0) * 1.1)
+    # 4 slices of 32 rows stream 4 · 32 bytes a cycle: 16 banks of 64 bits (CACTI, 64 KB: 18.204)
+    assert sliced["sram_ifmap_read"] == pytest.approx(25.9 * 18.204 / 25.869)
+    assert sliced["sram_ifmap_write"] == pytest.approx(25.9 * 18.204 / 25.869 * 1.1)
+    # the filters: 4 slices of 8 columns, 32 bytes a cycle: 4 banks, as on one array
     for action in ("sram_filter_read", "sram_ofmap_write", "leakage_cycle", "hop_bit", "mac"):
         assert sliced[action] == one[action], action
-    horowitz = energy_table(DEFAULT_CONFIG.replace(array_slices=2, energy_profile="horowitz45"))
-    assert horowitz["sram_ifmap_read"] == pytest.approx(10 * (32 / 8) ** 0.475)
+    # between table points: in log-log along capacities and bank counts (96 KB, 8 banks of 64 KB
+    # 21.655 and of 128 KB 27.973; 12 banks between 8 and 16)
+    t = math.log(96 / 64) / math.log(2)
+    u = math.log(12 / 8) / math.log(2)
+    at8 = 21.655 ** (1 - t) * 27.973 ** t
+    at16 = 18.204 ** (1 - t) * 26.733 ** t
+    single = 25.869 ** (1 - t) * 32.286 ** t
+    expected = (25.9 ** (1 - t) * 32.3 ** t) * at8 ** (1 - u) * at16 ** u / single
+    assert energy_table(DEFAULT_CONFIG.replace(ifmap_sram_kib=96, ifmap_sram_banks=12))["sram_ifmap_read"] == \
+        pytest.approx(expected)
+
+
+def test_the_idealised_model_prices_a_private_bank_per_slice():
+    """``costs = "ideal"``: the earlier pricing, each access at one bank's energy with the
+    routing free (one bank per slice's port where the ifmap SRAM has no banks set)."""
+    ideal = energy_table(DEFAULT_CONFIG.replace(array_slices=4, costs="ideal"))
+    # four banks of 16 KB: halfway in log-log between CACTI's 8 KB (6.14) and 32 KB (17.0) points
+    assert ideal["sram_ifmap_read"] == pytest.approx(math.sqrt(6.14 * 17.0))
+    banked = energy_table(DEFAULT_CONFIG.replace(array_slices=4, ifmap_sram_banks=8, filter_sram_banks=2,
+                                                 costs="ideal"))
+    assert banked["sram_ifmap_read"] == pytest.approx(6.14)  # 64 KiB / 8: the 8 KB point
+    assert banked["sram_filter_read"] == pytest.approx(17.0)  # 64 KiB in two banks: the 32 KB point
 
 
 SLICED = IDEAL.replace(array_slices=4, fallback="off", energy_overrides={"pe_pitch_mm": 0.05})
@@ -221,7 +248,7 @@ def test_crossbar_energy_in_the_account(sliced_runs):
     assert table["crossbar_bit"] == pytest.approx(0.325 * 32 * 0.05 * 3 / 4 + 2 * 0.018 / 32)
     assert (sliced["crossbar_bytes"] > 0).all()
     np.testing.assert_allclose(sliced["energy_crossbar_pj"], sliced["crossbar_bytes"] * 8 * table["crossbar_bit"])
-    # the ifmap SRAM's reads and fills at one 16 KB bank's energy
+    # the ifmap SRAM's reads and fills at its banked macro's energy
     np.testing.assert_allclose(sliced["energy_sram_ifmap_pj"],
                                sliced["ifmap_sram_read_bytes"] / 8 * table["sram_ifmap_read"]
                                + sliced["ifmap_sram_write_bytes"] / 8 * table["sram_ifmap_write"])
@@ -251,7 +278,8 @@ def test_energy_table_command_lists_the_crossbar(capsys, tmp_path):
     crossbar = next(line for line in out.splitlines() if line.lstrip().startswith("crossbar_bit"))
     assert "0.3911" in crossbar and "pJ per bit routed" in crossbar and "(4−1)/4" in crossbar
     ifmap = next(line for line in out.splitlines() if line.lstrip().startswith("sram_ifmap_read"))
-    assert "one of 4 banks of 64/4 KB" in ifmap
+    assert "64 KB in 16 bank(s)" in ifmap and "banked/one-bank" in ifmap
+    assert "area in force" in out and "sram_ifmap" in out and "controllers" in out
     bitwise = next(line for line in out.splitlines() if line.lstrip().startswith("bitwise"))
     assert "Aladdin" in bitwise and "[from accelergy45]" in bitwise
 
@@ -265,13 +293,3 @@ def test_the_idealised_model_leaves_the_wires_out():
     assert ideal["hop_bit"] == pytest.approx(0.009)
     assert ideal["hop_bit"] < charged["hop_bit"]
     assert charged["crossbar_bit"] > ideal["crossbar_bit"]
-
-
-def test_an_sram_with_banks_is_priced_at_one_bank():
-    """``ifmap_sram_banks`` / ``filter_sram_banks`` set the bank an access reads, in place of one
-    per slice (ifmap) or one in all (filter)."""
-    banked = energy_table(DEFAULT_CONFIG.replace(array_slices=4, ifmap_sram_banks=8, filter_sram_banks=2))
-    assert banked["sram_ifmap_read"] == pytest.approx(energy_table(DEFAULT_CONFIG.replace(ifmap_sram_kib=8))
-                                                      ["sram_ifmap_read"])  # 64 KiB / 8: the 8 KB point
-    assert banked["sram_ifmap_read"] == pytest.approx(6.14)
-    assert banked["sram_filter_read"] == pytest.approx(17.0)  # 64 KiB in two banks: the 32 KB point

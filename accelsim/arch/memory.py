@@ -128,3 +128,26 @@ class SramPorts:
             return load
         bits, port = self.tile
         return max(load, -(-rows * cols * bits // port))
+
+
+def sram_banks(config) -> dict[str, int]:
+    """The banks of each SRAM (``ifmap``, ``filter``, ``ofmap``): the config's count, else (0)
+    the fewest whose ports deliver what the P slices read at full rate, so that no fold waits on
+    them: per streamed operand one operand per lane of the fold side it enters on, per stationary
+    operand (WS weights, IS inputs) a tile's columns a cycle (a tile of ≤ R rows loads in R
+    cycles). The ofmap SRAM has one bank."""
+    flow = get_dataflow(config.dataflow)
+    banks = {"ofmap": 1}
+    for operand, dims in (("ifmap", ("M", "K")), ("filter", ("K", "N"))):
+        given = getattr(config, f"{operand}_sram_banks")
+        if given:
+            banks[operand] = given
+            continue
+        if flow.time_dim in dims:
+            other = dims[0] if dims[1] == flow.time_dim else dims[1]
+            lanes = config.rows_per_slice if other == flow.rows_dim else config.slice_cols
+        else:
+            lanes = config.slice_cols
+        bits = lanes * config.operand_bits * config.array_slices
+        banks[operand] = max(1, -(-bits // config.sram_port_bits))
+    return {buffer: banks[buffer] for buffer in ("ifmap", "filter", "ofmap")}

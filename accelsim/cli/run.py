@@ -142,6 +142,7 @@ def _run_with_progress(args: argparse.Namespace, simulated: range, *run_args):
 
 def _print_report(network: Network, config: HardwareConfig, result, args: argparse.Namespace) -> None:
     from accelsim.energy.account import sanity_ratios
+    from accelsim.energy.area import area_table, format_area
     from accelsim.energy.table import energy_table
     from accelsim.report import format_energy, format_held_back, format_layers, format_summary
 
@@ -170,6 +171,7 @@ def _print_report(network: Network, config: HardwareConfig, result, args: argpar
     ratios = sanity_ratios(energy_table(config), config)
     print(f"energy ({config.energy_profile}, {config.technology_nm} nm) per operand word relative to a MAC: "
           f"DRAM {ratios['dram_per_mac']:.0f} : SRAM {ratios['sram_per_mac']:.1f} : 1 (Eyeriss 200 : 6 : 1)")
+    print(format_area(area_table(config), summary))
     if args.out is not None:
         print(f"wrote {Path(args.out) / 'layers.csv'}, summary.csv, config.toml and run.json"
               + (" (and .parquet)" if args.parquet else ""))

@@ -19,6 +19,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from accelsim.arch.memory import sram_banks
 from accelsim.errors import ConfigError
 from accelsim.limits import MAX_ENERGY_PJ
 
@@ -83,7 +84,7 @@ class EnergyTable:
 
 
 def _sram_read(profile: dict, entries: dict, capacity_kb: float, node: int) -> tuple[float, str]:
-    """pJ per 64-bit read of an SRAM of ``capacity_kb``."""
+    """pJ per 64-bit read of a one-bank SRAM of ``capacity_kb``."""
     if "sram_8kb_read" in entries:  # Horowitz's fit
         value = entries["sram_8kb_read"] * (capacity_kb / 8) ** 0.475
         return value * _logic_scale(profile, node), f"{entries['sram_8kb_read']:g}·(C/8 KB)^0.475"
@@ -93,18 +94,69 @@ def _sram_read(profile: dict, entries: dict, capacity_kb: float, node: int) -> t
     if column not in table:  # not a CACTI column: scale the 45 nm one like logic
         column, scale = "nm45", _logic_scale(profile, node)
         note = f"CACTI 45 nm × logic scaling to {node} nm"
-    sizes, reads = table["capacity_kb"], table[column]
-    exponent = entries["sram_capacity_exponent"]
-    if capacity_kb <= sizes[0]:
-        value = reads[0] * (capacity_kb / sizes[0]) ** exponent
-    elif capacity_kb >= sizes[-1]:
-        value = reads[-1] * (capacity_kb / sizes[-1]) ** exponent
-    else:  # straight line in log-log between the two table points around it
-        upper = next(i for i, size in enumerate(sizes) if size >= capacity_kb)
-        lower = upper - 1
-        t = math.log(capacity_kb / sizes[lower]) / math.log(sizes[upper] / sizes[lower])
-        value = reads[lower] ** (1 - t) * reads[upper] ** t
+    value = _loglog(table["capacity_kb"], table[column], capacity_kb, entries["sram_capacity_exponent"])
     return value * scale, f"{note}, {capacity_kb:g} KB, interpolated in log-log"
+
+
+def _loglog(xs: list[float], ys: list[float], x: float, exponent: float) -> float:
+    """``ys`` at ``x``: a straight line in log-log between the table points around it, and
+    beyond the table ``y ∝ x^exponent`` from its last point."""
+    if x <= xs[0]:
+        return ys[0] * (x / xs[0]) ** exponent
+    if x >= xs[-1]:
+        return ys[-1] * (x / xs[-1]) ** exponent
+    upper = next(i for i, size in enumerate(xs) if size >= x)
+    lower = upper - 1
+    t = math.log(x / xs[lower]) / math.log(xs[upper] / xs[lower])
+    return ys[lower] ** (1 - t) * ys[upper] ** t
+
+
+def _banked(profile: dict, quantity: str, capacity_kb: float, banks: int, node: int) -> tuple[float, float, str]:
+    """CACTI's ``quantity`` (``read``: pJ per 64-bit access, ``area``: mm²) of an SRAM of
+    ``capacity_kb`` in ``banks`` banks, and of the same SRAM in one bank; in log-log between the
+    table's capacities and bank counts, beyond its capacities ``∝ capacity^x`` (reads: the
+    profile's exponent; area: 1), from the smallest SRAM the table has of that bank count (a bank
+    of at least 64 rows)."""
+    table = profile["sram_banked"]
+    column, note = f"nm{node}_{quantity}", f"CACTI {node} nm"
+    if column not in table:
+        column, note = f"nm45_{quantity}", f"CACTI 45 nm scaled to {node} nm"
+    sizes, counts, grid = table["capacity_kb"], table["banks"], table[column]
+    if banks > counts[-1]:
+        raise ConfigError(f"SRAM banks: at most {counts[-1]} (the CACTI table's largest bank count), got {banks}")
+    exponent = profile["entries"]["sram_capacity_exponent"]["value"] if quantity == "read" else 1.0
+
+    def at(bank_count: float) -> float:
+        upper = next(i for i, count in enumerate(counts) if count >= bank_count)
+        picks = [upper] if counts[upper] == bank_count else [upper - 1, upper]
+        values = []
+        for pick in picks:
+            # banks smaller than CACTI models: beyond the table, from its smallest SRAM of that count
+            valid = [(size, grid[i][pick]) for i, size in enumerate(sizes) if grid[i][pick] > 0]
+            values.append(_loglog([s for s, _ in valid], [v for _, v in valid], capacity_kb, exponent))
+        if len(values) == 1:
+            return values[0]
+        t = math.log(bank_count / counts[picks[0]]) / math.log(counts[picks[1]] / counts[picks[0]])
+        return values[0] ** (1 - t) * values[1] ** t
+
+    return at(banks), at(1), f"{note}, {capacity_kb:g} KB in {banks} bank(s), interpolated in log-log"
+
+
+def sram_table_point(profile: dict, raw: dict, quantity: str, capacity_kb: float, banks: int,
+                     node: int) -> tuple[float, str]:
+    """An SRAM's area (``quantity = "area"``, mm²) or read energy (``"read"``, pJ per 64-bit
+    access) for its capacity and banks, with how it was derived. Reads: the profile's one-bank
+    read × CACTI's banked read / its one-bank read (the bank's access plus the H-tree to it
+    across the macro); area: CACTI's banked macro."""
+    banked, single, note = _banked(profile, quantity, capacity_kb, banks, node)
+    if quantity == "area":
+        if f"nm{node}_area" not in profile["sram_banked"]:
+            banked *= (node / 45) ** 2
+        return banked, note
+    one_bank, one_note = _sram_read(profile, raw, capacity_kb, node)
+    if banks == 1:
+        return one_bank, one_note
+    return one_bank * banked / single, f"{one_note} × banked/one-bank {banked / single:.3f} ({note})"
 
 
 def _crossbar_bit(config, raw: dict, entries: dict, logic: float) -> Action:
@@ -181,13 +233,16 @@ def _resolve(config) -> EnergyTable:
         Action("gate_compare", raw["comparator"] * a / entries["comparator"]["bits"] * logic, "pJ per compare",
                f"comparator {raw['comparator']:g}·{a}/{entries['comparator']['bits']}"),
     ]
+    charged_banks = sram_banks(config) if config.costs == "charged" else None
     for buffer in SRAM_BUFFERS:
         kib = getattr(config, f"{buffer}_sram_kib")
-        # the banks the config gives (ifmap, filter), else one per slice's port (ifmap) or one
-        banks = getattr(config, f"{buffer}_sram_banks", 0) or (config.array_slices if buffer == "ifmap" else 1)
-        read, note = _sram_read(profile, raw, kib / banks, node)
-        if banks > 1:
-            note = f"one of {banks} banks of {kib:g}/{banks} KB: {note}"
+        if charged_banks:  # the macro of its banks: a bank's access and the H-tree across the macro
+            read, note = sram_table_point(profile, raw, "read", kib, charged_banks[buffer], node)
+        else:  # the idealised model: a bank's access alone, one bank per slice's port (ifmap)
+            banks = getattr(config, f"{buffer}_sram_banks", 0) or (config.array_slices if buffer == "ifmap" else 1)
+            read, note = _sram_read(profile, raw, kib / banks, node)
+            if banks > 1:
+                note = f"one of {banks} banks of {kib:g}/{banks} KB, routing free: {note}"
         actions.append(Action(f"sram_{buffer}_read", read * port, f"pJ per {config.sram_port_bits}-bit read",
                               f"{note}, × ({config.sram_port_bits}/64)^{raw['sram_port_exponent']:g}"))
         actions.append(Action(f"sram_{buffer}_write", read * port * raw["sram_write_factor"],
