@@ -83,6 +83,7 @@ LAYERS: tuple[Column, ...] = (
     Column('gate_compares', 'compares', 'threshold compares of the gate unit, one per output of a gated layer'),
     Column('crossbar_bytes', 'bytes', "input operands read from the ifmap SRAM's banks into the slices through the crossbar: `ifmap_sram_read_bytes` when `array_slices` > 1, else 0 ([docs/architecture.md](architecture.md))"),
     Column('network_bytes', 'bytes', "on a sliced array, what the weight and output networks carry between the slices and the filter and ofmap SRAMs: `filter_sram_read_bytes + ofmap_sram_read_bytes + ofmap_sram_write_bytes` when `array_slices` > 1, else 0 ([docs/energy.md](energy.md))"),
+    Column('tasks', 'tasks', "tasks handed to the slices through the task queue (0 on one array and on layers run across the slices as one array)"),
     *ENERGY,
 )
 
@@ -135,6 +136,7 @@ SUMMARY: tuple[Column, ...] = (
     Column('decision_sram_bytes', 'bytes', '`decision_sram_bytes` of `layers.csv`, summed'),
     Column('crossbar_bytes', 'bytes', 'sum'),
     Column('network_bytes', 'bytes', 'sum'),
+    Column('tasks', 'tasks', 'sum'),
     Column('input_bytes_per_cycle', 'bytes/cycle', "`ifmap_sram_read_bytes / cycles_total`: the input bandwidth the ifmap SRAM's ports must supply"),
     *(Column(column.name, "pJ", f"`{column.name}` of `layers.csv`, summed") for column in ENERGY),
     Column('energy_per_image_uj', 'µJ', '`energy_total_pj` / `images` / 10⁶'),

@@ -16,7 +16,8 @@ and the memory system below decides when a fold may start:
   issued with an inner loop along the output pixels where they lie on the array (OS, IS),
   else along the output channels (WS); the operand that loop does not walk (the weights, or
   for WS the inputs) is fetched once per sweep of the inner loop when its tile fits in half
-  of its SRAM.
+  of its SRAM — on a sliced array, when the tiles of all P slices in flight fit there together
+  (each slice keeps its own).
 * **DRAM** is one channel: a transfer of b bytes holds it for ⌈b / bandwidth⌉ cycles and
   its data arrive ``dram_latency_cycles`` after it ends. Fold *k + 1*'s transfer is issued as
   fold *k* starts (the other half of its buffers is then free).
@@ -144,12 +145,13 @@ def layer_traffic(plan: LayerPlan, config: HardwareConfig) -> LayerTraffic:
     spill = bool(conditional.any()) and held * accumulator > half["ofmap"]
     duplication = max(1.0, layer.kernel_h * layer.kernel_w / layer.stride ** 2)
     inputs, weights = tiles.inputs / duplication, tiles.weights.astype(np.float64)
-    # the operand the inner loop does not walk is fetched once per sweep when its tile fits
-    sweep = runs["inner_folds"]
+    # the operand the inner loop does not walk is fetched once per sweep when its tile fits,
+    # beside those of the other slices in flight (each keeps its own)
+    sweep, in_flight = runs["inner_folds"], config.array_slices if plan.sliced is not None else 1
     if inner_dim(config.dataflow) == "M":
-        weights = np.where(weights <= half["filter"], weights / sweep, weights)
+        weights = np.where(weights * in_flight <= half["filter"], weights / sweep, weights)
     else:
-        inputs = np.where(inputs <= half["ifmap"], inputs / sweep, inputs)
+        inputs = np.where(inputs * in_flight <= half["ifmap"], inputs / sweep, inputs)
     input_fetch = np.where(ifmap_resident, 0, inputs)
     weight_fetch = np.where(filter_resident, 0, weights)
     psum_fetch = np.where(conditional & spill, tiles.outputs * accumulator / runs["reduction_folds"], 0)
@@ -204,7 +206,7 @@ def task_fetches(phases: Sequence[Sequence], per_fold: np.ndarray, counts: np.nd
 def one_array(config: HardwareConfig) -> HardwareConfig:
     """The config's array as the slice machine's one slice, taking its tasks in order."""
     return config.replace(array_slices=1, slice_rows=0, queue_depth_tasks=1, dispatch="in-order",
-                          dispatch_latency_cycles=0)
+                          dispatch_latency_cycles=0, task_generation_cycles=0, queue_refill_cycles=0)
 
 
 def _machine(plan: LayerPlan, config: HardwareConfig) -> HardwareConfig:

@@ -168,6 +168,7 @@ def layer_rows(network: str, image: int, plans: Sequence[LayerPlan], timeline: S
             # and every weight into a slice, every partial sum and output between a slice and the ofmap SRAM
             "network_bytes": sum(timing.traffic.get(name, 0) for name in (
                 "filter_sram_read_bytes", "ofmap_sram_read_bytes", "ofmap_sram_write_bytes")) if config.array_slices > 1 else 0,
+            "tasks": sum(map(len, plan.sliced.phases)) if plan.sliced is not None else 0,
             **array_counters(plan, config),
         })
     return rows
@@ -234,7 +235,7 @@ def summary_table(layers: pd.DataFrame, config: HardwareConfig) -> pd.DataFrame:
         sums = {column: group[column].sum() for column in
                 ("folds", "macs_dense", "macs_needed", "macs_granular", "macs_executed", "cycles_compute",
                  "cycles_stall", "cycles_sram", "cycles_total", "cycles_ideal", *LOST_COLUMNS, *TRAFFIC_FIELDS,
-                 "crossbar_bytes", "network_bytes", *ENERGY_COLUMNS)}
+                 "crossbar_bytes", "network_bytes", "tasks", *ENERGY_COLUMNS)}
         mapped = (group["mapping_efficiency"].fillna(0) * group["folds"]).sum()
         batch = int(group["batch"].iloc[0])
         rows.append({

@@ -112,7 +112,8 @@ def sliced_cases(draw):
     rows, cols = draw(st.integers(1, 6)), draw(st.integers(1, 6))
     queue = dict(array_rows=rows, array_cols=cols, **draw(slicings(rows, cols)), queue_depth_tasks=draw(st.integers(1, 8)),
                  dispatch=draw(st.sampled_from(DISPATCH_POLICIES)), gate_latency_cycles=draw(st.integers(0, 4)),
-                 task_folds=draw(st.integers(0, 2)),
+                 task_folds=draw(st.integers(0, 2)), task_generation_cycles=draw(st.sampled_from([0, 1, 3])),
+                 queue_refill_cycles=draw(st.sampled_from([0, 1, 5])),
                  # partial sums that fit the ofmap SRAM, or only a window of a few tiles of them
                  ofmap_sram_kib=draw(st.sampled_from([64.0, 0.25, 0.0625])))
     # uniform decisions, or rates per channel or per pixel: tasks of very different lengths
@@ -129,7 +130,8 @@ def uneven_cases(draw):
     rows, cols = draw(st.integers(1, 4)), draw(st.sampled_from([2, 4, 6, 3]))
     queue = dict(array_rows=rows, array_cols=cols, **draw(slicings(rows, cols, least=2)),
                  queue_depth_tasks=draw(st.integers(1, 8)), dispatch=draw(st.sampled_from(DISPATCH_POLICIES)),
-                 gate_latency_cycles=draw(st.integers(0, 4)), task_folds=draw(st.integers(0, 2)))
+                 gate_latency_cycles=draw(st.integers(0, 4)), task_folds=draw(st.integers(0, 2)),
+                 task_generation_cycles=draw(st.sampled_from([0, 1, 3])), queue_refill_cycles=draw(st.sampled_from([0, 1, 5])))
     rate = draw(st.sampled_from(["channels", "pixels"]))
     return groups, groups, groups * draw(st.integers(2, 6)), 1, size, queue, rate, draw(st.integers(0, 2**32 - 1))
 

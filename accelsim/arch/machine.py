@@ -13,7 +13,11 @@ Tasks are read through a few attributes (``folds``, ``periods``, ``after``, ``wi
 **The queue.** Tasks enter a queue of ``queue_depth_tasks`` entries in task order. A task
 waits for the task its set's decisions come from (``after``: its last result and
 ``gate_latency_cycles``) and a base task of window w ≥ 2 for the last result of window w − 2;
-it is handed out only after those tasks have been. Whenever a slice can take a task (when
+it is handed out only after those tasks have been; the k-th conditional task of a set waits
+k × ``task_generation_cycles`` more, for the gate unit to write it. The queue holds the
+phase's first tasks when the phase starts; each entry freed by a take is refilled with the next
+task no sooner than ``queue_refill_cycles`` after the last one entered, and a task waits for
+its entry. Whenever a slice can take a task (when
 the last fold it holds starts, freeing the other half of its operand buffers; among equals,
 one that holds no task yet, then the lowest index) it takes, among the tasks that may be
 handed out, one whose wait is over first, then the oldest (``in-order``) or the one with the
@@ -140,16 +144,25 @@ def priorities(tasks: Sequence) -> list[int]:
 
 class TaskWaits:
     """What the tasks of a phase wait for: a conditional task for its set's base task's last
-    result and the gate latency; a base task of window w ≥ 2 for the last result of window
-    w − 2, whose half of the ofmap SRAM its partial sums take."""
+    result, the gate latency and its turn at the gate unit (the k-th of its set k ×
+    ``generation`` cycles); a base task of window w ≥ 2 for the last result of window w − 2,
+    whose half of the ofmap SRAM its partial sums take; every task for its entry into the queue
+    (:attr:`entered`, set as the queue refills)."""
 
-    def __init__(self, tasks: Sequence, gate: int) -> None:
+    def __init__(self, tasks: Sequence, gate: int, generation: int = 0) -> None:
         self.gate = gate
         self.after = [task.after for task in tasks]
         self.window = [task.window for task in tasks]
+        made: dict[int, int] = {}  # conditional tasks of each base task written so far
+        self.generated = [0] * len(tasks)  # per task: cycles its generation adds after the gate
+        for index, after in enumerate(self.after):
+            if after >= 0:
+                made[after] = made.get(after, 0) + 1
+                self.generated[index] = made[after] * generation
+        self.entered = [0.0] * len(tasks)  # per task: when it entered the queue
         #: per task, the window whose end it waits for, or −1
         self.freed = [task.window - 2 if task.after < 0 and task.window >= 2 else -1 for task in tasks]
-        #: per task, whether it waits for nothing
+        #: per task, whether it waits for nothing but its entry into the queue
         self.free = [after < 0 and freed < 0 for after, freed in zip(self.after, self.freed)]
         self.ends = [0.0] * len(tasks)
         self.taken = [False] * len(tasks)
@@ -169,7 +182,8 @@ class TaskWaits:
     def ready(self, index: int) -> float:
         """When the task's first fold may start at the earliest (all it waits for handed out)."""
         after, freed = self.after[index], self.freed[index]
-        decided = self.ends[after] + self.gate if after >= 0 else 0.0
+        decided = self.ends[after] + self.gate + self.generated[index] if after >= 0 else 0.0
+        decided = max(decided, self.entered[index])
         return max(decided, self.window_end[freed]) if freed >= 0 else decided
 
     def ended(self, index: int, end: float) -> None:
@@ -216,8 +230,8 @@ class QueueMachine:
         self.written = written
         # waits for the DRAM are stalls, not what the plan's attribution counts
         self.clocks = [SliceClock(config, start, dram is None) for _ in range(config.array_slices)]
-        self.waits = TaskWaits(tasks, config.gate_latency_cycles)
-        self.latency = config.dispatch_latency_cycles
+        self.waits = TaskWaits(tasks, config.gate_latency_cycles, config.task_generation_cycles)
+        self.latency, self.refill = config.dispatch_latency_cycles, config.queue_refill_cycles
         self._paced: dict[tuple, tuple[int, int, int]] = {}
 
     def run(self) -> Dispatch:
@@ -225,21 +239,29 @@ class QueueMachine:
         one yet, index), each task's transfer asked of the channel as it is taken."""
         tasks, clocks, waits = self.tasks, self.clocks, self.waits
         if len(clocks) == 1 and self.config.queue_depth_tasks == 1:  # one array: its tasks in order
+            last_entry = self.start
             for chosen in range(len(tasks)):
+                now = clocks[0].take
                 waits.take(chosen)
-                self._place(0, chosen, clocks[0].take)
+                if chosen + 1 < len(tasks):  # the next task enters the freed entry
+                    last_entry = waits.entered[chosen + 1] = max(now, last_entry + self.refill)
+                self._place(0, chosen, now)
             return Dispatch([list(range(len(tasks)))], clocks)
         assignment: list[list[int]] = [[] for _ in clocks]
         available = [(self.start, 0, index) for index in range(len(clocks))]
         lengths = priorities(tasks) if self.config.dispatch == "longest-first" else None
         window = list(range(min(self.config.queue_depth_tasks, len(tasks))))
-        pending = len(window)
+        pending, entered, refill = len(window), waits.entered, self.refill
+        for task in window:
+            entered[task] = self.start
+        last_entry = self.start
         while window:
             now, _, index = heapq.heappop(available)
             chosen = window.pop(self._choose(window, lengths, now))
             waits.take(chosen)
             assignment[index].append(chosen)
-            if pending < len(tasks):
+            if pending < len(tasks):  # the freed entry takes the next task, one per refill period
+                last_entry = entered[pending] = max(now, last_entry + refill)
                 window.append(pending)
                 pending += 1
             self._place(index, chosen, now)
@@ -253,17 +275,19 @@ class QueueMachine:
         out (the oldest queued task always qualifies), those whose wait is over first."""
         waits = self.waits
         free, after_of, freed_of, taken, left = waits.free, waits.after, waits.freed, waits.taken, waits.left
-        ends, window_end, gate = waits.ends, waits.window_end, waits.gate
+        ends, window_end, gate, generated, entered = (waits.ends, waits.window_end, waits.gate, waits.generated,
+                                                      waits.entered)
         # inlined, a loop per policy: this is the machine's hot path
         if lengths is None:
             first = None  # the oldest eligible, if none is ready
             for position, task in enumerate(window):
-                if free[task]:
+                if free[task] and entered[task] <= now:
                     return position  # the oldest ready: nothing later ranks higher
                 after, freed = after_of[task], freed_of[task]
                 if after >= 0 and not taken[after] or freed >= 0 and left[freed]:
                     continue  # not eligible
-                if (after < 0 or ends[after] + gate <= now) and (freed < 0 or window_end[freed] <= now):
+                if (entered[task] <= now and (after < 0 or ends[after] + gate + generated[task] <= now)
+                        and (freed < 0 or window_end[freed] <= now)):
                     return position
                 if first is None:
                     first = position
@@ -271,7 +295,7 @@ class QueueMachine:
         best, best_ready, best_length = 0, False, -1
         for position, task in enumerate(window):
             length = lengths[task]
-            if free[task]:
+            if free[task] and entered[task] <= now:
                 if not best_ready or length > best_length:  # the oldest wins ties
                     best, best_ready, best_length = position, True, length
                 continue
@@ -280,7 +304,8 @@ class QueueMachine:
             after, freed = after_of[task], freed_of[task]
             if after >= 0 and not taken[after] or freed >= 0 and left[freed]:
                 continue  # not eligible
-            if (after < 0 or ends[after] + gate <= now) and (freed < 0 or window_end[freed] <= now):
+            if (entered[task] <= now and (after < 0 or ends[after] + gate + generated[task] <= now)
+                    and (freed < 0 or window_end[freed] <= now)):
                 best, best_ready, best_length = position, True, length
             elif not best_ready and length > best_length:
                 best, best_length = position, length

@@ -184,6 +184,10 @@ def free_costs(config) -> list[str]:
     if config.costs == "ideal":
         return ["costs = ideal: no SRAM port limits and free wires (the idealised model)"]
     if config.array_slices > 1 and not (config.ifmap_sram_banks and config.filter_sram_banks):
-        return ["the slices' SRAM ports are not limited (ifmap_sram_banks or filter_sram_banks = 0): "
-                "set them to charge what the slices read per cycle"]
+        from accelsim.arch.memory import sram_banks
+
+        banks = sram_banks(config)
+        return [f"the slices' SRAMs have the banks their streams need (ifmap {banks['ifmap']}, filter "
+                f"{banks['filter']}; ifmap_sram_banks or filter_sram_banks = 0): charged in energy and area, "
+                "never a wait; set fewer to see what the ports cost in cycles"]
     return []

@@ -109,6 +109,11 @@ COMPONENTS: tuple[Component, ...] = (
               * (c.table["sram_ofmap_read"] + c.table["sram_ofmap_write"]), in_breakdown=False),
     Component("gate", "`gate_compares`", "gate compares (one per output of a gated layer) × gate_compare", "#e6b800",
               lambda c: c.layers["gate_compares"] * c.table["gate_compare"], in_breakdown=False),
+    Component("control", "the slices' controllers and the task queue",
+              "`tasks` × task_event (generated, queued, selected and read out) + `cycles_total` × "
+              "`array_slices` × controller_cycle (each slice's controller counting)", "#7f7f7f",
+              lambda c: c.layers["tasks"] * c.table["task_event"]
+              + c.layers["cycles_total"] * c.config.array_slices * c.table["controller_cycle"], in_breakdown=False),
     Component("dram", "DRAM bytes read and written", "DRAM bytes read and written × 8 × dram_bit",
               "#d62728", lambda c: (c.layers["dram_read_bytes"] + c.layers["dram_write_bytes"]) * 8
               * c.table["dram_bit"]),

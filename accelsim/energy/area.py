@@ -29,15 +29,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from accelsim.arch.memory import sram_banks
-from accelsim.energy.table import SRAM_BUFFERS, load_profile, sram_table_point
+from accelsim.energy.table import COUNTER_BITS, SRAM_BUFFERS, TASK_BITS, load_profile, sram_table_point
 
 if TYPE_CHECKING:
     import pandas as pd
 
 AREA_COMPONENTS = ("pe_array", *(f"sram_{buffer}" for buffer in SRAM_BUFFERS), "crossbar", "networks",
                    "controllers", "queue", "gate_unit")
-#: bits of a task descriptor (layer, channel set, pixel range) and of a controller's loop counters
-TASK_BITS, COUNTER_BITS = 64, 16
 
 
 @dataclass(frozen=True)

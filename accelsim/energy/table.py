@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # pandas is imported where a table is made: the config checks
 
 PROFILES = ("accelergy45", "horowitz45")
 SRAM_BUFFERS = ("ifmap", "filter", "ofmap")
+#: bits of a task descriptor (layer, channel set, pixel range) and of a controller's loop counters
+TASK_BITS, COUNTER_BITS = 64, 16
 
 
 @cache
@@ -178,6 +180,23 @@ def _crossbar_bit(config, raw: dict, entries: dict, logic: float) -> Action:
                   f"{stages} × bitwise {raw['bitwise']:g}/{bits} × {logic:g}")
 
 
+def _control(config, raw: dict, entries: dict, logic: float) -> tuple[Action, Action]:
+    """What the slices' control costs: per task through the queue (generated from the decisions
+    by a counter's step, written into the queue and read out, the dispatcher's select over the
+    queue: one compare per entry but one under longest-first) and per slice-cycle (a controller's
+    loop counter steps)."""
+    counter = raw["counter"] * COUNTER_BITS / entries["counter"]["bits"] * logic
+    compare = raw["comparator"] * COUNTER_BITS / entries["comparator"]["bits"] * logic
+    selects = config.queue_depth_tasks - 1 if config.dispatch == "longest-first" else 0
+    queue = 2 * TASK_BITS * raw["register_per_bit"] * logic
+    return (Action("task_event", counter + queue + selects * compare, "pJ per task through the queue",
+                   f"generation: counter {raw['counter']:g}·{COUNTER_BITS}/{entries['counter']['bits']} + queue write and "
+                   f"read 2 × {TASK_BITS} bits × register {raw['register_per_bit']:g} + select {selects} × comparator "
+                   f"{raw['comparator']:g}·{COUNTER_BITS}/{entries['comparator']['bits']}"),
+            Action("controller_cycle", counter, "pJ per slice per cycle",
+                   f"a loop counter's step: counter {raw['counter']:g}·{COUNTER_BITS}/{entries['counter']['bits']}"))
+
+
 def _logic_scale(profile: dict, node: int) -> float:
     scaling = {int(key): value for key, value in profile["logic_scaling"].items() if key != "source"}
     if node not in scaling:
@@ -232,6 +251,7 @@ def _resolve(config) -> EnergyTable:
         _crossbar_bit(config, raw, entries, logic),
         Action("gate_compare", raw["comparator"] * a / entries["comparator"]["bits"] * logic, "pJ per compare",
                f"comparator {raw['comparator']:g}·{a}/{entries['comparator']['bits']}"),
+        *_control(config, raw, entries, logic),
     ]
     charged_banks = sram_banks(config) if config.costs == "charged" else None
     for buffer in SRAM_BUFFERS:

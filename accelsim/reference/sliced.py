@@ -3,8 +3,11 @@
 The array is P independent slices (``array_slices``), each a ``rows_per_slice`` ×
 ``slice_cols`` array with its own input stream. A sliced plan (:class:`accelsim.schedule.plan.SlicedWork`)
 runs phase by phase; in each phase its tasks enter a queue of ``queue_depth_tasks`` entries
-in task order. A task waits for the task its set's decisions come from (``Task.after``: it may
-start ``gate_latency_cycles`` after that task's last result has left its slice) and a base task
+in task order (the first ``queue_depth_tasks`` of them at the phase's start, then one per freed
+entry, no sooner than ``queue_refill_cycles`` after the last one entered; a task waits for its
+entry). A task waits for the task its set's decisions come from (``Task.after``: it may
+start ``gate_latency_cycles`` after that task's last result has left its slice, and the k-th
+task of a set k × ``task_generation_cycles`` later, for the gate unit to write it) and a base task
 of window w ≥ 2 for every task of window w − 2 (it may start once their last results have
 left); it is handed out only after those tasks have been. Whenever a slice can take one it
 takes, among the queued tasks that may be handed out, one whose wait is over first, then the
@@ -43,16 +46,32 @@ from accelsim.reference.outputs import apply_result, renumbered
 from accelsim.schedule.plan import LayerPlan, WorkItem
 
 
+def generation_waits(needs: Sequence[int], cycles: int) -> list[int]:
+    """Per task, the cycles the gate unit takes to write it after its set's decisions: the
+    k-th task that needs a given task waits k × ``cycles``; a task that needs none, 0."""
+    waits, seen = [], {}
+    for need in needs:
+        if need < 0:
+            waits.append(0)
+        else:
+            seen[need] = seen.get(need, 0) + 1
+            waits.append(seen[need] * cycles)
+    return waits
+
+
 def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, take_time,
                 needs: Sequence[int] | None = None, freeing: Sequence[Sequence[int]] | None = None,
-                ready_time=None) -> list[list[int]]:
+                ready_time=None, refill: int = 0, entered: dict[int, int] | None = None) -> list[list[int]]:
     """Which tasks each slice takes, in order. ``lengths`` are the tasks' stall-free cycles
     (``longest-first`` compares them, a base task's plus the longest of those that wait for
     it); ``take_time(slice, taken)`` is when the slice may take
     again after taking the tasks ``taken`` (indices, in order), counted from the phase's start.
     A task is handed out only after the task it waits for (``needs``, −1: none) and the tasks
     whose ofmap half it takes (``freeing``); among those, tasks whose ``ready_time(task)`` has
-    come when the slice takes go first."""
+    come when the slice takes go first. The queue holds its first ``depth`` tasks at the phase's
+    start; each take frees an entry, which the next task enters no sooner than ``refill``
+    cycles after the last one entered: ``entered`` (filled here) says when each task did, for
+    ``ready_time`` to count."""
     needs = [-1] * len(lengths) if needs is None else needs
     freeing = [[] for _ in lengths] if freeing is None else freeing
     handed = set()
@@ -69,6 +88,9 @@ def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, ta
     taken: list[list[int]] = [[] for _ in range(slices)]
     queue = list(range(min(depth, len(lengths))))
     following = len(queue)
+    entered = {} if entered is None else entered
+    entered.update({task: 0 for task in queue})
+    last_entry = 0
     while queue:
         earliest = min(takes)
         # among the slices that can take first: one that holds no task yet, then the lowest index
@@ -88,6 +110,7 @@ def queue_order(lengths: Sequence[int], slices: int, depth: int, policy: str, ta
         handed.add(queue[position])
         taken[index].append(queue.pop(position))
         if following < len(lengths):
+            last_entry = entered[following] = max(earliest, last_entry + refill)
             queue.append(following)
             following += 1
         takes[index] = take_time(index, taken[index])
@@ -120,6 +143,8 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
             members.setdefault(task.window, []).append(index)
         freeing = [members[task.window - 2] if task.after < 0 and task.window >= 2 else []
                    for task in tasks]
+        generated = generation_waits(needs, config.task_generation_cycles)
+        entered: dict[int, int] = {}  # per task: when it entered the queue (queue_order fills it)
         operands = [(a[np.ix_(item.pixels, item.k_index)], w[np.ix_(item.k_index, item.channels)])
                     for item in items]
         blocks: dict[int, np.ndarray] = {}
@@ -153,9 +178,10 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
                 return ends[task]
 
             def ready_time(task: int) -> int:
-                """When what the task waits for has ended (its set's decisions, its ofmap half)."""
-                decided = end_of(needs[task]) + gate if needs[task] >= 0 else 0
-                return max([decided] + [end_of(other) for other in freeing[task]])
+                """When what the task waits for has ended (its set's decisions and their writing
+                into the queue, its ofmap half) and it has entered the queue."""
+                decided = end_of(needs[task]) + gate + generated[task] if needs[task] >= 0 else 0
+                return max([decided, entered[task]] + [end_of(other) for other in freeing[task]])
 
             def take_time(index: int, taken: list[int], held=held, taken_at=taken_at, last_take=last_take) -> int:
                 held[taken[-1]] = list(taken)
@@ -165,7 +191,7 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
                 return last_take[index]
 
             assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time,
-                                     needs, freeing, ready_time)
+                                     needs, freeing, ready_time, config.queue_refill_cycles, entered)
             ends_of_slices = []
             for taken in assignment:
                 if not taken:
@@ -196,8 +222,8 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
             took = [0] * slices  # per slice: when it took its last task
 
             def ready_time(task: int, finish=finish) -> int:
-                decided = finish[needs[task]] + gate if needs[task] >= 0 else 0
-                return max([decided] + [finish[other] for other in freeing[task]])
+                decided = finish[needs[task]] + gate + generated[task] if needs[task] >= 0 else 0
+                return max([decided, entered[task]] + [finish[other] for other in freeing[task]])
 
             def take_time(index: int, taken: list[int], finish=finish, lengths=lengths, lasts=lasts, took=took) -> int:
                 clock = finish[taken[-2]] if len(taken) > 1 else 0
@@ -207,7 +233,7 @@ def execute_sliced_on_reference(plan: LayerPlan, a: np.ndarray, w: np.ndarray, d
                 return took[index]
 
             assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time,
-                                     needs, freeing, ready_time)
+                                     needs, freeing, ready_time, config.queue_refill_cycles, entered)
             cycles += max((finish[taken[-1]] for taken in assignment if taken), default=0)
             for index, result in enumerate(alone):
                 executed += result.useful_macs

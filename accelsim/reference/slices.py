@@ -34,7 +34,7 @@ from accelsim.reference.controller import controller_starts
 from accelsim.reference.folds import gemm_folds
 from accelsim.reference.memory import (_Transfer, port_demands, stepped_load_cycles, stepped_stream_cycles,
                                        tile_demand)
-from accelsim.reference.sliced import queue_order
+from accelsim.reference.sliced import generation_waits, queue_order
 from accelsim.schedule.plan import Task
 
 
@@ -111,6 +111,8 @@ def stepped_sliced_cycles(phases: Sequence[Sequence[Task]], config, fetches: Seq
         for index, task in enumerate(tasks):
             members.setdefault(task.window, []).append(index)
         freeing = [members[task.window - 2] if task.after < 0 and task.window >= 2 else [] for task in tasks]
+        generated = generation_waits(needs, config.task_generation_cycles)
+        entered: dict[int, int] = {}  # per task: when it entered the queue, from the phase's start
         # per slice: its folds' steps, earliest starts and gaps; per task: its slice and last fold
         folds = [([], [], [], []) for _ in range(slices)]
         last_fold: dict[int, tuple[int, int]] = {}
@@ -123,8 +125,8 @@ def stepped_sliced_cycles(phases: Sequence[Sequence[Task]], config, fetches: Seq
                                      loading=loads)[-1] + step_list[-1] + drain
 
         def ready_time(task: int) -> int:
-            decided = end_of(needs[task]) + gate if needs[task] >= 0 else 0
-            return max([decided] + [end_of(other) for other in freeing[task]])
+            decided = end_of(needs[task]) + gate + generated[task] if needs[task] >= 0 else 0
+            return max([decided, origin + entered[task]] + [end_of(other) for other in freeing[task]])
 
         def take_time(index: int, taken: list[int]) -> int:
             task = taken[-1]
@@ -147,7 +149,8 @@ def stepped_sliced_cycles(phases: Sequence[Sequence[Task]], config, fetches: Seq
             return now[index] - origin
 
         assignment = queue_order(lengths, slices, config.queue_depth_tasks, config.dispatch, take_time,
-                                 needs, freeing, lambda task: ready_time(task) - origin)
+                                 needs, freeing, lambda task: ready_time(task) - origin, config.queue_refill_cycles,
+                                 entered)
         used = [taken for taken in assignment if taken]
         origin = max((end_of(taken[-1]) for taken in used), default=origin)
         owed += written * len(used)
