@@ -257,7 +257,10 @@ one-column slices (`slice_rows = 16`), each slice with its own input port, and f
 layers' work to whichever slice can take it from a task queue (`task-queue`,
 `docs/architecture.md`). What it costs is
 charged: every slice streams its own inputs (the ifmap SRAM's read bandwidth, `input_bytes_per_cycle`,
-and the crossbar traffic), and tasks that wait for DRAM stall.
+and the crossbar traffic) from SRAMs banked for those streams (CACTI's banked macros in energy
+and area), tasks that wait for DRAM stall, dispatch, task generation and queue refill take
+cycles, and the controllers and queue cost energy and area (`docs/energy.md`). The last section
+runs the study as a spread over seeds, MAC reductions, slice shapes and ports.
 
 Every assumption, written down:
 
@@ -403,13 +406,14 @@ stages = layers.pivot_table(index="stage", columns="scheduler", values=["cycles_
 stages[("speedup", "task-queue")] = stages[("cycles_total", "dense")] / stages[("cycles_total", "task-queue")]
 stages.drop(columns=("dram_cycles", "dense")).round(2)"""),
         ("md", """\
-**SRAM ports, charged in cycles.** Above, the SRAMs have no banks set: any slice streams as fast
-as its folds need. With `ifmap_sram_banks` (and `filter_sram_banks`) set, each SRAM has that many
-banks of one `sram_port_bits` port, shared evenly by the slices (time division, so no bank
-conflicts, but an idle slice's turn is lost): a fold whose stream needs more than its slice's
-share takes longer, and `lost_sram` counts what that costs. Here the best point with the ifmap
-SRAM in 128 down to 32 banks of 64 bits (1,024 to 256 B/cycle), the filter SRAM in 8 (a 16 × 1
-slice streams one weight a step, 64 B/cycle for 64 slices)."""),
+**SRAM ports, charged in cycles.** Above, the SRAMs have the banks their slices stream from at
+full rate (`ifmap_sram_banks = 0`: 128 for 64 slices of 16 × 1, paid in energy and area, never
+a wait). With fewer banks set, each SRAM has that many banks of one `sram_port_bits` port,
+shared evenly by the slices (time division, so no bank conflicts, but an idle slice's turn is
+lost): a fold whose stream needs more than its slice's share takes longer, and `lost_sram`
+counts what that costs. Here the best point with the ifmap SRAM in 128 down to 32 banks of 64
+bits (1,024 to 256 B/cycle), the filter SRAM in 8 (a 16 × 1 slice streams one weight a step,
+64 B/cycle for 64 slices)."""),
         ("code", """\
 best_point = points["P = 64, 16-row slices"]
 rows = [study(network, trace, best_point.replace(ifmap_sram_banks=banks, filter_sram_banks=8 if banks else 0),
@@ -466,13 +470,113 @@ What drives the result:
   tasks (few MACs per weight fetched) run beside other sets' base tasks (many), not in a phase
   of their own. Where the early layers' 32-bit base partial sums do not fit half the ofmap
   SRAM, the layer runs in pixel windows that do (a spill would cross the DRAM twice).
-* **Energy**: more slices mean more input reads (`input_bytes_per_cycle`), each to one of P
-  banks of a P-th of the ifmap SRAM, which costs less per access (CACTI's capacity curve,
-  `docs/energy.md`), but each also crosses the slices' crossbar, and every weight in and result
-  out crosses their networks, wires priced at the default PE pitch of 0.04 mm: past P = 16 the
-  slices spend more energy than dense (`costs = "ideal"` leaves the wires out, as the earlier
-  model did). Dense on the same sliced hardware gets the cheaper banks and pays the same
-  crossbar, so `energy_saving_vs_dense` compares like with like."""),
+* **Energy**: more slices mean more input reads (`input_bytes_per_cycle`): a slice of w
+  columns reads each input for w outputs, one array for 32. Each read is a 64-bit access of the
+  banked ifmap macro (CACTI: one bank and the H-tree across the macro, about 55 pJ at 512 KiB,
+  `docs/energy.md`) and crosses the slices' crossbar, and every weight in and result out
+  crosses their networks, wires priced at the default PE pitch of 0.04 mm: past P = 8 the
+  slices spend more energy than dense (`costs = "ideal"` prices a private bank per slice and
+  leaves the wires out, as the earlier model did). Dense on the same sliced hardware pays the
+  same macro and crossbar, so `energy_saving_vs_dense` compares like with like; the spread
+  below also compares against dense on one array."""),
+        ("md", """\
+## Every cost charged: the spread, and the design that pays
+
+The sections above charge what the slices stream and the wires. `cgnet_spread.py` (this
+folder) re-runs the study with every cost the model has, as a spread rather than a point:
+
+* **gates**: synthetic ResNet-18 traces at 2.0×, 2.8× and 3.2× fewer MACs, five seeds each
+  (the structure fitted to the ResNet-20 trace, as above; images 0:2 calibrate, 2:4 are
+  measured), and the two shipped real traces (images 0:16 calibrate, 16:32 measured);
+* **memory**: 64 KiB per SRAM at 16 B/cycle, and 512 KiB at 32 B/cycle;
+* **designs**: one array (its best of pixel-skip and balanced), and task-queue with tasks of one
+  row tile on the 32 × 32 array cut into slices of 32 × 8, 32 × 4, 32 × 2, 32 × 1, 16 × 4,
+  16 × 2 and 16 × 1 PEs. A slice of w columns is w one-column slices sharing one input bus (they
+  stream the union of their pixels), so the shapes are also the broadcast option;
+* **ports**: the SRAMs in the banks the slices need at full rate (`demand`, the default: never a
+  wait), in half as many (`half`: the streams wait, `lost_sram`), or in ports of 128 bits;
+* **costs**: SRAM ports in cycles, banked macros priced by CACTI 7 with their H-tree, wires at a
+  0.04 mm PE pitch, dispatch, task generation and queue refill in cycles (1 each), control
+  energy, the slices' tiles summed against the SRAMs, and area from Aladdin and CACTI
+  (`docs/energy.md`).
+
+Each row compares the design against dense on the same hardware (`speedup_vs_dense`,
+`energy_vs_dense`) and against dense on one array of the same memory (`speedup_vs_one_array`,
+`energy_vs_one_array`, `area_vs_one_array`). `python notebooks/cgnet_spread.py` makes the file
+(about 15 minutes on 2 cores); `tests/test_cgnet_spread.py` re-runs rows of it."""),
+        ("code", """\
+spread = pd.read_csv("cgnet_spread.csv")
+synthetic = spread[spread["gates"] == "synthetic"]
+order = ["one array"] + [f"P = {p}, {s} slices" for p, s in ((4, "32x8"), (8, "32x4"), (16, "32x2"), (32, "32x1"),
+                                                              (16, "16x4"), (32, "16x2"), (64, "16x1"))]
+
+def spread_of(values):
+    return f"{values.median():.2f} [{values.min():.2f}-{values.max():.2f}]"
+
+table = (synthetic[synthetic["ports"] == "demand"]
+         .groupby(["reduction", "memory", "design"], sort=False)
+         .agg(speedup=("speedup_vs_dense", spread_of), vs_one_array=("speedup_vs_one_array", spread_of),
+              energy_vs_dense=("energy_vs_dense", spread_of), energy_vs_one_array=("energy_vs_one_array", spread_of),
+              area=("area_vs_one_array", "first"), ifmap_banks=("ifmap_banks", "first")))
+table.loc[2.8]  # median [min-max] over five seeds, SRAMs banked for what the slices stream"""),
+        ("code", """\
+fig, axes = plt.subplots(2, 2, figsize=(13, 7.5), layout="constrained", sharex=True)
+for column, memory in enumerate(sorted(synthetic["memory"].unique(), key=lambda m: "512" in m)):
+    at = synthetic[(synthetic["memory"] == memory) & (synthetic["ports"] == "demand")]
+    for row, (value, label) in enumerate((("speedup_vs_dense", "speedup vs dense, same hardware (x)"),
+                                          ("energy_vs_one_array", "energy / dense on one array"))):
+        ax = axes[row, column]
+        for offset, reduction in zip((-0.25, 0, 0.25), sorted(at["reduction"].unique())):
+            data = [at[(at["design"] == design) & (at["reduction"] == reduction)][value] for design in order]
+            ax.boxplot(data, positions=[i + offset for i in range(len(order))], widths=0.22, patch_artist=True,
+                       boxprops={"facecolor": {2.0: "#9ecae1", 2.8: "#3182bd", 3.2: "#08519c"}[reduction]},
+                       medianprops={"color": "black"}, label=f"{reduction:g}x fewer MACs")
+        ax.axhline(1.0, color="0.5", linewidth=0.8)
+        if value == "speedup_vs_dense":
+            ax.axhspan(2.3, 2.4, color="0.85", zorder=0)
+        ax.set_ylabel(label)
+        ax.set_title(memory, fontsize=10)
+        ax.set_xticks(range(len(order)), [d.replace(", ", "\\n") for d in order], fontsize=8)
+axes[0, 0].legend(*[h[:3] for h in axes[0, 0].get_legend_handles_labels()], fontsize=8)
+fig.suptitle("Every cost charged: task-queue on slices of the 32x32 array, five seeds per MAC reduction "
+             "(grey band: the CGNet accelerator's 2.3-2.4x)");"""),
+        ("code", """\
+# lost cycles by cause (share of the design's cycles, median over seeds), 2.8x fewer MACs, SRAMs banked for the streams
+lost = [c for c in spread.columns if c.startswith("lost_")]
+at = synthetic[(synthetic["reduction"] == 2.8) & (synthetic["ports"] == "demand")]
+shares = at[lost].div(at["cycles_total"], axis=0).assign(memory=at["memory"], design=at["design"])
+shares.groupby(["memory", "design"], sort=False).median().round(3)"""),
+        ("code", """\
+# the SRAM ports: the banks the slices need, half as many, and 128-bit ports (2.8x, median over seeds; against
+# dense on one array, whose SRAMs have the banks its streams need)
+ports = synthetic[(synthetic["reduction"] == 2.8) & (synthetic["design"] != "one array")].pivot_table(
+    index=["memory", "design"], columns="ports",
+    values=["speedup_vs_one_array", "energy_vs_one_array", "area_vs_one_array"], aggfunc="median", sort=False)
+ports.round(2)"""),
+        ("md", """\
+**The best design under an area budget.** Among every design and port choice, the one with the
+highest median speedup over dense on one array whose area is at most 1.25× one array's (dense
++ 25 %), per MAC reduction and memory; beside it, the best without the budget, and the best in
+energy (lowest median energy against dense on one array)."""),
+        ("code", """\
+medians = synthetic.groupby(["reduction", "memory", "design", "ports"], sort=False).median(numeric_only=True).reset_index()
+rows = []
+for (reduction, memory), group in medians.groupby(["reduction", "memory"], sort=False):
+    within = group[group["area_vs_one_array"] <= 1.25]
+    for label, pick in (("best within 1.25x area", within.loc[within["speedup_vs_one_array"].idxmax()]),
+                        ("best, any area", group.loc[group["speedup_vs_one_array"].idxmax()]),
+                        ("least energy", group.loc[group["energy_vs_one_array"].idxmin()])):
+        causes = pick[lost] / pick["cycles_total"]
+        rows.append({"reduction": reduction, "memory": memory, "pick": label, "design": pick["design"],
+                     "ports": pick["ports"], "speedup_vs_one_array": pick["speedup_vs_one_array"],
+                     "energy_vs_one_array": pick["energy_vs_one_array"], "area_vs_one_array": pick["area_vs_one_array"],
+                     "largest loss": f"{causes.idxmax()} {causes.max():.0%}"})
+best = pd.DataFrame(rows)
+best.round(2)"""),
+        ("code", """\
+# the real traces on the same designs (SRAMs banked for the streams)
+real = spread[(spread["gates"] != "synthetic") & (spread["ports"] == "demand")]
+real.pivot_table(index=["gates", "memory"], columns="design", values="speedup_vs_dense", sort=False)[order].round(2)"""),
         ("md", """\
 ## Real gates at ResNet-18's widths
 

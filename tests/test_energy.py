@@ -87,6 +87,7 @@ def test_small_case_by_hand():
         "gate": 0.0,
         "dram": (8 + 4) * 8 * 8.0,  # 8 bytes read, 4 written, 8 pJ/bit
         "leakage": 6 * 0.025 * (3 * 64 / 1024) * 1e3 / 1000,
+        "control": 6 * 0.25074 * 16 / 32,  # one controller's 16-bit counter steps each cycle; no queue
     }
     for name, value in expected.items():
         assert row[f"energy_{name}_pj"] == pytest.approx(value), name

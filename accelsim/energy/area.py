@@ -97,7 +97,7 @@ def area_table(config) -> AreaTable:
     banks = sram_banks(config)
     for buffer in SRAM_BUFFERS:
         kib = getattr(config, f"{buffer}_sram_kib")
-        mm2, note = sram_table_point(profile, raw, "area", kib, banks[buffer], node)
+        mm2, note = sram_table_point(profile, raw, "area", buffer, kib, banks[buffer], node)
         items.append(AreaItem(f"sram_{buffer}", mm2, f"{kib:g} KiB in {banks[buffer]} bank(s): {note}"))
     stages = math.ceil(math.log2(slices)) if slices > 1 else 0
     rows, cols = config.rows_per_slice, config.slice_cols

@@ -124,8 +124,6 @@ def _banked(profile: dict, quantity: str, capacity_kb: float, banks: int, node: 
     if column not in table:
         column, note = f"nm45_{quantity}", f"CACTI 45 nm scaled to {node} nm"
     sizes, counts, grid = table["capacity_kb"], table["banks"], table[column]
-    if banks > counts[-1]:
-        raise ConfigError(f"SRAM banks: at most {counts[-1]} (the CACTI table's largest bank count), got {banks}")
     exponent = profile["entries"]["sram_capacity_exponent"]["value"] if quantity == "read" else 1.0
 
     def at(bank_count: float) -> float:
@@ -144,12 +142,16 @@ def _banked(profile: dict, quantity: str, capacity_kb: float, banks: int, node: 
     return at(banks), at(1), f"{note}, {capacity_kb:g} KB in {banks} bank(s), interpolated in log-log"
 
 
-def sram_table_point(profile: dict, raw: dict, quantity: str, capacity_kb: float, banks: int,
+def sram_table_point(profile: dict, raw: dict, quantity: str, buffer: str, capacity_kb: float, banks: int,
                      node: int) -> tuple[float, str]:
     """An SRAM's area (``quantity = "area"``, mm²) or read energy (``"read"``, pJ per 64-bit
     access) for its capacity and banks, with how it was derived. Reads: the profile's one-bank
     read × CACTI's banked read / its one-bank read (the bank's access plus the H-tree to it
     across the macro); area: CACTI's banked macro."""
+    most = profile["sram_banked"]["banks"][-1]
+    if banks > most:
+        raise ConfigError(f"{buffer}_sram_banks: at most {most} banks (the CACTI table's largest count), got "
+                          f"{banks} (0 gives as many as the slices' streams need)")
     banked, single, note = _banked(profile, quantity, capacity_kb, banks, node)
     if quantity == "area":
         if f"nm{node}_area" not in profile["sram_banked"]:
@@ -257,7 +259,7 @@ def _resolve(config) -> EnergyTable:
     for buffer in SRAM_BUFFERS:
         kib = getattr(config, f"{buffer}_sram_kib")
         if charged_banks:  # the macro of its banks: a bank's access and the H-tree across the macro
-            read, note = sram_table_point(profile, raw, "read", kib, charged_banks[buffer], node)
+            read, note = sram_table_point(profile, raw, "read", buffer, kib, charged_banks[buffer], node)
         else:  # the idealised model: a bank's access alone, one bank per slice's port (ifmap)
             banks = getattr(config, f"{buffer}_sram_banks", 0) or (config.array_slices if buffer == "ifmap" else 1)
             read, note = _sram_read(profile, raw, kib / banks, node)
