@@ -62,3 +62,23 @@ def test_the_summary_carries_area():
     ratio = area_table(config).total_mm2 / area_table(DEFAULT_CONFIG).total_mm2
     assert sliced["area_vs_one_array"].iloc[0] == pytest.approx(ratio) and ratio > 1
     assert sliced["speedup_per_area"].iloc[0] == pytest.approx(sliced["speedup_vs_dense"].iloc[0] / ratio)
+
+
+def test_the_figures_docs_energy_quotes():
+    """docs/energy.md's area and banked-read figures are the tables' own."""
+    from pathlib import Path
+
+    from accelsim.energy.table import energy_table
+
+    text = " ".join((Path(__file__).resolve().parents[1] / "docs" / "energy.md").read_text().split())
+    one = area_table(DEFAULT_CONFIG)
+    assert f"The default one-array design is {one.total_mm2:.2f} mm² (PE array {100 * one['pe_array'] / one.total_mm2:.0f} %)" in text
+    large = dict(ifmap_sram_kib=512, filter_sram_kib=512, ofmap_sram_kib=512)
+    sliced = area_table(DEFAULT_CONFIG.replace(array_slices=64, slice_rows=16, **large)).total_mm2
+    unsliced = area_table(DEFAULT_CONFIG.replace(**large)).total_mm2
+    assert f"are {sliced:.2f} mm² against {unsliced:.2f} mm² on one array: {sliced / unsliced:.2f}×" in text
+    pe = one["pe_array"] / 1024 * 1e6
+    assert f"{pe:,.0f} µm² a PE at 45 nm, {one['pe_array']:.2f} mm² for 32 × 32" in text
+    read = {banks: energy_table(DEFAULT_CONFIG.replace(ifmap_sram_kib=512, ifmap_sram_banks=banks))["sram_ifmap_read"]
+            for banks in (1, 64, 128)}
+    assert f"512 KB is {read[1]:.1f} pJ in one bank, {read[64]:.1f} pJ in 64 banks and {read[128]:.1f} pJ in 128" in text

@@ -1,0 +1,83 @@
+"""The numbers the README quotes are what the code gives: its command examples re-run and
+compared line by line, and the spread study's table against the study's file."""
+
+import csv
+import re
+import shlex
+import statistics
+from pathlib import Path
+
+import pytest
+
+from accelsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def examples() -> list[tuple[list[str], list[str]]]:
+    """Each ```text block of the README that shows ``$ accelsim`` commands: the commands and the
+    lines they print."""
+    found = []
+    for block in re.findall(r"```text\n(.*?)```", README, flags=re.S):
+        lines = block.rstrip("\n").split("\n")
+        if not lines[0].startswith("$ accelsim"):
+            continue
+        commands = [shlex.split(line[2:])[1:] for line in lines if line.startswith("$ ")]
+        found.append((commands, [line for line in lines if not line.startswith("$ ")]))
+    return found
+
+
+EXAMPLES = examples()
+
+
+def test_the_readme_has_its_examples():
+    assert len(EXAMPLES) == 2
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("index", range(len(EXAMPLES)))
+def test_a_readme_example_prints_what_the_readme_shows(index, tmp_path, monkeypatch, capsys):
+    commands, shown = EXAMPLES[index]
+    monkeypatch.chdir(tmp_path)
+    for argv in commands:
+        assert main(argv) == 0
+    printed = capsys.readouterr().out.rstrip("\n").split("\n")
+    printed = [line for line in printed if not line.startswith("wrote r18.npz")]  # trace synth's line
+    assert [line.rstrip() for line in printed] == [line.rstrip() for line in shown]
+
+
+def spread_rows() -> list[dict]:
+    with (ROOT / "notebooks" / "cgnet_spread.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_the_readme_spread_table_is_the_study_s():
+    """Each row of the README's spread table (2.8× fewer MACs, 512 KiB, 32 B/cycle): median
+    [min–max] speedup and median energy over the seeds, both port choices, and the area."""
+    rows = [row for row in spread_rows() if row["gates"] == "synthetic" and float(row["reduction"]) == 2.8
+            and row["memory"].startswith("512")]
+    table = README.split("### Every cost charged", 1)[1].split("What the spread says", 1)[0]
+    checked = 0
+    for line in table.splitlines():
+        match = re.match(r"\| (one array, best scheduler|P = (\d+), (?:slices of )?(\d+) × (\d+)) \|", line)
+        if not match:
+            continue
+        if match.group(2):
+            design = f"P = {match.group(2)}, {match.group(3)}x{match.group(4)} slices"
+        else:
+            design = "one array"
+        cells = [cell.strip().replace("*", "") for cell in line.strip("|").split("|")]
+
+        def values(ports, column):
+            return [float(row[column]) for row in rows if row["design"] == design and row["ports"] == ports]
+
+        speed = values("demand", "speedup_vs_one_array")
+        assert cells[1] == (f"{statistics.median(speed):.2f}× [{min(speed):.2f}–{max(speed):.2f}]"), design
+        energy = values("demand", "energy_vs_one_array")
+        assert cells[2] == f"{statistics.median(energy):.2f} [{min(energy):.2f}–{max(energy):.2f}]", design
+        if design != "one array":
+            assert cells[3] == f"{statistics.median(values('128-bit', 'energy_vs_one_array')):.2f}", design
+            assert cells[4] == f"{statistics.median(values('demand', 'area_vs_one_array')):.2f}×", design
+        checked += 1
+    assert checked == 8
