@@ -1,6 +1,6 @@
 """The CGNet study with every cost charged, as a spread: gates × memory × design, one CSV row each.
 
-    python notebooks/cgnet_spread.py [--workers 2] [--only real] [--out notebooks/cgnet_spread.csv]
+    python notebooks/cgnet_spread.py [--workers 2] [--only real|synthetic [--again]] [--out notebooks/cgnet_spread.csv]
 
 Gates: synthetic ResNet-18 (224×224) traces at 2.0×, 2.8× and 3.2× fewer MACs, seeds 0–4, with
 the structure fitted to the shipped ResNet-20 trace (as ``cgnet_headline.ipynb``), 4 images
@@ -168,17 +168,33 @@ def measure(point: Point) -> list[dict]:
     }]
 
 
+def key_of(row: dict) -> tuple[str, ...]:
+    """A row's point, as :attr:`Point.key`."""
+    return (row["gates"], f"{float(row['reduction']):g}", row["seed"], row["memory"], row["slices"],
+            row["slice_rows"], row["ports"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--only", choices=("real", "synthetic"), default=None)
     parser.add_argument("--out", type=Path, default=HERE / "cgnet_spread.csv")
+    parser.add_argument("--again", action="store_true",
+                        help="run the chosen points again (their rows are replaced; the others kept)")
     args = parser.parse_args()
-    done = set()
+    chosen = {point.key for point in points(args.only)}
+    rows = []
     if args.out.exists():
         with args.out.open() as handle:
-            done = {(row["gates"], f"{float(row['reduction']):g}", row["seed"], row["memory"], row["slices"],
-                     row["slice_rows"], row["ports"]) for row in csv.DictReader(handle)}
+            rows = list(csv.DictReader(handle))
+    if args.again and rows:  # keep the other points' rows, written whole before anything runs
+        rows = [row for row in rows if key_of(row) not in chosen]
+        with tempfile.NamedTemporaryFile("w", newline="", dir=args.out.parent, delete=False) as handle:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(handle.name, args.out)
+    done = {key_of(row) for row in rows}
     todo = [point for point in points(args.only) if point.key not in done]
     print(f"{len(todo)} point(s) to run, {len(done)} already in {args.out}")
     fresh = not args.out.exists()
