@@ -426,7 +426,7 @@ CONFIG_CASES = [
         ("array_slices = 3\n", r"array_slices: expected a divisor of array_cols \(32\) times the bands of rows "
                                r"\(32 / 32 = 1\), got 3"),
         ("slice_rows = 5\n", r"slice_rows: expected a divisor of array_rows \(32\) or 0, got 5"),
-        ("ifmap_sram_banks = 300\n", r"ifmap_sram_banks: at most 256 banks \(the CACTI table's largest count\), got 300"),
+        ("ifmap_sram_banks = 2000\n", r"ifmap_sram_banks: at most 1024 banks \(the CACTI table's largest count\), got 2000"),
         ("slice_rows = 8\narray_slices = 2\n",
          r"array_slices: expected .* times the bands of rows \(32 / 8 = 4\), got 2"),
         ("slice_rows = 8\narray_slices = 12\n",

@@ -3,7 +3,7 @@
 The profile's single-bank read energies come from CACTI 7 under Accelergy's CACTI settings
 (one RW port, low-standby-power cells, a RAM, 64-bit block, the design objective and deviations
 of hwcomponents-cacti's default_cfg.cfg). This script runs the same CACTI with the same settings
-for 2 to 256 banks ("-UCA bank N": N banks behind CACTI's H-tree, whose wires and drivers are
+for 2 to 1,024 banks ("-UCA bank N": N banks behind CACTI's H-tree, whose wires and drivers are
 part of each access's energy and of the area) and prints the TOML tables: read energy per
 64-bit access (pJ) and area (mm2), by capacity (rows) and bank count (columns), per node.
 A bank of fewer than 64 rows of 64 bits is outside what CACTI models: left out (0).
@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 CAPACITY_KB = [1, 8, 32, 64, 128, 256, 512, 1024, 2048]
-BANKS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+BANKS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 NODES = [22, 32, 45, 65]
 
 
