@@ -135,9 +135,12 @@ def sram_banks(config) -> dict[str, int]:
     the fewest whose ports deliver what the P slices read at full rate, so that no fold waits on
     them: per streamed operand one operand per lane of the fold side it enters on, per stationary
     operand (WS weights, IS inputs) a tile's columns a cycle (a tile of ≤ R rows loads in R
-    cycles). The ofmap SRAM has one bank."""
+    cycles). The ofmap SRAM has the banks for a row of a·(slice columns) result bits a cycle from
+    each slice (a drain under OS, partial sums under WS/IS): its ports never hold a fold back
+    (there is no field to give it fewer)."""
     flow = get_dataflow(config.dataflow)
-    banks = {"ofmap": 1}
+    ofmap_bits = config.slice_cols * config.accumulator_bits * config.array_slices
+    banks = {"ofmap": max(1, -(-ofmap_bits // config.sram_port_bits))}
     for operand, dims in (("ifmap", ("M", "K")), ("filter", ("K", "N"))):
         given = getattr(config, f"{operand}_sram_banks")
         if given:
