@@ -76,15 +76,15 @@ class HardwareConfig:
         "cycles from a slice taking a task to the task's first fold (the dispatcher's select over "
         "the queue and the task's descriptor latched into the slice: one register stage); a slice "
         "takes its next task when its last fold starts, so this shows only where a slice waits for "
-        "work (ignored on one array, which has no queue)", "latency", stage="plan"))
+        "work (task-queue only)", "latency", stage="plan"))
     task_generation_cycles: int = field(default=1, metadata=_describe(
         "cycles the gate unit takes to write one conditional task from a set's decisions: the "
         "k-th conditional task of a set waits k × this beyond the decisions and the gate latency "
-        "(one descriptor a cycle; ignored on one array, which has no queue)", "latency", stage="plan"))
+        "(one descriptor a cycle; task-queue only)", "latency", stage="plan"))
     queue_refill_cycles: int = field(default=1, metadata=_describe(
         "cycles between two tasks entering the task queue (its one write port: one a cycle); the "
         "queue holds its first queue_depth_tasks tasks when a phase starts, and a freed entry takes "
-        "the next task no sooner than this after the last one entered (ignored on one array)",
+        "the next task no sooner than this after the last one entered (task-queue only)",
         "latency", stage="plan"))
     dispatch: str = field(default="longest-first", metadata=_describe(
         "task-queue dispatch policy: in-order (first queued first) or longest-first (the longest "

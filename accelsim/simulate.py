@@ -12,7 +12,8 @@ import pandas as pd
 
 from accelsim.config import DEFAULT_CONFIG, HardwareConfig
 from accelsim.energy.account import add_energy, energy_summary
-from accelsim.energy.area import area_table
+from accelsim.energy.area import area_table, one_array_of
+from accelsim.energy.table import energy_table
 from accelsim.engine import simulate
 from accelsim.errors import TraceError
 from accelsim.report import layer_rows, layer_table, summary_table
@@ -156,6 +157,8 @@ def run_configs(network: Network, configs: Sequence[HardwareConfig],
     batch = operator.index(batch)
     if batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch}")
+    for config in configs:  # a config the tables cannot price is refused before anything runs
+        energy_table(config), area_table(config), area_table(one_array_of(config))
     unbatched, network = network, network.batched(batch) if batch > 1 else network
     names = ["dense", *[name for name in dict.fromkeys(schedulers) if name != "dense"]]
     instances = {name: get_scheduler(name, timer=simulate) for name in names}
@@ -222,6 +225,6 @@ def _tables(layers: pd.DataFrame, config: HardwareConfig) -> RunResult:
         summary[column] = summary["scheduler"].map(energy[column])
     area = area_table(config).total_mm2
     summary["area_mm2"] = area
-    summary["area_vs_one_array"] = area / area_table(config.replace(array_slices=1, slice_rows=0)).total_mm2
+    summary["area_vs_one_array"] = area / area_table(one_array_of(config)).total_mm2
     summary["speedup_per_area"] = summary["speedup_vs_dense"] / summary["area_vs_one_array"]
     return RunResult(layers, summary)

@@ -180,7 +180,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("real", "synthetic"), default=None)
     parser.add_argument("--out", type=Path, default=HERE / "cgnet_spread.csv")
     parser.add_argument("--again", action="store_true",
-                        help="run the chosen points again (their rows are replaced; the others kept)")
+                        help="run the chosen points again (their rows are dropped first, the others kept); "
+                             "to resume an interrupted --again run, run without --again")
     args = parser.parse_args()
     chosen = {point.key for point in points(args.only)}
     rows = []
@@ -197,11 +198,12 @@ def main() -> None:
     done = {key_of(row) for row in rows}
     todo = [point for point in points(args.only) if point.key not in done]
     print(f"{len(todo)} point(s) to run, {len(done)} already in {args.out}")
-    fresh = not args.out.exists()
+    fresh = not args.out.exists() or args.out.stat().st_size == 0
     with args.out.open("a", newline="") as handle, ProcessPoolExecutor(args.workers) as pool:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         if fresh:
             writer.writeheader()
+            handle.flush()
         futures = {pool.submit(measure, point): point for point in todo}
         for number, future in enumerate(as_completed(futures), 1):
             point = futures[future]

@@ -426,7 +426,9 @@ CONFIG_CASES = [
         ("array_slices = 3\n", r"array_slices: expected a divisor of array_cols \(32\) times the bands of rows "
                                r"\(32 / 32 = 1\), got 3"),
         ("slice_rows = 5\n", r"slice_rows: expected a divisor of array_rows \(32\) or 0, got 5"),
-        ("ifmap_sram_banks = 2000\n", r"ifmap_sram_banks: at most 1024 banks \(the CACTI table's largest count\), got 2000"),
+        ("ifmap_sram_banks = 2000\n", r"ifmap_sram_banks: 2000 banks \(given, or when 0 the banks the slices' streams "
+                                       r"need\), beyond the 1024 of the CACTI table"),
+        ("array_cols = 4096\narray_rows = 8\n", r"sram_port_bits: the ofmap SRAM needs 2048 banks"),
         ("slice_rows = 8\narray_slices = 2\n",
          r"array_slices: expected .* times the bands of rows \(32 / 8 = 4\), got 2"),
         ("slice_rows = 8\narray_slices = 12\n",

@@ -19,7 +19,10 @@ step the same channel cycle by cycle.
   what an idle slice's turn could have served is lost). A fold streams one operand per lane
   and step from each SRAM it streams from; where that is more than the slice's share of the
   ports, its stream stretches to the cycles the share needs (:meth:`SramPorts.steps`), and
-  the controller's rule runs the longer stream.
+  the controller's rule runs the longer stream. Addresses are interleaved word by word across
+  the banks (word w in bank w mod banks), so a stream of consecutive words meets the banks in
+  the order its turns bring them; a stream that jumps (an im2col window's rows) is assumed laid
+  out so that it does too, as a bank-aware allocator would.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ OPTION_NAMES = {"array_rows": "array", "array_cols": "array", "ifmap_sram_kib": 
                 "dram_latency_cycles": "dram-latency", "array_slices": "slices",
                 "queue_depth_tasks": "queue-depth"}
 #: The fields accelsim/energy/table.py reads: the only hardware options energy-table takes.
-ENERGY_FIELDS = ("array_rows", "array_cols", "dataflow", "array_slices", "slice_rows", "queue_depth_tasks",
+ENERGY_FIELDS = ("array_rows", "array_cols", "dataflow", "array_slices", "slice_rows", "queue_depth_tasks", "dispatch",
                  "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "ifmap_sram_banks", "filter_sram_banks",
                  "clock_mhz", "operand_bits", "accumulator_bits", "energy_profile", "technology_nm", "dram_type",
                  "sram_port_bits", "costs")

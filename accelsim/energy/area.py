@@ -7,15 +7,19 @@ One row per component (:data:`AREA_COMPONENTS`), each with its figure and how it
   (node / 40)², over a placement density;
 * ``sram_ifmap``, ``sram_filter``, ``sram_ofmap`` — the macros as CACTI 7 gives them for their
   capacity and bank count (:func:`accelsim.arch.memory.sram_banks`), H-tree included;
-* ``crossbar`` — on a sliced array, the ifmap network: every input bit of every slice through
-  ⌈log2 P⌉ 2:1 stages (the stages the energy model charges), a 2:1 stage per bit priced as an
-  Aladdin bitwise gate per bit (Aladdin has no multiplexer);
+* ``crossbar`` — on a sliced array, the ifmap network: the time-division share rotates the
+  banks among the slices, which a log-depth rotation (barrel) network does: every input bit of
+  every slice through ⌈log2 P⌉ 2:1 stages (the stages the energy model charges; a full P:1
+  select per bit would need P − 1), a 2:1 stage per bit priced as an Aladdin bitwise gate per
+  bit (Aladdin has no multiplexer);
 * ``networks`` — the weight and output networks of the slices, the same stages for each
   slice's top-edge input bits and bottom-edge output bits;
 * ``controllers`` — one per slice (one on one array): three 16-bit loop counters and a 64-bit
   task descriptor;
-* ``queue`` — on a sliced array, ``queue_depth_tasks`` 64-bit entries and the 16-bit
-  comparators of the dispatcher's longest-first select (one per entry but one);
+* ``queue`` — on a sliced array, ``queue_depth_tasks`` 64-bit entries and, under
+  ``longest-first``, the 16-bit comparators of the dispatcher's select (one per entry but one);
+  task-queue on one slice (``array_slices`` = 1) runs its tasks through a queue whose area is
+  not charged;
 * ``gate_unit`` — one a-bit comparator and one a-bit threshold register per array column.
 
 Wires are not charged area: they are routed over the logic and the SRAMs in the upper metal
@@ -69,6 +73,12 @@ class AreaTable:
         return pd.DataFrame([vars(item) for item in self.items])
 
 
+def one_array_of(config):
+    """The same design on one array: no slices, its SRAMs in the banks one array streams from
+    (the given bank counts are the sliced design's), the same port width."""
+    return config.replace(array_slices=1, slice_rows=0, ifmap_sram_banks=0, filter_sram_banks=0)
+
+
 def area_table(config) -> AreaTable:
     """The area of every component of ``config`` (profile, node, widths, array, slices, SRAMs)."""
     profile = load_profile(config.energy_profile)
@@ -114,9 +124,10 @@ def area_table(config) -> AreaTable:
                           f"{slices} × (3 counters of {COUNTER_BITS} b + {TASK_BITS} register bits) = "
                           f"{slices} × {controller:,.0f} um2 (Aladdin 40 nm {how_placed})"))
     depth = config.queue_depth_tasks if slices > 1 else 0
-    queue = depth * TASK_BITS * register + max(depth - 1, 0) * logic("comparator_area", COUNTER_BITS)
+    compares = max(depth - 1, 0) if config.dispatch == "longest-first" else 0
+    queue = depth * TASK_BITS * register + compares * logic("comparator_area", COUNTER_BITS)
     items.append(AreaItem("queue", queue * um2,
-                          f"{depth} entries × {TASK_BITS} register bits + {max(depth - 1, 0)} comparators of "
+                          f"{depth} entries × {TASK_BITS} register bits + {compares} comparators of "
                           f"{COUNTER_BITS} b (Aladdin 40 nm {how_placed})" if depth else "no queue: array_slices = 1"))
     gate = config.array_cols * (logic("comparator_area", a) + a * register)
     items.append(AreaItem("gate_unit", gate * um2,

@@ -127,6 +127,14 @@ def _banked(profile: dict, quantity: str, capacity_kb: float, banks: int, node: 
     exponent = profile["entries"]["sram_capacity_exponent"]["value"] if quantity == "read" else 1.0
 
     def at(bank_count: float) -> float:
+        # banks below the smallest CACTI models (64 rows of 64 bits): no less than the SRAM in the
+        # most banks the table has for its capacity (a bank's periphery does not shrink)
+        fitting = max(count for count in counts if count == 1 or capacity_kb * 1024 / count >= 512)
+        if bank_count > fitting:
+            return max(raw(bank_count), at(fitting))
+        return raw(bank_count)
+
+    def raw(bank_count: float) -> float:
         upper = next(i for i, count in enumerate(counts) if count >= bank_count)
         picks = [upper] if counts[upper] == bank_count else [upper - 1, upper]
         values = []
@@ -150,8 +158,12 @@ def sram_table_point(profile: dict, raw: dict, quantity: str, buffer: str, capac
     across the macro); area: CACTI's banked macro."""
     most = profile["sram_banked"]["banks"][-1]
     if banks > most:
-        raise ConfigError(f"{buffer}_sram_banks: at most {most} banks (the CACTI table's largest count), got "
-                          f"{banks} (0 gives as many as the slices' streams need)")
+        if buffer == "ofmap":  # sized to the slices' results, never given
+            raise ConfigError(f"sram_port_bits: the ofmap SRAM needs {banks} banks for a row of results from "
+                              f"every slice a cycle, beyond the {most} of the CACTI table; give wider ports or "
+                              "fewer array columns")
+        raise ConfigError(f"{buffer}_sram_banks: {banks} banks (given, or when 0 the banks the slices' streams "
+                          f"need), beyond the {most} of the CACTI table; give fewer or wider ports (sram_port_bits)")
     banked, single, note = _banked(profile, quantity, capacity_kb, banks, node)
     if quantity == "area":
         if f"nm{node}_area" not in profile["sram_banked"]:
