@@ -81,3 +81,19 @@ def test_the_readme_spread_table_is_the_study_s():
             assert cells[4] == f"{statistics.median(values('demand', 'area_vs_one_array')):.2f}×", design
         checked += 1
     assert checked == 8
+
+
+@pytest.mark.heavy
+def test_the_default_run_s_energy_as_the_docs_quote_it(tmp_path):
+    """The default ``accelsim run``: every scheduler at dense's speed, the energy the one-pass
+    path saves (README's quickstart, traces/README.md)."""
+    assert main(["run", "--quiet", "--out", str(tmp_path / "o")]) == 0
+    import pandas as pd
+
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv").set_index("scheduler")
+    assert (summary["speedup_vs_dense"] == 1.0).all()
+    dense, gated = summary.loc["dense", "energy_per_image_uj"], summary.loc["pixel-skip", "energy_per_image_uj"]
+    saving = 1 - gated / dense
+    traces = " ".join((ROOT / "traces" / "README.md").read_text().split())
+    assert f"with {saving:.0%} less energy ({gated:.2f} µJ against {dense:.2f} µJ per image)".replace("%", " %") in traces
+    assert f"saves {saving:.0%} of the energy".replace("%", " %") in " ".join(README.split())
