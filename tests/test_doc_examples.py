@@ -97,3 +97,20 @@ def test_the_default_run_s_energy_as_the_docs_quote_it(tmp_path):
     traces = " ".join((ROOT / "traces" / "README.md").read_text().split())
     assert f"with {saving:.0%} less energy ({gated:.2f} µJ against {dense:.2f} µJ per image)".replace("%", " %") in traces
     assert f"saves {saving:.0%} of the energy".replace("%", " %") in " ".join(README.split())
+
+
+@pytest.mark.heavy
+def test_the_4x4_ws_figures_the_docs_quote(tmp_path):
+    """traces/README.md and docs/schedulers.md: the shipped trace on a 4×4 WS array, calibrated
+    on images 0–15 and run on 16–255."""
+    assert main(["run", str(ROOT / "traces" / "resnet20-fmnist.npz"),
+                 "--array", "4x4", "--dataflow", "ws", "--calibration", "0:16", "--images", "16:256",
+                 "--scheduler", "pixel-skip,balanced", "--quiet", "--out", str(tmp_path / "o")]) == 0
+    import pandas as pd
+
+    speedup = pd.read_csv(tmp_path / "o" / "summary.csv").set_index("scheduler")["speedup_vs_dense"]
+    pixel, balanced = f"{speedup['pixel-skip']:.2f}×", f"{speedup['balanced']:.2f}×"
+    traces = " ".join((ROOT / "traces" / "README.md").read_text().split())
+    schedulers = " ".join((ROOT / "docs" / "schedulers.md").read_text().split())
+    assert f"pixel-skip reaches {pixel} and balanced {balanced}" in traces
+    assert f"(they gain {pixel} and {balanced})" in schedulers
