@@ -1,6 +1,6 @@
 """The CGNet study with every cost charged, as a spread: gates × memory × design, one CSV row each.
 
-    python notebooks/cgnet_spread.py [--workers 2] [--only real|synthetic [--again]] [--out notebooks/cgnet_spread.csv]
+    python notebooks/cgnet_spread.py [--workers 2] [--only real|synthetic|TRACE [--again]] [--out notebooks/cgnet_spread.csv]
 
 Gates: synthetic ResNet-18 (224×224) traces at 2.0×, 2.8× and 3.2× fewer MACs, seeds 0–4, with
 the structure fitted to the shipped ResNet-20 trace (as ``cgnet_headline.ipynb``), 4 images
@@ -66,7 +66,8 @@ def points(only: str | None) -> list[Point]:
     gates += [(name, 0.0, 0) for name in REAL]
     found = []
     for name, reduction, seed in gates:
-        if only == "real" and name == "synthetic" or only == "synthetic" and name != "synthetic":
+        if only == "real" and name == "synthetic" or only == "synthetic" and name != "synthetic" \
+                or only in REAL and name != only:
             continue
         for memory in MEMORIES:
             found.append(Point(name, reduction, seed, memory, 1, 0, "demand"))
@@ -177,7 +178,8 @@ def key_of(row: dict) -> tuple[str, ...]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--only", choices=("real", "synthetic"), default=None)
+    parser.add_argument("--only", choices=("real", "synthetic", *REAL), default=None,
+                        help="only the real traces, the synthetic ones, or one shipped trace")
     parser.add_argument("--out", type=Path, default=HERE / "cgnet_spread.csv")
     parser.add_argument("--again", action="store_true",
                         help="run the chosen points again (their rows are dropped first, the others kept); "
