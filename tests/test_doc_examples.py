@@ -160,3 +160,41 @@ def test_the_readme_cgnet_tables_are_what_the_study_runs(tmp_path):
         cells = [cell.strip().replace("*", "").split(" ")[0] for cell in row.strip().strip("|").split("|")][1:]
         assert cells == [speedup(best.replace(ifmap_sram_banks=banks, filter_sram_banks=8))
                          for banks in (128, 96, 64, 48, 32)]
+
+
+def notebook_output(name: str, marker: str) -> str:
+    """The text a cell of an executed notebook printed or showed; the cell is the one whose
+    source contains ``marker``."""
+    import json
+
+    cells = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())["cells"]
+    cell = next(cell for cell in cells if cell["cell_type"] == "code" and marker in "".join(cell["source"]))
+    return "".join("".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+                   for output in cell["outputs"])
+
+
+def test_the_readme_real_gates_table_is_the_notebook_s():
+    """README's real-against-synthetic ResNet-18 table: each cell as the executed
+    notebooks/cgnet_headline.ipynb shows it (the task-queue rows; the one array's best scheduler)."""
+    shown = notebook_output("cgnet_headline", "side_by_side = real_vs_synthetic.pivot_table")
+    table: dict[tuple[str, str], list[list[str]]] = {}
+    memory = design = ""
+    for line in shown.splitlines():
+        match = re.match(r"(\d+ KiB, \d+ B/cycle)?\s+(one array|P = 32|P = 64, 16-row slices)?\s+"
+                         r"([a-z-]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s", line + " ")
+        if not match:
+            continue
+        memory, design = match.group(1) or memory, match.group(2) or design
+        table.setdefault((memory, design), []).append([match.group(n) for n in (4, 5, 6)])
+    section = README.split("### Real gates at ResNet-18's widths", 1)[1].split("## Gallery", 1)[0]
+    checked = 0
+    for line in section.splitlines():
+        match = re.match(r"\| (one array, best scheduler|P = 32|P = 64, 16-row slices) \| (.+?) \|", line)
+        if not match:
+            continue
+        cells = [cell.strip().replace("*", "").rstrip("×") for cell in line.strip().strip("|").split("|")][2:]
+        rows = table[(match.group(2), match.group(1).split(",")[0] if match.group(1).startswith("one") else match.group(1))]
+        expected = [max((row[column] for row in rows), key=float) for column in range(3)] if match.group(1).startswith("one") else rows[0]
+        assert cells == [f"{float(value):.2f}" for value in expected], line
+        checked += 1
+    assert checked == 5

@@ -71,3 +71,5 @@ def test_the_quoted_per_epoch_accuracies_are_the_checkpoint_s():
     assert f"Gated accuracy after epochs 1–{len(saved['history'])}: {accuracies} %" in text
     first, last = saved["history"][0]["mac_reduction"], saved["history"][-1]["mac_reduction"]
     assert f"drifted from {first:.2f}× to {last:.2f}×" in text
+    seconds = [record["seconds"] for record in saved["history"]]
+    assert f"a gated epoch with its teacher {min(seconds):.0f}–{max(seconds):.0f} s" in text
