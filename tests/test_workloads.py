@@ -408,6 +408,30 @@ def test_a_polished_plan_gives_the_twin_and_the_candidates_the_same_budget(tmp_p
             assert recipes[stage].epochs == plan.polish_epochs and recipes[stage].lr == plan.polish_lr
         assert sum(recipes[stage].epochs for stage in chain) == \
             recipes["dense-twin"].epochs + plan.polish_rounds * plan.polish_epochs
-    assert all(recipes[stage].teacher == str(tmp_path / "dense-twin" / "model.pt")
-               for stage in recipes if stage.startswith("gated") and "-polish" in stage)
+    for round_ in range(1, plan.polish_rounds + 1):  # distilled from the twin as trained as the student
+        stage, before = (f"-polish{round_ if round_ > 1 else ''}",
+                         "" if round_ == 1 else f"-polish{round_ - 1 if round_ > 2 else ''}")
+        for candidate in plan.thresholds:
+            assert recipes[f"gated-t{candidate}{stage}"].teacher == str(tmp_path / f"dense-twin{before}" / "model.pt")
     assert finals(stages(tmp_path)) == ("dense-twin", ["gated-t0.5"])  # the ResNet-20: no polish
+
+
+def test_the_report_lists_every_stage_epoch_by_epoch(tmp_path):
+    """A checkpoint that records every stage (``ship`` writes them) reports each one's data,
+    learning rate, teacher and accuracy after every epoch."""
+    from workloads.recipe import report
+    from workloads.train import _atomic_save
+
+    def stage(accuracies, reduction, teacher=None, images=20000):
+        recipe = {**asdict(Recipe(epochs=len(accuracies), train_images=images, teacher=teacher)), "lr": 0.02}
+        return {"recipe": recipe, "test_accuracy": accuracies[-1], "mac_reduction": reduction, "train_seconds": 600.0,
+                "history": [{"epoch": n + 1, "test_accuracy": a} for n, a in enumerate(accuracies)]}
+
+    twin, gated = stage([88.21, 89.74], 1.0), stage([87.31, 87.46], 2.4693, teacher="runs/x/pretrain/model.pt")
+    layer = {"layer": "conv", "gated": True, "on_rate": 0.2, "dense_macs": 100, "macs": 40.0}
+    saved = {**gated, "layers": [layer], "stage": "gated-t0.8", "pretrain": stage([89.26], 1.0), "dense_twin": twin,
+             "candidates": {"gated-t0.8": gated}, "stages": {"dense-twin": twin, "gated-t0.8": gated}}
+    _atomic_save(saved, tmp_path / "c.pt")
+    lines = report(tmp_path / "c.pt").splitlines()
+    assert "| dense-twin | 20,000 | 0.02 | none | 88.21, 89.74 % | 1.00x | 10.0 |" in lines
+    assert "| gated-t0.8 | 20,000 | 0.02 | pretrain | 87.31, 87.46 % | 2.47x | 10.0 |" in lines

@@ -85,7 +85,7 @@ PLANS = {
                      thresholds=(0.5,)),
     "resnet18": Plan("resnet18", pretrain_epochs=3, finetune_epochs=2, finetune_lr=0.02,
                      thresholds=(0.8,), train_images=20000, compact_bits=8, polish_epochs=1,
-                     polish_rounds=1, polish_images=60000),
+                     polish_rounds=2, polish_images=60000),
 }
 ACCURACY_MARGIN = 1.5
 # The ResNet-20's figures, under the names earlier code and docs use.
@@ -113,18 +113,21 @@ def stages(runs: Path, plan: Plan = PLANS["resnet20"]) -> dict[str, Recipe]:
                                              threshold_init=target, threshold_target=target,
                                              warm_start=warm, teacher=warm, **common)
     if plan.polish_epochs:
-        twin = str(runs / "dense-twin" / "model.pt")
         polish = {"epochs": plan.polish_epochs, "lr": plan.polish_lr, **common,
                   "train_images": plan.polish_images or plan.train_images}
+
+        def polished(name: str, round_: int) -> str:
+            return name if round_ == 0 else f"{name}-polish" + (str(round_) if round_ > 1 else "")
+
         for name in [name for name in recipes if name != "pretrain"]:
-            fine, previous = recipes[name], name
+            fine = recipes[name]
             for round_ in range(1, plan.polish_rounds + 1):
-                stage = f"{name}-polish" + (str(round_) if round_ > 1 else "")
-                recipes[stage] = Recipe(
+                # a gated model is distilled from the twin as trained as itself: the round before's
+                twin = str(runs / polished("dense-twin", round_ - 1) / "model.pt")
+                recipes[polished(name, round_)] = Recipe(
                     variant=fine.variant, threshold_init=fine.threshold_init, threshold_target=fine.threshold_target,
-                    warm_start=str(runs / previous / "model.pt"), teacher=None if fine.variant == "dense" else twin,
-                    **polish)
-                previous = stage
+                    warm_start=str(runs / polished(name, round_ - 1) / "model.pt"),
+                    teacher=None if fine.variant == "dense" else twin, **polish)
     return recipes
 
 
@@ -171,11 +174,12 @@ def ship(runs: Path, checkpoint: Path = SHIPPED_CHECKPOINT, trace: Path = SHIPPE
     chosen = choose(twin, candidates)
     saved = dict(candidates[chosen])
     def summary(stage_meta: dict) -> dict:
-        return {key: stage_meta[key] for key in ("recipe", "test_accuracy", "mac_reduction", "train_seconds")}
+        return {key: stage_meta[key] for key in ("recipe", "test_accuracy", "mac_reduction", "train_seconds", "history")}
 
     saved.update(stage=chosen, dense_twin_accuracy=twin["test_accuracy"], dense_twin=summary(twin),
                  pretrain=summary(pretrain),
-                 candidates={name: summary(m) for name, m in candidates.items()})
+                 candidates={name: summary(m) for name, m in candidates.items()},
+                 stages={name: summary(meta(name)) for name in stages(runs, plan)})
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if plan.compact_bits:
         saved = _measured_compact(saved, checkpoint, plan.compact_bits)
@@ -226,6 +230,15 @@ def report(checkpoint: Path = SHIPPED_CHECKPOINT) -> str:
     if "float_test_accuracy" in saved:  # a compact checkpoint: the shipped model is the quantized one
         lines.append(f"| shipped: {saved['stage']}, {saved['weights']} | {saved['test_accuracy']:.2f} % | "
                      f"{saved['mac_reduction']:.2f}x | |")
+    if "stages" in saved:  # every stage of the recipe, epoch by epoch
+        lines += ["", "| stage | training images | peak lr | teacher | test accuracy by epoch | MAC reduction | minutes |",
+                  "|---|---|---|---|---|---|---|"]
+        for stage, meta in saved["stages"].items():
+            recipe, history = meta["recipe"], meta["history"]
+            teacher = Path(recipe["teacher"]).parent.name if recipe["teacher"] else "none"
+            accuracies = ", ".join(f"{record['test_accuracy']:.2f}" for record in history)
+            lines.append(f"| {stage} | {recipe['train_images']:,} | {recipe['lr']:g} | {teacher} | {accuracies} % | "
+                         f"{meta['mac_reduction']:.2f}x | {meta['train_seconds'] / 60:.1f} |")
     lines += ["", "| layer | gated | on-rate | dense MACs | MACs (mean per image) |", "|---|---|---|---|---|"]
     for row in saved["layers"]:
         lines.append(f"| {row['layer']} | {'yes' if row['gated'] else 'no'} | {row['on_rate']:.3f} | "
