@@ -73,3 +73,52 @@ def test_the_quoted_per_epoch_accuracies_are_the_checkpoint_s():
     assert f"drifted from {first:.2f}× to {last:.2f}×" in text
     seconds = [record["seconds"] for record in saved["history"]]
     assert f"a gated epoch with its teacher {min(seconds):.0f}–{max(seconds):.0f} s" in text
+
+
+def test_the_resnet18_training_record_is_the_stages_own():
+    """docs/workloads.md's table of the ResNet-18 stages is their ``history.json`` records
+    (docs/training/resnet18/), and the gains it quotes follow from them."""
+    import json
+
+    records = {path.stem: json.loads(path.read_text())
+               for path in sorted((ROOT / "docs" / "training" / "resnet18").glob("*.json"))}
+    text = (ROOT / "docs" / "workloads.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert set(records) <= set(rows)
+    for stage, record in records.items():
+        accuracies = ", ".join(f"{epoch['test_accuracy']:.2f}" for epoch in record["history"])
+        assert rows[stage] == (f"| {stage} | {record['recipe']['train_images']:,} | {accuracies} % | "
+                               f"{record['mac_reduction']:.2f}× | {record['train_seconds'] / 60:.1f} |")
+    accuracy = {stage: record["test_accuracy"] for stage, record in records.items()}
+    gated = [accuracy[f"gated-t0.8{s}"] - accuracy[f"gated-t0.8{b}"] for b, s in (("", "-polish"), ("-polish", "-polish2"))]
+    twin = [accuracy[f"dense-twin{s}"] - accuracy[f"dense-twin{b}"] for b, s in (("", "-polish"), ("-polish", "-polish2"))]
+    flat = " ".join(text.split())
+    assert (f"the gated model gains {gated[0]:.2f} and {gated[1]:.2f} points, the twin {twin[0]:.2f} and "
+            f"{twin[1]:.2f}, and the gap stays at {accuracy['dense-twin-polish2'] - accuracy['gated-t0.8-polish2']:.1f} "
+            "points") in flat
+    gaps = {f"{accuracy[f'dense-twin{s}'] - accuracy[f'gated-t0.8{s}']:.1f}" for s in ("-polish", "-polish2")}
+    assert len(gaps) == 1  # "stays": both rounds' gaps as quoted
+
+
+def test_the_shipped_resnet18_s_gap_as_the_docs_quote_it():
+    pytest.importorskip("torch")
+    from workloads.compact import read_checkpoint
+    from workloads.recipe import PLANS
+
+    saved = read_checkpoint(PLANS["resnet18"].checkpoint)
+    twin = saved["dense_twin_accuracy"]
+    flat = " ".join((ROOT / "docs" / "workloads.md").read_text().split())
+    assert (f"The shipped model is {twin - saved['test_accuracy']:.2f} points below its twin "
+            f"({saved['test_accuracy']:.2f} % against {twin:.2f} %; the float model "
+            f"{twin - saved['float_test_accuracy']:.2f} below)") in flat
+    assert f"its MAC reduction, {saved['mac_reduction']:.2f}×, is inside the band" in flat
+    assert f"The 8-bit weights cost {saved['float_test_accuracy'] - saved['test_accuracy']:.2f} points" in flat
+    resnet20 = read_checkpoint(PLANS["resnet20"].checkpoint)
+    assert f"brought it to {resnet20['dense_twin_accuracy'] - resnet20['test_accuracy']:.2f} points" in flat
+    gap, accuracy = twin - saved["test_accuracy"], saved["test_accuracy"]
+    assert (f"the shipped model is {gap:.2f} points below its dense twin ({accuracy:.2f} % against {twin:.2f} %; "
+            f"the goal was at most 1.5; the float model is {twin - saved['float_test_accuracy']:.2f} below)") \
+        in " ".join(sections()["resnet18"].split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (f"{saved['mac_reduction']:.2f}× fewer MACs, {accuracy:.2f} % against its dense twin's {twin:.2f} %, "
+            f"{gap:.2f} points") in readme
