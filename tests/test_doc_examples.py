@@ -116,52 +116,6 @@ def test_the_4x4_ws_figures_the_docs_quote(tmp_path):
     assert f"(they gain {pixel} and {balanced})" in schedulers
 
 
-@pytest.mark.heavy
-def test_the_readme_cgnet_tables_are_what_the_study_runs(tmp_path):
-    """README's tables of task-queue against P (both memories, a task per set / tasks of one row
-    tile), against DRAM bandwidth and against the ifmap SRAM's banks, re-run as
-    notebooks/cgnet_headline.ipynb runs them."""
-    import accelsim
-    from accelsim.trace import as_trace_layer, gateable_layers, synthesize
-    from accelsim.trace.synth import SynthKnobs, uniform_rate_for_reduction
-
-    network = accelsim.get_network("resnet18")
-    gated = [as_trace_layer(layer, 4) for layer in gateable_layers(network)]
-    rate = uniform_rate_for_reduction(network, gated, 2.8)
-    knobs = SynthKnobs(length_scale=0.105, global_share=0.0, group_share=0.05, noise_share=0.15,
-                       channel_bias_std=0.28, image_std=0.0)
-    path = synthesize(tmp_path / "r18.npz", network, gated, 4, {layer.name: rate for layer in gated}, knobs, seed=0)
-    memories = {"OS, 64 KiB per SRAM, 16 B/cycle (the default)": accelsim.DEFAULT_CONFIG,
-                "OS, 512 KiB per SRAM, 32 B/cycle": accelsim.DEFAULT_CONFIG.replace(
-                    ifmap_sram_kib=512.0, filter_sram_kib=512.0, ofmap_sram_kib=512.0,
-                    dram_bandwidth_bytes_per_cycle=32.0)}
-    with accelsim.open_trace(path) as trace:
-        def speedup(config, scheduler="task-queue"):
-            summary = accelsim.run(network, config, [scheduler], trace, images=slice(2, 4),
-                                   calibration=slice(0, 2)).summary.set_index("scheduler")
-            return f"{summary.loc[scheduler, 'speedup_vs_dense']:.2f}×"
-
-        for label, config in memories.items():
-            row = next(line for line in README.splitlines() if line.startswith(f"| {label} |"))
-            cells = [cell.strip().replace("*", "") for cell in row.strip("|").split("|")][2:]
-            assert cells[0] == speedup(config)  # P = 1
-            for cell, (slices, rows) in zip(cells[1:], ((2, 0), (4, 0), (8, 0), (16, 0), (32, 0), (64, 16))):
-                sliced = config.replace(array_slices=slices, slice_rows=rows)
-                assert cell == f"{speedup(sliced)} / {speedup(sliced.replace(task_folds=1))}", (label, slices)
-        large = memories["OS, 512 KiB per SRAM, 32 B/cycle"]
-        for label, point in (("P = 32, 32-row slices", large.replace(array_slices=32, task_folds=1)),
-                             ("P = 64, 16-row slices", large.replace(array_slices=64, slice_rows=16, task_folds=1))):
-            row = next(line for line in README.splitlines() if line.startswith(f"| {label} | "))
-            cells = [cell.strip().replace("*", "") for cell in row.strip("|").split("|")][1:]
-            assert cells == [speedup(point.replace(dram_bandwidth_bytes_per_cycle=bandwidth))
-                             for bandwidth in (32.0, 64.0, float("inf"))], label
-        best = large.replace(array_slices=64, slice_rows=16, task_folds=1)
-        row = next(line for line in README.splitlines() if "| task-queue, 64 slices of 16 rows |" in line)
-        cells = [cell.strip().replace("*", "").split(" ")[0] for cell in row.strip().strip("|").split("|")][1:]
-        assert cells == [speedup(best.replace(ifmap_sram_banks=banks, filter_sram_banks=8))
-                         for banks in (128, 96, 64, 48, 32)]
-
-
 def notebook_output(name: str, marker: str) -> str:
     """The text a cell of an executed notebook printed or showed; the cell is the one whose
     source contains ``marker``."""
