@@ -122,3 +122,15 @@ def test_the_shipped_resnet18_s_gap_as_the_docs_quote_it():
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert (f"{saved['mac_reduction']:.2f}× fewer MACs, {accuracy:.2f} % against its dense twin's {twin:.2f} %, "
             f"{gap:.2f} points") in readme
+
+
+def test_the_readme_quotes_the_shipped_resnet20_s_accuracy():
+    pytest.importorskip("torch")
+    from workloads.compact import read_checkpoint
+    from workloads.recipe import PLANS
+
+    saved = read_checkpoint(PLANS["resnet20"].checkpoint)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert (f"The shipped model scores {saved['test_accuracy']:.2f} % on the Fashion-MNIST test set against "
+            f"{saved['dense_twin_accuracy']:.2f} % for its dense twin trained with the same budget, with "
+            f"{saved['mac_reduction']:.2f}× fewer MACs") in readme
