@@ -43,6 +43,22 @@ def test_an_output_block_is_what_its_command_prints(index, tmp_path, monkeypatch
     assert main(argv) == 0
     printed = capsys.readouterr().out.rstrip("\n").split("\n")
     assert [line.rstrip() for line in printed] == [line.rstrip() for line in shown]
+    if "--fit" in argv and "resnet18" in argv[argv.index("--fit") + 1]:
+        fitted_resnet18_as_described(tmp_path / argv[argv.index("--out") + 1])
+
+
+def fitted_resnet18_as_described(path: Path) -> None:
+    """The prose on the trace fitted to the ResNet-18's: Moran's I by stage, the per-channel spread."""
+    from accelsim import open_trace
+    from accelsim.trace.stats import layer_statistics
+
+    with open_trace(path) as trace:
+        table = layer_statistics(trace).assign(stage=lambda t: t["layer"].str.split(".").str[0])
+    moran = ", ".join(f"{value:.2f}" for value in table.groupby("stage")["morans_i"].mean())
+    text = " ".join(sections()["resnet18"].split())
+    assert f"the fall of Moran's I with depth ({moran} by stage)" in text
+    spread = {f"{value:.2f}" for value in table["channel_rate_std"]}
+    assert len(spread) == 1 and f"its per-channel spread is the same in every layer ({spread.pop()})" in text
 
 
 def sections() -> dict[str, str]:
