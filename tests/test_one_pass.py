@@ -207,7 +207,7 @@ def test_the_documented_calibration_misprediction_happens():
     doc = (Path(__file__).resolve().parent.parent / "docs" / "schedulers.md").read_text()
     claim = re.search(r"tile-skip runs `(\S+)` in two passes where, over the 240 test images, that is\s+"
                       r"([\d,]+)\s+cycles slower than dense \(per image between ([\d,]+) cycles faster and "
-                      r"([\d,]+) slower", doc)
+                      r"([\d,]+) slower, on ([\d,]+)\)", doc)
     assert claim, "the example is gone from docs/schedulers.md"
     config = accelsim.DEFAULT_CONFIG.replace(array_rows=8, array_cols=8, dataflow="os")
     layers = accelsim.run(accelsim.get_network("resnet20-fmnist"), config, "tile-skip", DEFAULT_TRACE,
@@ -218,3 +218,5 @@ def test_the_documented_calibration_misprediction_happens():
     number = lambda text: int(text.replace(",", ""))  # noqa: E731
     assert slower == {claim[1]: number(claim[2])}
     assert (extra[claim[1]].min(), extra[claim[1]].max()) == (-number(claim[3]), number(claim[4]))
+    dense = cycles[(claim[1], "dense")]
+    assert dense.nunique() == 1 and dense.iloc[0] == number(claim[5])  # the layer's dense cycles per image

@@ -98,6 +98,8 @@ def test_shipped_decisions_do_not_depend_on_the_order_of_summation():
             smallest = min(smallest, float(np.abs(z).min()))
     # float64 kernels differ by ~1e-13 here; a margin of 1e-9 leaves four orders of magnitude
     assert smallest > 1e-9, smallest
+    doc = " ".join((ROOT / "docs" / "workloads.md").read_text().split())
+    assert f"the smallest distance from it is {smallest:.1e}".replace("e-0", "e-") in doc
 
 
 def test_shipped_checkpoint_meets_the_targets_and_records_its_accuracy():
