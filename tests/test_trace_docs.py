@@ -150,3 +150,22 @@ def test_the_readme_quotes_the_shipped_resnet20_s_accuracy():
     assert (f"The shipped model scores {saved['test_accuracy']:.2f} % on the Fashion-MNIST test set against "
             f"{saved['dense_twin_accuracy']:.2f} % for its dense twin trained with the same budget, with "
             f"{saved['mac_reduction']:.2f}× fewer MACs") in readme
+
+
+def test_the_variants_mac_caps_docs_workloads_quotes():
+    """Every gate off leaves the base path, 1/p of a gated conv's MACs: the caps of the two
+    gated ResNet-20 variants at p = 4 on 28×28 inputs."""
+    from accelsim import get_network
+
+    layers = get_network("resnet20-fmnist").layers
+    total = sum(layer.macs for layer in layers)
+
+    def cap(gated) -> float:
+        macs = sum(layer.macs for layer in layers if gated(layer.name))
+        return total / (total - macs + macs / 4)
+
+    both = cap(lambda name: name.startswith("layer") and name.endswith(("conv1", "conv2")))
+    first = cap(lambda name: name.startswith("layer") and name.endswith("conv1"))
+    text = " ".join((ROOT / "docs" / "workloads.md").read_text().split())
+    assert f"at p = 4 the MAC reduction is at most {both:.2f}× on 28×28 inputs, every gate off" in text
+    assert f"only the first conv of each block gated: 9 layers (cap {first:.2f}×)" in text
