@@ -114,6 +114,10 @@ def test_the_resnet18_training_record_is_the_stages_own():
             "points") in flat
     gaps = {f"{accuracy[f'dense-twin{s}'] - accuracy[f'gated-t0.8{s}']:.1f}" for s in ("-polish", "-polish2")}
     assert len(gaps) == 1  # "stays": both rounds' gaps as quoted
+    pilot, p4 = records["pilot-p8-t0.5"], records["gated-t0.8"]["history"][0]
+    assert pilot["recipe"]["partitions"] == 8 and len(pilot["history"]) == 1
+    assert (f"stood at {pilot['test_accuracy']:.2f} % with {pilot['mac_reduction']:.2f}× fewer MACs, where the p = 4 "
+            f"model stood at {p4['test_accuracy']:.2f} % after the same epoch") in flat
 
 
 def test_the_shipped_resnet18_s_gap_as_the_docs_quote_it():
