@@ -94,15 +94,18 @@ def test_the_per_action_figures_docs_energy_quotes():
 
     from accelsim.energy.table import energy_table
 
+    from accelsim.energy.table import load_profile
+
     text = " ".join((Path(__file__).resolve().parents[1] / "docs" / "energy.md").read_text().split())
     table = energy_table(DEFAULT_CONFIG)
+    pitch = load_profile(DEFAULT_CONFIG.energy_profile)["entries"]["pe_pitch_mm"]["value"]
     assert (f"an 8-bit MAC with a 32-bit accumulator is {table['mac']:.3f} pJ, not the "
             f"{energy_table(DEFAULT_CONFIG.replace(accumulator_bits=8))['mac']:.2f} pJ of an all-8-bit one") in text
-    assert (f"{8 * table['hop_bit']:.3f} pJ per 8-bit word at the default 0.04 mm "
+    assert (f"{8 * table['hop_bit']:.3f} pJ per 8-bit word at the default {pitch:g} mm "
             f"({8 * energy_table(DEFAULT_CONFIG.replace(costs='ideal'))['hop_bit']:.3f} pJ without the wire)") in text
     four = energy_table(DEFAULT_CONFIG.replace(array_slices=4))
     many = energy_table(DEFAULT_CONFIG.replace(array_slices=64, slice_rows=16))
-    assert (f"a 32-column array is {32 * 0.04:.2f} mm wide and a routed bit costs {four['crossbar_bit']:.3f} pJ at P = 4 "
+    assert (f"a 32-column array is {32 * pitch:.2f} mm wide and a routed bit costs {four['crossbar_bit']:.3f} pJ at P = 4 "
             f"and {many['crossbar_bit']:.3f} pJ at P = 64 (16-row slices), against {four['sram_ifmap_read'] / 64:.2f} pJ "
             f"per bit to read it from the 64 KiB ifmap SRAM in 16 banks and {many['sram_ifmap_read'] / 64:.2f} pJ in 128") \
         in text

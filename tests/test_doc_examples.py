@@ -194,10 +194,10 @@ def test_the_readme_real_gates_table_is_the_notebook_s():
     assert checked == 5
     best = notebook_output("cgnet_headline", "best = {label: real_vs_synthetic")
     lines = dict(line.split(": ", 1) for line in best.splitlines() if ": " in line)
-    fitted_range, default_range = re.search(r"fitted ([\d.]+)-([\d.]+)x, default knobs ([\d.]+)-([\d.]+)x",
-                                            lines["synthetic against real, over every scheduler and design"]).group(2, 4)
+    low, fitted_range, default_range = re.search(r"fitted ([\d.]+)-([\d.]+)x, default knobs ([\d.]+)-([\d.]+)x",
+                                                 lines["synthetic against real, over every scheduler and design"]).group(1, 2, 4)
     text = " ".join(section.split())
-    assert float(fitted_range) <= 1.01  # "within 1 %"
+    assert 0.99 <= float(low) <= float(fitted_range) <= 1.01  # "within 1 %"
     assert f"the generator's default knobs overstate the sliced designs by up to {float(default_range) - 1:.0%}" \
         .replace("%", " %") in text
     realized = re.search(r"(\d+)% of the MAC reduction", lines["real"]).group(1)

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTION = (ROOT / "README.md").read_text().split("### Every cost charged", 1)[1].split("### Real gates", 1)[0]
+README = (ROOT / "README.md").read_text()
+assert "### Every cost charged" in README and "### Real gates" in README, "README.md: the spread section's headings"
+SECTION = README.split("### Every cost charged", 1)[1].split("### Real gates", 1)[0]
 TEXT = " ".join(SECTION.replace("**", "").split())
 SPREAD = pd.read_csv(ROOT / "notebooks" / "cgnet_spread.csv")
 SYNTHETIC = SPREAD[SPREAD["gates"] == "synthetic"]

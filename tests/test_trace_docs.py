@@ -99,8 +99,11 @@ def test_the_resnet18_training_record_is_the_stages_own():
     records = {path.stem: json.loads(path.read_text())
                for path in sorted((ROOT / "docs" / "training" / "resnet18").glob("*.json"))}
     text = (ROOT / "docs" / "workloads.md").read_text()
-    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
-    assert set(records) <= set(rows)
+    header = "| stage | training images | test accuracy by epoch | MAC reduction | minutes |"
+    assert header in text, "docs/workloads.md: the ResNet-18 stages' table is gone"
+    table = text.split(header, 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    rows = {line.split("|")[1].strip(): line for line in table}
+    assert set(rows) == set(records), "docs/workloads.md's stage table against docs/training/resnet18/"
     for stage, record in records.items():
         accuracies = ", ".join(f"{epoch['test_accuracy']:.2f}" for epoch in record["history"])
         assert rows[stage] == (f"| {stage} | {record['recipe']['train_images']:,} | {accuracies} % | "
@@ -109,13 +112,20 @@ def test_the_resnet18_training_record_is_the_stages_own():
     gated = [accuracy[f"gated-t0.8{s}"] - accuracy[f"gated-t0.8{b}"] for b, s in (("", "-polish"), ("-polish", "-polish2"))]
     twin = [accuracy[f"dense-twin{s}"] - accuracy[f"dense-twin{b}"] for b, s in (("", "-polish"), ("-polish", "-polish2"))]
     flat = " ".join(text.split())
+    gap = {stage: accuracy[f"dense-twin{stage}"] - accuracy[f"gated-t0.8{stage}"] for stage in ("", "-polish", "-polish2")}
+    assert f"gives a gated model {gap['']:.2f} points below its twin after the fine-tune" in flat
     assert (f"the gated model gains {gated[0]:.2f} and {gated[1]:.2f} points, the twin {twin[0]:.2f} and "
-            f"{twin[1]:.2f}, and the gap stays at {accuracy['dense-twin-polish2'] - accuracy['gated-t0.8-polish2']:.1f} "
-            "points") in flat
-    gaps = {f"{accuracy[f'dense-twin{s}'] - accuracy[f'gated-t0.8{s}']:.1f}" for s in ("-polish", "-polish2")}
-    assert len(gaps) == 1  # "stays": both rounds' gaps as quoted
+            f"{twin[1]:.2f}, and the gap goes from {gap['']:.2f} to {gap['-polish']:.2f} and then "
+            f"{gap['-polish2']:.2f} points") in flat
+    assert records["gated-t0.8-polish2"]["recipe"]["teacher"].endswith("dense-twin-polish/model.pt")
     pilot, p4 = records["pilot-p8-t0.5"], records["gated-t0.8"]["history"][0]
-    assert pilot["recipe"]["partitions"] == 8 and len(pilot["history"]) == 1
+    assert len(pilot["history"]) == 1
+    command = re.search(r"`pilot-p8-t0.5` \(`python -m workloads.train ([^`]+)`", flat)
+    assert command, "docs/workloads.md: the p = 8 pilot's command is gone"
+    options = dict(zip(command.group(1).split()[::2], command.group(1).split()[1::2]))
+    for option, value in options.items():
+        recorded = pilot["recipe"][{"--model": "model_name"}.get(option, option[2:].replace("-", "_"))]
+        assert str(recorded) == value or (isinstance(recorded, float) and recorded == float(value)), option
     assert (f"stood at {pilot['test_accuracy']:.2f} % with {pilot['mac_reduction']:.2f}× fewer MACs, where the p = 4 "
             f"model stood at {p4['test_accuracy']:.2f} % after the same epoch") in flat
 
@@ -173,3 +183,6 @@ def test_the_variants_mac_caps_docs_workloads_quotes():
     text = " ".join((ROOT / "docs" / "workloads.md").read_text().split())
     assert f"at p = 4 the MAC reduction is at most {both:.2f}× on 28×28 inputs, every gate off" in text
     assert f"only the first conv of each block gated: 9 layers (cap {first:.2f}×)" in text
+    assert saved["threads"] == 1
+    assert "the gated stages ran on 1 thread each (`--threads 1`, as the checkpoint records)" \
+        in " ".join(sections()["resnet18"].split())

@@ -395,7 +395,7 @@ def test_a_polished_plan_gives_the_twin_and_the_candidates_the_same_budget(tmp_p
     round warm-started from the one before; the last round's models are the ones that compete."""
     from workloads.recipe import PLANS, finals, stages
 
-    plan = PLANS["resnet18"]
+    plan = replace(PLANS["resnet18"], polish_rounds=3)  # rounds after the first distil from the twin before
     recipes = stages(tmp_path, plan)
     twin, candidates = finals(recipes)
     suffix = "-polish" + (str(plan.polish_rounds) if plan.polish_rounds > 1 else "")
