@@ -143,6 +143,9 @@ def test_the_shipped_resnet18_s_gap_as_the_docs_quote_it():
             f"{twin - saved['float_test_accuracy']:.2f} below)") in flat
     assert f"its MAC reduction, {saved['mac_reduction']:.2f}×, is inside the band" in flat
     assert f"The 8-bit weights cost {saved['float_test_accuracy'] - saved['test_accuracy']:.2f} points" in flat
+    assert saved["threads"] == 1
+    assert "the gated stages ran on 1 thread each (`--threads 1`, as the checkpoint records)" \
+        in " ".join(sections()["resnet18"].split())
     resnet20 = read_checkpoint(PLANS["resnet20"].checkpoint)
     assert f"brought it to {resnet20['dense_twin_accuracy'] - resnet20['test_accuracy']:.2f} points" in flat
     gap, accuracy = twin - saved["test_accuracy"], saved["test_accuracy"]
@@ -183,6 +186,3 @@ def test_the_variants_mac_caps_docs_workloads_quotes():
     text = " ".join((ROOT / "docs" / "workloads.md").read_text().split())
     assert f"at p = 4 the MAC reduction is at most {both:.2f}× on 28×28 inputs, every gate off" in text
     assert f"only the first conv of each block gated: 9 layers (cap {first:.2f}×)" in text
-    assert saved["threads"] == 1
-    assert "the gated stages ran on 1 thread each (`--threads 1`, as the checkpoint records)" \
-        in " ".join(sections()["resnet18"].split())
