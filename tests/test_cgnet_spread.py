@@ -2,18 +2,13 @@
 is what the code gives: rows of it re-run and compared, and the file covers the whole grid."""
 
 import csv
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
+from doctext import ROOT, spread_study
 
-STUDY = Path(__file__).resolve().parents[1] / "notebooks" / "cgnet_spread.py"
-spec = importlib.util.spec_from_file_location("cgnet_spread", STUDY)
-cgnet_spread = sys.modules["cgnet_spread"] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cgnet_spread)
+cgnet_spread = spread_study()
 
-with (STUDY.parent / "cgnet_spread.csv").open() as handle:
+with (ROOT / "notebooks" / "cgnet_spread.csv").open() as handle:
     ROWS = list(csv.DictReader(handle))
 
 

@@ -5,14 +5,10 @@ import csv
 import re
 import shlex
 import statistics
-from pathlib import Path
-
 import pytest
+from doctext import README, ROOT, flat, section
 
 from accelsim.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
 
 
 def examples() -> list[tuple[list[str], list[str]]]:
@@ -57,7 +53,7 @@ def test_the_readme_spread_table_is_the_study_s():
     [min–max] speedup and median energy over the seeds, both port choices, and the area."""
     rows = [row for row in spread_rows() if row["gates"] == "synthetic" and float(row["reduction"]) == 2.8
             and row["memory"].startswith("512")]
-    table = README.split("### Every cost charged", 1)[1].split("What the spread says", 1)[0]
+    table = section(README, "### Every cost charged", "What the spread says")
     checked = 0
     for line in table.splitlines():
         match = re.match(r"\| (one array, best scheduler|P = (\d+), (?:slices of )?(\d+) × (\d+)) \|", line)
@@ -94,12 +90,12 @@ def test_the_default_run_s_energy_as_the_docs_quote_it(tmp_path):
     assert (summary["speedup_vs_dense"] == 1.0).all()
     dense, gated = summary.loc["dense", "energy_per_image_uj"], summary.loc["pixel-skip", "energy_per_image_uj"]
     saving = 1 - gated / dense
-    traces = " ".join((ROOT / "traces" / "README.md").read_text().split())
+    traces = flat((ROOT / "traces" / "README.md").read_text())
     assert f"with {saving:.0%} less energy ({gated:.2f} µJ against {dense:.2f} µJ per image)".replace("%", " %") in traces
-    assert f"saves {saving:.0%} of the energy".replace("%", " %") in " ".join(README.split())
+    assert f"saves {saving:.0%} of the energy".replace("%", " %") in flat(README)
     gated = summary.loc["pixel-skip"]
     assert (f"beside the MAC reduction the gates promise ({gated['flop_reduction']:.2f}×) and the best any fold-based "
-            f"schedule could reach on this array (`bound`, {gated['granularity_bound']:.2f}×)") in " ".join(README.split())
+            f"schedule could reach on this array (`bound`, {gated['granularity_bound']:.2f}×)") in flat(README)
 
 
 @pytest.mark.heavy
@@ -114,7 +110,7 @@ def test_the_worked_example_with_a_large_ofmap_sram(tmp_path, monkeypatch):
 
     speedup = pd.read_csv(tmp_path / "o" / "summary.csv").set_index("scheduler")["speedup_vs_dense"]
     assert (f"({speedup['task-queue']:.2f}× with `--ofmap-kb 4096`, where pixel-skip reaches "
-            f"{speedup['pixel-skip']:.2f}×)") in " ".join(README.split())
+            f"{speedup['pixel-skip']:.2f}×)") in flat(README)
 
 
 @pytest.mark.heavy
@@ -134,7 +130,7 @@ def test_the_gallery_s_small_array_figures(tmp_path):
             skipping = summary[summary["scheduler"] != "dense"]
             speedups += list(skipping["speedup_vs_dense"])
             reductions |= set(skipping["flop_reduction"].round(2))
-    text = " ".join(README.split())
+    text = flat(README)
     assert f"(up to {max(speedups):.2f}× on 4×4 OS)" in text
     assert len(reductions) == 1 and f"the dashed line is the {reductions.pop():.2f}× MAC reduction" in text
 
@@ -150,8 +146,8 @@ def test_the_4x4_ws_figures_the_docs_quote(tmp_path):
 
     speedup = pd.read_csv(tmp_path / "o" / "summary.csv").set_index("scheduler")["speedup_vs_dense"]
     pixel, balanced = f"{speedup['pixel-skip']:.2f}×", f"{speedup['balanced']:.2f}×"
-    traces = " ".join((ROOT / "traces" / "README.md").read_text().split())
-    schedulers = " ".join((ROOT / "docs" / "schedulers.md").read_text().split())
+    traces = flat((ROOT / "traces" / "README.md").read_text())
+    schedulers = flat((ROOT / "docs" / "schedulers.md").read_text())
     assert f"pixel-skip reaches {pixel} and balanced {balanced}" in traces
     assert f"(they gain {pixel} and {balanced})" in schedulers
 
@@ -180,9 +176,9 @@ def test_the_readme_real_gates_table_is_the_notebook_s():
             continue
         memory, design = match.group(1) or memory, match.group(2) or design
         table.setdefault((memory, design), []).append([match.group(n) for n in (4, 5, 6)])
-    section = README.split("### Real gates at ResNet-18's widths", 1)[1].split("## Gallery", 1)[0]
+    real_gates = section(README, "### Real gates at ResNet-18's widths", "## Gallery")
     checked = 0
-    for line in section.splitlines():
+    for line in real_gates.splitlines():
         match = re.match(r"\| (one array, best scheduler|P = 32|P = 64, 16-row slices) \| (.+?) \|", line)
         if not match:
             continue
@@ -196,7 +192,7 @@ def test_the_readme_real_gates_table_is_the_notebook_s():
     lines = dict(line.split(": ", 1) for line in best.splitlines() if ": " in line)
     low, fitted_range, default_range = re.search(r"fitted ([\d.]+)-([\d.]+)x, default knobs ([\d.]+)-([\d.]+)x",
                                                  lines["synthetic against real, over every scheduler and design"]).group(1, 2, 4)
-    text = " ".join(section.split())
+    text = flat(real_gates)
     assert 0.99 <= float(low) <= float(fitted_range) <= 1.01  # "within 1 %"
     assert f"the generator's default knobs overstate the sliced designs by up to {float(default_range) - 1:.0%}" \
         .replace("%", " %") in text

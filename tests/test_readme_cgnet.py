@@ -6,61 +6,40 @@ calibrating)."""
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import pytest
+from doctext import README, ROOT, flat, section, spread_study
 
 import accelsim
 
 pytestmark = pytest.mark.heavy
 
-ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
-
-def between(text: str, start: str, end: str) -> str:
-    """The part of ``text`` from ``start`` to ``end``, or an error that names the missing heading."""
-    assert start in text and end in text.split(start, 1)[1], f"README.md: {start!r} … {end!r} not found"
-    return text.split(start, 1)[1].split(end, 1)[0]
-
-
-STUDY = between(README, "[`notebooks/cgnet_headline.ipynb`](notebooks/cgnet_headline.ipynb) is the study",
+STUDY = section(README, "[`notebooks/cgnet_headline.ipynb`](notebooks/cgnet_headline.ipynb) is the study",
                 "### Every cost charged")
-FLAT = " ".join(STUDY.replace("**", "").split())
-SMALL = accelsim.DEFAULT_CONFIG
-LARGE = SMALL.replace(ifmap_sram_kib=512.0, filter_sram_kib=512.0, ofmap_sram_kib=512.0,
-                      dram_bandwidth_bytes_per_cycle=32.0)
+FLAT = flat(STUDY.replace("**", ""))
+SPREAD = spread_study()  # the memories and the trace are the spread study's, which the notebook shares
+SMALL, LARGE = (SPREAD.memory_config(memory) for memory in SPREAD.MEMORIES)
 MEMORIES = {"OS, 64 KiB per SRAM, 16 B/cycle (the default)": SMALL, "OS, 512 KiB per SRAM, 32 B/cycle": LARGE}
 BEST = LARGE.replace(array_slices=64, slice_rows=16, task_folds=1)
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study():
     """``study(config, scheduler)``: the summary row of one scheduler at one point, and the
-    point's layer table; each point runs once."""
-    from accelsim.trace import as_trace_layer, gateable_layers, synthesize
-    from accelsim.trace.synth import SynthKnobs, uniform_rate_for_reduction
-
-    network = accelsim.get_network("resnet18")
-    gated = [as_trace_layer(layer, 4) for layer in gateable_layers(network)]
-    rate = uniform_rate_for_reduction(network, gated, 2.8)
-    knobs = SynthKnobs(length_scale=0.105, global_share=0.0, group_share=0.05, noise_share=0.15,
-                       channel_bias_std=0.28, image_std=0.0)
-    path = synthesize(tmp_path_factory.mktemp("r18") / "r18.npz", network, gated, 4,
-                      {layer.name: rate for layer in gated}, knobs, seed=0)
-    trace = accelsim.open_trace(path)
+    point's layer table; each point runs once. The trace is the spread study's first synthetic
+    one at 2.8×, as the notebook makes it."""
+    network, trace, images, calibration = SPREAD.gates_of(SPREAD.Point("synthetic", 2.8, 0, "", 1, 0, "demand"))
 
     @cache
     def point(config, scheduler="task-queue"):
-        result = accelsim.run(network, config, [scheduler], trace, images=slice(2, 4), calibration=slice(0, 2))
+        result = accelsim.run(network, config, [scheduler], trace, images=images, calibration=calibration)
         return result.summary.set_index("scheduler"), result.layers
 
     def row(config, scheduler="task-queue"):
         return point(config, scheduler)[0].loc[scheduler]
 
     row.layers = lambda config, scheduler="task-queue": point(config, scheduler)[1]
-    row.network = network
-    yield row
-    trace.close()
+    return row
 
 
 def cells_of(label: str, text: str = README, prefix: str = "| ") -> list[str]:
@@ -192,6 +171,6 @@ def test_the_shipped_resnet20_on_sliced_hardware():
         summary = accelsim.run(network, SMALL.replace(array_slices=32), ["task-queue"], trace,
                                images=slice(16, 48), calibration=slice(0, 16)).summary.set_index("scheduler")
     tq, dense = summary.loc["task-queue"], summary.loc["dense"]
-    text = " ".join(README.split())
+    text = flat(README)
     assert (f"task-queue reaches {x(tq['speedup_vs_dense'])} at P = 32, energy {tq['energy_per_image_uj']:.0f} µJ per "
             f"image against dense's {dense['energy_per_image_uj']:.0f} µJ") in text

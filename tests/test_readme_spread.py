@@ -5,16 +5,12 @@ one run of its best design shows of where the energy and the area go."""
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from doctext import README, ROOT, flat, section, spread_study
 
-ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
-assert "### Every cost charged" in README and "### Real gates" in README, "README.md: the spread section's headings"
-SECTION = README.split("### Every cost charged", 1)[1].split("### Real gates", 1)[0]
-TEXT = " ".join(SECTION.replace("**", "").split())
+TEXT = flat(section(README, "### Every cost charged", "### Real gates").replace("**", ""))
 SPREAD = pd.read_csv(ROOT / "notebooks" / "cgnet_spread.csv")
 SYNTHETIC = SPREAD[SPREAD["gates"] == "synthetic"]
 LARGE, SMALL = "512 KiB, 32 B/cycle", "64 KiB, 16 B/cycle"
@@ -104,15 +100,10 @@ def test_seeds_move_a_speedup_little():
 def test_where_the_best_design_s_energy_and_area_go():
     """One seed of the best design (2.8×, 512 KiB, 32 B/cycle): the ifmap reads' and crossbar's
     shares of its energy, the time lost to partial tiles and the DRAM, and its area's make-up."""
-    import importlib.util
-    import sys
-
     from accelsim import run
     from accelsim.energy.area import area_table
 
-    spec = importlib.util.spec_from_file_location("cgnet_spread", ROOT / "notebooks" / "cgnet_spread.py")
-    study = sys.modules.setdefault("cgnet_spread", importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(study)
+    study = spread_study()
     point = study.Point("synthetic", 2.8, 0, LARGE, 64, 16, "demand")
     network, trace, images, calibration = study.gates_of(point)
     config = study.design_config(point)

@@ -435,3 +435,4 @@ def test_the_report_lists_every_stage_epoch_by_epoch(tmp_path):
     lines = report(tmp_path / "c.pt").splitlines()
     assert "| dense-twin | 20,000 | 0.02 | none | 88.21, 89.74 % | 1.00x | 10.0 |" in lines
     assert "| gated-t0.8 | 20,000 | 0.02 | pretrain | 87.31, 87.46 % | 2.47x | 10.0 |" in lines
+

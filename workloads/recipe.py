@@ -165,25 +165,29 @@ def ship(runs: Path, checkpoint: Path = SHIPPED_CHECKPOINT, trace: Path = SHIPPE
     from workloads.data import load_pixels
     from workloads.export import export_checkpoint
 
+    recipes = stages(runs, plan)
+
     def meta(stage: str) -> dict:
         path = runs / stage / "model.pt"
         if not path.exists():
             raise ValueError(f"{path}: stage {stage!r} has not finished; run it first")
         return torch.load(path, map_location="cpu", weights_only=False)
 
-    twin_stage, candidate_stages = finals(stages(runs, plan))
-    twin, pretrain = meta(twin_stage), meta("pretrain")
-    candidates = {name: meta(name) for name in candidate_stages}
+    metas = {name: meta(name) for name in recipes}
+    twin_stage, candidate_stages = finals(recipes)
+    twin, pretrain = metas[twin_stage], metas["pretrain"]
+    candidates = {name: metas[name] for name in candidate_stages}
     chosen = choose(twin, candidates)
     saved = dict(candidates[chosen])
+
     def summary(stage_meta: dict) -> dict:
-        return {"history": [], **{key: stage_meta[key] for key in stage_meta
-                                  if key in ("recipe", "test_accuracy", "mac_reduction", "train_seconds", "history")}}
+        return {**{key: stage_meta[key] for key in ("recipe", "test_accuracy", "mac_reduction", "train_seconds")},
+                "history": stage_meta.get("history", [])}
 
     saved.update(stage=chosen, dense_twin_accuracy=twin["test_accuracy"], dense_twin=summary(twin),
                  pretrain=summary(pretrain),
                  candidates={name: summary(m) for name, m in candidates.items()},
-                 stages={name: summary(meta(name)) for name in stages(runs, plan)})
+                 stages={name: summary(m) for name, m in metas.items()})
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if plan.compact_bits:
         saved = _measured_compact(saved, checkpoint, plan.compact_bits)
@@ -238,6 +242,7 @@ def report(checkpoint: Path = SHIPPED_CHECKPOINT) -> str:
         lines += ["", "| stage | training images | peak lr | teacher | test accuracy by epoch | MAC reduction | minutes |",
                   "|---|---|---|---|---|---|---|"]
         for stage, meta in saved["stages"].items():
+            # a field an older checkpoint lacks had its default's behaviour when it was trained
             recipe, history = {**asdict(Recipe()), **meta["recipe"]}, meta["history"]
             teacher = Path(recipe["teacher"]).parent.name if recipe["teacher"] else "none"
             accuracies = ", ".join(f"{record['test_accuracy']:.2f}" for record in history)
