@@ -436,3 +436,18 @@ def test_the_report_lists_every_stage_epoch_by_epoch(tmp_path):
     assert "| dense-twin | 20,000 | 0.02 | none | 88.21, 89.74 % | 1.00x | 10.0 |" in lines
     assert "| gated-t0.8 | 20,000 | 0.02 | pretrain | 87.31, 87.46 % | 2.47x | 10.0 |" in lines
 
+
+def test_ship_refuses_a_stage_trained_by_another_recipe(tmp_path):
+    """A run folder whose stage was trained under another plan is not shipped as this plan's."""
+    from workloads.recipe import PLANS, ship, stages
+    from workloads.train import _atomic_save
+
+    plan = PLANS["resnet18"]
+    for name, recipe in stages(tmp_path, plan).items():
+        (tmp_path / name).mkdir()
+        _atomic_save({"recipe": asdict(recipe)}, tmp_path / name / "model.pt")
+    _atomic_save({"recipe": asdict(replace(stages(tmp_path, plan)["dense-twin-polish"], train_images=60000))},
+                 tmp_path / "dense-twin-polish" / "model.pt")
+    with pytest.raises(ValueError, match="dense-twin-polish.*another recipe"):
+        ship(tmp_path, tmp_path / "c.pt.xz", tmp_path / "t.npz", plan=plan)
+    assert not (tmp_path / "c.pt.xz").exists()

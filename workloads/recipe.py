@@ -171,7 +171,11 @@ def ship(runs: Path, checkpoint: Path = SHIPPED_CHECKPOINT, trace: Path = SHIPPE
         path = runs / stage / "model.pt"
         if not path.exists():
             raise ValueError(f"{path}: stage {stage!r} has not finished; run it first")
-        return torch.load(path, map_location="cpu", weights_only=False)
+        loaded = torch.load(path, map_location="cpu", weights_only=False)
+        if Recipe(**loaded["recipe"]) != recipes[stage]:  # the checkpoint must be the plan's, as it says
+            raise ValueError(f"{path}: trained by another recipe than the plan's stage {stage!r}; "
+                             "train it again in another --runs folder")
+        return loaded
 
     metas = {name: meta(name) for name in recipes}
     twin_stage, candidate_stages = finals(recipes)
